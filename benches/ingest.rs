@@ -1,0 +1,2 @@
+//! placeholder until ingest lands
+fn main() {}

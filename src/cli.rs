@@ -1,0 +1,229 @@
+//! Command-line interface: raw arguments as parsed by clap. They are turned
+//! into checked settings by the commands in [`crate::app`].
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Predictive node scaling for AKS agent pools and Azure VM Scale Sets.
+#[derive(Debug, Parser)]
+#[command(name = "mlscaler", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print only errors (no progress, no summary table).
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    /// Result format on standard output.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More log detail (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Tables for people.
+    Text,
+    /// One JSON document, for pipelines.
+    Json,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// JSON lines.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fit a model on historical load, evaluate it against naive baselines and
+    /// publish it if it passes the quality gate.
+    Train(Box<TrainArgs>),
+    /// Show the card of a published model (or of an artifact file).
+    Inspect(InspectArgs),
+}
+
+/// Where Blob Storage credentials come from (for --data and --models URLs).
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Storage account name (with --container, instead of a URL).
+    #[arg(long, env = "STORAGE_ACCT_NAME", help_heading = "Blob Storage")]
+    pub account: Option<String>,
+    /// Storage account key (signs a short-lived SAS locally; never printed).
+    #[arg(
+        long,
+        env = "STORAGE_ACCT_KEY",
+        hide_env_values = true,
+        help_heading = "Blob Storage"
+    )]
+    pub account_key: Option<String>,
+    /// Storage connection string (never printed).
+    #[arg(
+        long,
+        env = "AZURE_STORAGE_CONNECTION_STRING",
+        hide_env_values = true,
+        help_heading = "Blob Storage"
+    )]
+    pub connection_string: Option<String>,
+    /// Container to read data from (with --account or --connection-string).
+    #[arg(long, env = "STORAGE_CONTAINER", help_heading = "Blob Storage")]
+    pub container: Option<String>,
+    /// Blob name or prefix in --container: every blob under it is read in name order.
+    #[arg(long, env = "STORAGE_BLOB_NAME", help_heading = "Blob Storage")]
+    pub prefix: Option<String>,
+    /// How to authenticate to Blob Storage when no key, SAS or connection string is given.
+    #[arg(long, value_enum, default_value_t = StorageAuthArg::Auto, help_heading = "Blob Storage")]
+    pub storage_auth: StorageAuthArg,
+}
+
+/// Entra ID credential choices for storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StorageAuthArg {
+    /// Client secret if AZURE_CLIENT_SECRET (or SP_APP_SECRET) is set, else workload identity, managed identity, Azure CLI.
+    Auto,
+    /// Service principal with a client secret (AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET or TENANT_ID/SP_APP_ID/SP_APP_SECRET).
+    ClientSecret,
+    /// Kubernetes workload identity (AZURE_FEDERATED_TOKEN_FILE).
+    WorkloadIdentity,
+    /// Managed identity of the VM, container or pipeline agent.
+    ManagedIdentity,
+    /// The signed-in Azure CLI user.
+    AzureCli,
+    /// No credential (public containers, Azurite with a SAS in the URL).
+    Anonymous,
+}
+
+/// The two kinds of model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelKind {
+    /// Forecast one metric over a horizon (direct multi-step ridge regression).
+    Forecast,
+    /// Predict one metric from others (e.g. latency from user counts).
+    Regression,
+}
+
+/// `mlscaler train`.
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    /// Training data: a file, a folder (every data file in name order), or a
+    /// Blob Storage URL of a blob or a prefix (optionally with a SAS query).
+    /// Without it (and without --container), the bundled WorldCup98 sample is used.
+    #[arg(long, env = "MLSCALER_DATA", help_heading = "Input")]
+    pub data: Option<String>,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Input format; by default from each file's extension (.csv, .parquet, .ndjson/.jsonl, .txt/.log = raw logs).
+    #[arg(long, help_heading = "Input")]
+    pub format: Option<String>,
+    /// Name of the timestamp column ("auto": timestamp, time, period, date, datetime, day, or the first column).
+    #[arg(long, default_value = "auto", help_heading = "Input")]
+    pub time_column: String,
+    /// Timestamp format: auto, unix, unix-ms, index (row i = i steps after 1970-01-01) or a strftime pattern.
+    #[arg(long, default_value = "auto", help_heading = "Input")]
+    pub time_format: String,
+    /// The metric to forecast (or, for --kind regression, to predict). Default: the only metric column, or `sessions` for raw logs.
+    #[arg(long, help_heading = "Input")]
+    pub metric: Option<String>,
+    /// Series step, e.g. 1m, 5m, 30m, 1d. Default: the data's own step (median spacing); 5m for raw logs.
+    #[arg(long, help_heading = "Input")]
+    pub step: Option<String>,
+    /// How observations within one step are combined.
+    #[arg(long, default_value = "mean", value_parser = ["mean", "sum", "max", "last"], help_heading = "Input")]
+    pub agg: String,
+    /// Gap policy: linear, previous, zero or error.
+    #[arg(long, default_value = "linear", value_parser = ["linear", "previous", "zero", "error"], help_heading = "Input")]
+    pub gaps: String,
+    /// Longest gap that linear/previous may fill; longer gaps are an error.
+    #[arg(long, default_value = "1h", help_heading = "Input")]
+    pub max_gap: String,
+    /// Calendar of special days/events (CSV: date[,name] or start,end[,name]).
+    #[arg(long, help_heading = "Input")]
+    pub calendar: Option<PathBuf>,
+
+    /// Model kind.
+    #[arg(long, value_enum, default_value_t = ModelKind::Forecast, help_heading = "Model")]
+    pub kind: ModelKind,
+    /// Regression inputs (comma-separated metric names), for --kind regression.
+    #[arg(long, value_delimiter = ',', help_heading = "Model")]
+    pub inputs: Vec<String>,
+    /// Node provisioning lead time: the horizon the quality gate judges.
+    #[arg(long, default_value = "10m", help_heading = "Model")]
+    pub lead_time: String,
+    /// Forecast horizon (default: the lead time). Must be at least the lead time.
+    #[arg(long, help_heading = "Model")]
+    pub horizon: Option<String>,
+    /// Number of lag features (the last N steps).
+    #[arg(long, default_value_t = 12, help_heading = "Model")]
+    pub lags: usize,
+    /// Seasons for calendar terms and same-time-last-period features: day, week, or none.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "day,week",
+        help_heading = "Model"
+    )]
+    pub seasons: Vec<String>,
+    /// Rolling-statistics windows (mean, std, max), comma-separated durations.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1h,1d",
+        help_heading = "Model"
+    )]
+    pub rolling: Vec<String>,
+    /// Ridge penalty on standardised coefficients (0 = least squares).
+    #[arg(long, default_value_t = 1e-4, help_heading = "Model")]
+    pub ridge: f64,
+    /// Share of the history used for walk-forward evaluation.
+    #[arg(long, default_value_t = 0.2, help_heading = "Model")]
+    pub eval_fraction: f64,
+    /// Walk-forward folds (refits) over the evaluation window.
+    #[arg(long, default_value_t = 5, help_heading = "Model")]
+    pub folds: usize,
+
+    /// Metric the quality gate compares: mae, rmse, smape, pinball.
+    #[arg(long, default_value = "mae", help_heading = "Quality gate")]
+    pub gate_metric: String,
+    /// Required improvement over the best baseline (0.02 = 2% better).
+    #[arg(long, default_value_t = 0.02, help_heading = "Quality gate")]
+    pub gate_margin: f64,
+    /// Publish even if the gate fails (recorded in the model card).
+    #[arg(long, help_heading = "Quality gate")]
+    pub force: bool,
+
+    /// Model registry: a folder or a Blob Storage container/prefix URL.
+    #[arg(
+        long,
+        env = "MLSCALER_MODELS",
+        default_value = "models",
+        help_heading = "Output"
+    )]
+    pub models: String,
+    /// Registry name of the model (default: the metric).
+    #[arg(long, help_heading = "Output")]
+    pub name: Option<String>,
+    /// Also write the evaluation plot (SVG) to this file.
+    #[arg(long, help_heading = "Output")]
+    pub plot: Option<PathBuf>,
+}
+
+/// `mlscaler inspect`.
+#[derive(Debug, Clone, Args)]
+pub struct InspectArgs {
+    /// An artifact file (.mlsm), or a model name in --models.
+    pub model: String,
+    /// Model registry: a folder or a Blob Storage URL.
+    #[arg(long, env = "MLSCALER_MODELS", default_value = "models")]
+    pub models: String,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
