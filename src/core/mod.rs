@@ -9,11 +9,14 @@
 //! - [`regression`]: one metric on others (latency on user counts);
 //! - [`metrics`]: MAE, RMSE, sMAPE, coverage, pinball loss, R².
 
+pub mod backtest;
 pub mod calendar;
 pub mod features;
 pub mod gate;
 pub mod metrics;
 pub mod model;
+pub mod policy;
 pub mod regression;
 pub mod series;
+pub mod sim;
 pub mod time;

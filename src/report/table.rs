@@ -1,7 +1,8 @@
 //! Plain-text tables with aligned columns.
 
 /// Render rows as an aligned table; the first row is the header. Numbers
-/// (cells that parse as f64) are right-aligned.
+/// (cells that parse as f64, optionally with a trailing '%') are right-aligned,
+/// and so is the header of a column that holds only numbers.
 pub fn render(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; cols];
@@ -10,12 +11,20 @@ pub fn render(rows: &[Vec<String>]) -> String {
             widths[i] = widths[i].max(c.chars().count());
         }
     }
+    // A column whose body cells are all numbers is right-aligned, header included.
+    let is_num = |c: &String| c.trim_end_matches('%').parse::<f64>().is_ok();
+    let right: Vec<bool> = (0..cols)
+        .map(|i| {
+            let mut body = rows.iter().skip(1).filter_map(|r| r.get(i)).peekable();
+            body.peek().is_some() && body.all(|c| c.is_empty() || is_num(c))
+        })
+        .collect();
     let mut out = String::new();
     for (ri, r) in rows.iter().enumerate() {
         let mut line = String::new();
         for (i, c) in r.iter().enumerate() {
             let pad = widths[i] - c.chars().count();
-            let numeric = ri > 0 && c.trim_end_matches('%').parse::<f64>().is_ok();
+            let numeric = right[i] || (ri > 0 && is_num(c));
             if i > 0 {
                 line.push_str("  ");
             }

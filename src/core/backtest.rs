@@ -1,0 +1,948 @@
+//! The walk-forward backtest: replay a load trace through the planner
+//! ([`crate::core::policy`]) against the simulated pool
+//! ([`crate::core::sim`]) and score every policy side by side.
+//!
+//! # Walk-forward, and why the run is causal
+//! The predictive policy's forecaster is retrained every `retrain_every`,
+//! starting once `warmup` of data exists, each time on the data strictly
+//! before the retrain point (optionally only the last `train_window` of it).
+//! Before the first model exists the predictive policy runs its reactive
+//! fallback (which never scales in). Between retrains, the forecast at each
+//! bucket is made from one [`FeatureBuilder`] per segment over the
+//! transformed demand *up to the end of that segment*, and a feature row at
+//! bucket `i` reads only buckets `..= i`. The simulator hands a policy only
+//! `demand[..= i]` (the oracle alone also sees the future). So every row of
+//! the plan depends only on the input up to that row: cutting the input at
+//! any row leaves every earlier row unchanged (tested in
+//! `tests/backtest_core.rs`). The oracle is the exception by design.
+//!
+//! # Input rows and gaps
+//! A [`Trace`] keeps the input rows as given and the regular series the
+//! simulation runs on. Gaps are filled under an explicit
+//! [`GapPolicy`] (use `GapFill::Previous` or `GapFill::Zero` to stay
+//! causal: a linear fill looks at the next row). Plans have exactly one row
+//! per input row, in input order; filled buckets are simulated and scored but
+//! have no plan row.
+//!
+//! # Documented behaviour on awkward input
+//! - A lead time shorter than the step is an error unless
+//!   [`BacktestParams::allow_lead_below_step`] is set; then it counts as one
+//!   step (a request is ready at the next bucket). Any lead that is not a
+//!   whole number of steps is rounded up.
+//! - A warm-up as long as the trace or longer is an error (when the
+//!   predictive policy runs).
+//! - A retrain that fails (history too short for the features, demand all
+//!   zero in the training window, singular equations) keeps the previous
+//!   model, or the fallback before the first one, and is listed in
+//!   [`BacktestReport::retrains`]. Seasons with less than two periods of
+//!   history are left out of that retrain's features.
+//! - Zero demand needs no node: the pool sits at its minimum.
+//!
+//! # Results on the bundled traces
+//! `cargo run --release --example backtest_traces`: lead time 10 minutes,
+//! capacity per node such that the 99.9th percentile of demand needs 40
+//! nodes, 1..=1000 nodes, second half scored, default settings of every
+//! policy (node-hours relative to the oracle / % of buckets under-provisioned):
+//!
+//! | trace | predictive | reactive threshold | target tracking | seasonal naive |
+//! |---|---|---|---|---|
+//! | WorldCup98, 1 min | 1.244 / 0.195 | 2.812 / 0.207 | 1.368 / 0.196 | 1.430 / 0.429 |
+//! | NYC taxi, 30 min (lead = 1 step) | 1.247 / 0.078 | 3.041 / 0.000 | 1.363 / 3.062 | 1.294 / 1.221 |
+//! | AWS ELB, 5 min | 7.922 / 1.634 | 3.603 / 0.198 | 1.190 / 28.71 | 1.345 / 19.16 |
+//!
+//! The predictive policy meets the issue's targets on WorldCup98 (<= 0.5%,
+//! no worse than the threshold baseline, <= 1.25x the oracle). On the taxi
+//! trace it meets <= 0.5% and <= 1.25x but not "no worse than the threshold
+//! baseline": that baseline holds about 3x the needed nodes and so also covers
+//! the doubled 01:00 bucket of the DST change (56 nodes) and New Year's Eve,
+//! which no forecast of this trace foresees. On the ELB trace the targets
+//! cannot be met together by any causal policy we know of: its bursts are
+//! short and random (even a non-causal plan that knows the peak within
+//! +-15 minutes needs 1.34x the oracle to be never short), and the
+//! calibration below buys 1.6% at 7.9x; a "bursty" setting (4-hour floor
+//! window at 70%, no calibration) gives 3.27x / 0.30%, still short of the
+//! threshold baseline's 0.198%.
+//!
+//! What the tuning showed (all three traces measured for every change; see
+//! the example's `key=value` overrides): sizing the median forecast with a
+//! fixed headroom beat sizing a forecast quantile (the model's intervals are
+//! per horizon and global, the pool must cover the lead window's peak); no
+//! load transform beat `log1p` for WorldCup98 and taxi (`log1p` is better on
+//! ELB); the trend term of the reactive floor is the largest single gain
+//! (without it WorldCup98 goes to 0.316%); a short scale-in stabilisation
+//! (2 minutes) avoids the trap of removing a node that is needed again
+//! within the lead time, longer windows cost node-hours; the level-binned
+//! calibration ([`crate::core::policy::Calibration`]) keeps a poorly
+//! forecast trace from going badly short (ELB: 31% without it); drift
+//! fallback, step limits, scale-in cooldowns, a training window and
+//! forecasting only the lead horizon all cost more than they gave.
+
+use super::calendar::Calendar;
+use super::features::FeatureBuilder;
+use super::gate::{judge_forecast, GateMetric};
+use super::model::{
+    train_forecaster, ForecastModel, ForecastParams, ModelError, Progress, Transform,
+};
+use super::policy::{
+    Calibration, Capacity, CheckedOracle, CheckedPool, NodeCount, PolicyError, PolicyKind,
+    PoolParams, PredictiveParams, SeasonalNaiveParams, Strategy, TargetTrackingParams,
+    ThresholdParams,
+};
+use super::series::{resample, Aggregation, GapPolicy, LoadSeries, SeriesError};
+use super::sim::{simulate, ForecastContext, PolicyMetrics, SimRun, Simulation};
+use super::time::{format_duration_secs, rfc3339, Step, DAY_SECS};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+
+/// The metric name of the demand column of a trace.
+const DEMAND: &str = "demand";
+
+/// Errors of a backtest. Each carries the offending value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BacktestError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Series(#[from] SeriesError),
+    #[error("the trace has no rows")]
+    Empty,
+    #[error("the trace has {timestamps} timestamps but {values} values")]
+    Length { timestamps: usize, values: usize },
+    #[error("row {row}: demand should be a finite number >= 0, but is {value}")]
+    BadDemand { row: usize, value: f64 },
+    #[error("cannot tell the step of the trace: it needs two rows with increasing timestamps")]
+    NoStep,
+    #[error("the lead time ({lead}) is shorter than the step of the data ({step}): a new node would be ready before the next datapoint; allow rounding the lead up to one step explicitly, or use finer data")]
+    LeadShorterThanStep { lead: String, step: Step },
+    #[error("the warm-up ({warmup}) is as long as the trace ({trace}) or longer: no step would be left to forecast; shorten the warm-up or give a longer trace")]
+    WarmupTooLong { warmup: String, trace: String },
+    #[error("{name} should be a positive duration, but is {secs} s")]
+    Duration { name: &'static str, secs: i64 },
+    #[error("the scored part should start inside the trace (0 <= fraction < 1), but the fraction is {0}")]
+    ScoreFrom(f64),
+    #[error("no policy to run")]
+    NoPolicies,
+    #[error("the trace has a step of {trace}, but the backtest was checked for {checked}")]
+    StepMismatch { trace: Step, checked: Step },
+    #[error("the demand is zero everywhere: no capacity per node makes its 99.9th percentile need {nodes} nodes")]
+    ZeroDemand { nodes: u32 },
+    #[error("the 99.9th percentile should need at least 1 node, but {0} was asked for")]
+    ZeroNodes(u32),
+}
+
+/// One input row: its timestamp and the bucket of the regular series it fell in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceRow {
+    pub time: i64,
+    pub bucket: usize,
+}
+
+/// A load trace: the input rows as given, and the regular demand series the
+/// simulation runs on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    start: i64,
+    step: Step,
+    demand: Vec<f64>,
+    rows: Vec<TraceRow>,
+    filled: usize,
+}
+
+impl Trace {
+    /// A trace from rows of (timestamp, demand). Timestamps must increase;
+    /// a missing value (NaN) or a missing bucket is a gap, filled under
+    /// `gaps`; several rows in one bucket are averaged. Demand must be finite
+    /// and not negative.
+    pub fn from_rows(
+        timestamps: &[i64],
+        values: &[f64],
+        step: Step,
+        gaps: GapPolicy,
+    ) -> Result<Trace, BacktestError> {
+        if timestamps.len() != values.len() {
+            return Err(BacktestError::Length {
+                timestamps: timestamps.len(),
+                values: values.len(),
+            });
+        }
+        if timestamps.is_empty() {
+            return Err(BacktestError::Empty);
+        }
+        if let Some((row, &value)) = values
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.is_infinite() || **v < 0.0)
+        {
+            return Err(BacktestError::BadDemand { row, value });
+        }
+        let (series, report) = resample(
+            timestamps,
+            &[DEMAND.to_string()],
+            &[values.to_vec()],
+            step,
+            Aggregation::Mean,
+            gaps,
+        )?;
+        let start = series.start();
+        let rows = timestamps
+            .iter()
+            .map(|&t| TraceRow {
+                time: t,
+                bucket: ((step.floor(t) - start) / step.secs()) as usize,
+            })
+            .collect();
+        Ok(Trace {
+            start,
+            step,
+            demand: series.column_at(0).to_vec(),
+            rows,
+            filled: report.filled_steps.first().map_or(0, |f| f.1),
+        })
+    }
+
+    /// A trace of one metric of a regular series: one row per bucket.
+    pub fn from_series(series: &LoadSeries, metric: &str) -> Result<Trace, BacktestError> {
+        let y = series.column(metric)?;
+        if y.is_empty() {
+            return Err(BacktestError::Empty);
+        }
+        if let Some((row, &value)) = y
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.is_finite() || **v < 0.0)
+        {
+            return Err(BacktestError::BadDemand { row, value });
+        }
+        Ok(Trace {
+            start: series.start(),
+            step: series.step(),
+            demand: y.to_vec(),
+            rows: (0..y.len())
+                .map(|i| TraceRow {
+                    time: series.time_at(i),
+                    bucket: i,
+                })
+                .collect(),
+            filled: 0,
+        })
+    }
+
+    /// Start of the first bucket.
+    pub fn start(&self) -> i64 {
+        self.start
+    }
+    /// The step of the regular series.
+    pub fn step(&self) -> Step {
+        self.step
+    }
+    /// Demand per bucket of the regular series.
+    pub fn demand(&self) -> &[f64] {
+        &self.demand
+    }
+    /// Input rows, in input order.
+    pub fn rows(&self) -> &[TraceRow] {
+        &self.rows
+    }
+    /// Buckets filled by the gap policy.
+    pub fn filled_steps(&self) -> usize {
+        self.filled
+    }
+}
+
+/// The step of rows: the most common difference between consecutive
+/// timestamps (the smallest one on a tie); `None` without two increasing ones.
+pub fn infer_step(timestamps: &[i64]) -> Option<Step> {
+    let mut diffs: Vec<i64> = timestamps
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0)
+        .collect();
+    diffs.sort_unstable();
+    let mut best: Option<(i64, usize)> = None;
+    for run in diffs.chunk_by(|a, b| a == b) {
+        if best.is_none_or(|(_, n)| run.len() > n) {
+            best = Some((run[0], run.len()));
+        }
+    }
+    best.and_then(|(d, _)| Step::from_secs(d))
+}
+
+/// Capacity per node such that the 99.9th percentile of `demand` (linear
+/// interpolation between order statistics) needs exactly `nodes` nodes at
+/// full utilisation.
+pub fn capacity_for_p999(demand: &[f64], nodes: u32) -> Result<Capacity, BacktestError> {
+    if nodes == 0 {
+        return Err(BacktestError::ZeroNodes(nodes));
+    }
+    let mut v: Vec<f64> = demand.iter().copied().filter(|d| d.is_finite()).collect();
+    if v.is_empty() {
+        return Err(BacktestError::Empty);
+    }
+    v.sort_by(f64::total_cmp);
+    let p = super::metrics::quantile_sorted(&v, 0.999);
+    if p.is_nan() || p <= 0.0 {
+        return Err(BacktestError::ZeroDemand { nodes });
+    }
+    Ok(Capacity::new(p / f64::from(nodes))?)
+}
+
+/// Require the forecaster to beat the best naive baseline before a retrained
+/// model replaces the previous one.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GateRule {
+    pub metric: GateMetric,
+    /// Required relative improvement (0.02 = 2%).
+    pub margin: f64,
+}
+
+/// Backtest settings (unchecked; see [`BacktestParams::check`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BacktestParams {
+    /// Capacity per node, bounds and lead time of the simulated pool.
+    pub pool: PoolParams,
+    /// Accept a lead time shorter than the step, counting it as one step.
+    pub allow_lead_below_step: bool,
+    /// Data needed before the first model is trained.
+    pub warmup_secs: i64,
+    /// Retrain this often (and at the end of warm-up).
+    pub retrain_every_secs: i64,
+    /// Train on only this much of the most recent history (`None`: all of it).
+    pub train_window_secs: Option<i64>,
+    /// The forecaster; its horizon and lead are set to the pool's lead time.
+    pub forecaster: ForecastParams,
+    /// Quality gate for retrained models (`None`: every model that trains is used).
+    pub gate: Option<GateRule>,
+    /// Window over which the recent forecast error (for drift) is averaged;
+    /// 0 turns the drift signal off.
+    pub drift_window_secs: i64,
+    /// Score from this fraction of the trace on (0.5: the second half).
+    pub score_from_fraction: f64,
+    /// Which policies to run, in report order.
+    pub policies: Vec<PolicyKind>,
+    pub predictive: PredictiveParams,
+    pub threshold: ThresholdParams,
+    pub target_tracking: TargetTrackingParams,
+    pub seasonal_naive: SeasonalNaiveParams,
+}
+
+impl BacktestParams {
+    /// Defaults for a pool: two days of warm-up, daily retraining on all
+    /// history, the default forecaster ([`ForecastParams::new`]) but with no
+    /// load transform (planning results were better without `log1p` on the
+    /// bundled traces), no gate, a one-hour drift window, the second half
+    /// scored, every policy with its default settings.
+    pub fn new(pool: PoolParams) -> Self {
+        let mut forecaster = ForecastParams::new(1);
+        forecaster.transform = Transform::None;
+        BacktestParams {
+            pool,
+            allow_lead_below_step: false,
+            warmup_secs: 2 * DAY_SECS,
+            retrain_every_secs: DAY_SECS,
+            train_window_secs: None,
+            forecaster,
+            gate: None,
+            drift_window_secs: 3_600,
+            score_from_fraction: 0.5,
+            policies: PolicyKind::ALL.to_vec(),
+            predictive: PredictiveParams::default(),
+            threshold: ThresholdParams::default(),
+            target_tracking: TargetTrackingParams::default(),
+            seasonal_naive: SeasonalNaiveParams::default(),
+        }
+    }
+
+    /// Validate for data at `step`.
+    pub fn check(&self, step: Step) -> Result<CheckedBacktest, BacktestError> {
+        let pool = self.pool.check()?;
+        if pool.lead_secs() < step.secs() && !self.allow_lead_below_step {
+            return Err(BacktestError::LeadShorterThanStep {
+                lead: format_duration_secs(pool.lead_secs()),
+                step,
+            });
+        }
+        for (name, secs) in [
+            ("warm-up", self.warmup_secs),
+            ("retrain interval", self.retrain_every_secs),
+        ] {
+            if secs <= 0 {
+                return Err(BacktestError::Duration { name, secs });
+            }
+        }
+        if let Some(w) = self.train_window_secs {
+            if w <= 0 {
+                return Err(BacktestError::Duration {
+                    name: "training window",
+                    secs: w,
+                });
+            }
+        }
+        if self.drift_window_secs < 0 {
+            return Err(BacktestError::Duration {
+                name: "drift window",
+                secs: self.drift_window_secs,
+            });
+        }
+        if !(self.score_from_fraction >= 0.0 && self.score_from_fraction < 1.0) {
+            return Err(BacktestError::ScoreFrom(self.score_from_fraction));
+        }
+        let lead_steps = pool.lead_steps(step);
+        let mut forecaster = self.forecaster.clone();
+        forecaster.horizon = lead_steps;
+        forecaster.lead = lead_steps;
+        forecaster.check(step)?;
+        let mut strategies: Vec<Strategy> = Vec::new();
+        for kind in &self.policies {
+            if strategies.iter().any(|s| s.kind() == *kind) {
+                continue;
+            }
+            strategies.push(match kind {
+                PolicyKind::Predictive => Strategy::Predictive(self.predictive.check(&pool)?),
+                PolicyKind::ReactiveThreshold => {
+                    Strategy::ReactiveThreshold(self.threshold.check(&pool)?)
+                }
+                PolicyKind::TargetTracking => {
+                    Strategy::TargetTracking(self.target_tracking.check(&pool)?)
+                }
+                PolicyKind::SeasonalNaive => {
+                    Strategy::SeasonalNaive(self.seasonal_naive.check(&pool)?)
+                }
+                PolicyKind::Oracle => Strategy::Oracle(CheckedOracle::new(&pool)),
+            });
+        }
+        if strategies.is_empty() {
+            return Err(BacktestError::NoPolicies);
+        }
+        Ok(CheckedBacktest {
+            step,
+            pool,
+            lead_steps,
+            warmup_steps: step.steps_ceil(self.warmup_secs),
+            warmup_secs: self.warmup_secs,
+            retrain_every_steps: step.steps_ceil(self.retrain_every_secs).max(1),
+            train_window_steps: self.train_window_secs.map(|w| step.steps_ceil(w).max(1)),
+            forecaster,
+            gate: self.gate,
+            drift_window_steps: step.steps_ceil(self.drift_window_secs),
+            score_from_fraction: self.score_from_fraction,
+            strategies,
+        })
+    }
+}
+
+/// Checked backtest settings: the only form [`run_backtest`] accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedBacktest {
+    step: Step,
+    pool: CheckedPool,
+    lead_steps: usize,
+    warmup_steps: usize,
+    warmup_secs: i64,
+    retrain_every_steps: usize,
+    train_window_steps: Option<usize>,
+    forecaster: ForecastParams,
+    gate: Option<GateRule>,
+    drift_window_steps: usize,
+    score_from_fraction: f64,
+    strategies: Vec<Strategy>,
+}
+
+impl CheckedBacktest {
+    /// The step checked for.
+    pub fn step(&self) -> Step {
+        self.step
+    }
+    /// The simulated pool.
+    pub fn pool(&self) -> &CheckedPool {
+        &self.pool
+    }
+    /// The lead time in whole steps.
+    pub fn lead_steps(&self) -> usize {
+        self.lead_steps
+    }
+    /// The policies, in report order.
+    pub fn strategies(&self) -> &[Strategy] {
+        &self.strategies
+    }
+
+    /// The forecaster for a retrain on `history` steps: seasons (and rolling
+    /// windows) with fewer than two periods of history are left out.
+    fn forecaster_for(&self, history: usize) -> ForecastParams {
+        let mut f = self.forecaster.clone();
+        let step = self.step;
+        f.features
+            .seasons
+            .retain(|s| 2 * step.steps_ceil(s.period_secs) <= history);
+        f.features
+            .rolling_secs
+            .retain(|w| 2 * step.steps_ceil(*w) <= history);
+        f
+    }
+}
+
+/// What a retrain did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RetrainOutcome {
+    /// A new model is in use; `lead_mae` is its walk-forward MAE at the lead time.
+    Trained { lead_mae: f64, features: usize },
+    /// Training failed; the previous model (if any) stays in use.
+    Failed { error: String },
+    /// The model did not pass the gate; the previous model (if any) stays.
+    GateRejected { reason: String },
+}
+
+/// One retrain of the walk-forward.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrainRecord {
+    /// Start of the first bucket the model forecasts from (it was trained on
+    /// the buckets before).
+    pub at: i64,
+    /// Buckets of history it was trained on.
+    pub history_steps: usize,
+    #[serde(flatten)]
+    pub outcome: RetrainOutcome,
+}
+
+/// The per-policy results and what the run was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestReport {
+    /// Input rows, and buckets of the regular series (rows plus filled gaps).
+    pub rows: usize,
+    pub steps: usize,
+    pub filled_steps: usize,
+    pub step: Step,
+    pub lead_secs: i64,
+    /// The lead time in whole steps, as simulated.
+    pub lead_steps: usize,
+    pub capacity_per_node: f64,
+    pub min_nodes: NodeCount,
+    pub max_nodes: NodeCount,
+    pub warmup_steps: usize,
+    pub retrain_every_steps: usize,
+    /// The scored buckets: from, to (bucket starts, inclusive) and how many.
+    pub scored_from: i64,
+    pub scored_to: i64,
+    pub scored_steps: usize,
+    pub retrains: Vec<RetrainRecord>,
+    pub policies: Vec<PolicyMetrics>,
+}
+
+impl BacktestReport {
+    /// The metrics of one policy.
+    pub fn policy(&self, kind: PolicyKind) -> Option<&PolicyMetrics> {
+        self.policies.iter().find(|p| p.policy == kind)
+    }
+}
+
+/// One row of a plan: what a policy did at one input row.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PlanRow {
+    pub timestamp: i64,
+    pub demand: f64,
+    /// The demand the policy sized for, when it had a forecast of it.
+    pub forecast: Option<f64>,
+    /// Nodes requested at this row, from data up to and including it.
+    pub target_nodes: NodeCount,
+    /// Nodes ready at this row (requests become ready a lead time later,
+    /// scale-ins at once).
+    pub ready_nodes: NodeCount,
+    pub policy: PolicyKind,
+}
+
+/// A policy's plan: exactly one row per input row, in input order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyPlan {
+    pub policy: PolicyKind,
+    pub rows: Vec<PlanRow>,
+}
+
+impl PolicyPlan {
+    /// The plan as CSV text: `timestamp,demand,forecast,target_nodes,ready_nodes,policy`,
+    /// timestamps in RFC 3339 UTC, forecasts with three decimals (empty
+    /// when there was none).
+    pub fn to_csv(&self) -> String {
+        let mut out = String::with_capacity(64 * (self.rows.len() + 1));
+        out.push_str("timestamp,demand,forecast,target_nodes,ready_nodes,policy\n");
+        for r in &self.rows {
+            let _ = write!(out, "{},{},", rfc3339(r.timestamp), r.demand);
+            if let Some(f) = r.forecast {
+                let _ = write!(out, "{f:.3}");
+            }
+            let _ = writeln!(out, ",{},{},{}", r.target_nodes, r.ready_nodes, r.policy);
+        }
+        out
+    }
+}
+
+/// A finished backtest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backtest {
+    pub report: BacktestReport,
+    /// One plan per policy, in report order.
+    pub plans: Vec<PolicyPlan>,
+}
+
+impl Backtest {
+    /// The plan of one policy.
+    pub fn plan(&self, kind: PolicyKind) -> Option<&PolicyPlan> {
+        self.plans.iter().find(|p| p.policy == kind)
+    }
+}
+
+/// Run every policy of `params` over `trace`. `calendar` feeds the
+/// forecaster's event features (when enabled); `progress` hears (buckets
+/// done, buckets in total) over all policies.
+pub fn run_backtest(
+    trace: &Trace,
+    params: &CheckedBacktest,
+    calendar: Option<&Calendar>,
+    progress: Progress<'_>,
+) -> Result<Backtest, BacktestError> {
+    if trace.step() != params.step {
+        return Err(BacktestError::StepMismatch {
+            trace: trace.step(),
+            checked: params.step,
+        });
+    }
+    let n = trace.demand().len();
+    let forecasts = params.strategies.iter().any(Strategy::uses_forecast);
+    if forecasts && params.warmup_steps >= n {
+        return Err(BacktestError::WarmupTooLong {
+            warmup: format_duration_secs(params.warmup_secs),
+            trace: format_duration_secs(n as i64 * params.step.secs()),
+        });
+    }
+    let score_from = ((n as f64 * params.score_from_fraction).ceil() as usize).min(n - 1);
+    let pool = &params.pool;
+    let initial = pool.clamp(pool.capacity().nodes_for(trace.demand()[0], 1.0));
+    let total = n * params.strategies.len();
+    let mut runs: Vec<SimRun> = Vec::with_capacity(params.strategies.len());
+    let mut retrains = Vec::new();
+    for (k, strategy) in params.strategies.iter().enumerate() {
+        let done = k * n;
+        let run = if strategy.uses_forecast() {
+            run_predictive(
+                strategy,
+                trace,
+                params,
+                calendar,
+                initial,
+                score_from,
+                &mut retrains,
+                &mut |d, _| progress(done + d, total),
+            )
+        } else {
+            simulate(
+                strategy,
+                trace.start(),
+                trace.step(),
+                trace.demand(),
+                initial,
+                score_from,
+            )
+        };
+        progress(done + n, total);
+        runs.push(run);
+    }
+    let oracle_hours = runs
+        .iter()
+        .find(|r| r.policy == PolicyKind::Oracle)
+        .map(|r| r.metrics.node_hours);
+    let mut policies = Vec::with_capacity(runs.len());
+    let mut plans = Vec::with_capacity(runs.len());
+    for run in runs {
+        let mut m = run.metrics;
+        m.node_hours_vs_oracle = oracle_hours.filter(|h| *h > 0.0).map(|h| m.node_hours / h);
+        policies.push(m);
+        plans.push(PolicyPlan {
+            policy: run.policy,
+            rows: trace
+                .rows()
+                .iter()
+                .map(|row| {
+                    let s = &run.steps[row.bucket];
+                    PlanRow {
+                        timestamp: row.time,
+                        demand: s.demand,
+                        forecast: s.planned_demand,
+                        target_nodes: s.target,
+                        ready_nodes: s.ready,
+                        policy: run.policy,
+                    }
+                })
+                .collect(),
+        });
+    }
+    let step = trace.step();
+    let report = BacktestReport {
+        rows: trace.rows().len(),
+        steps: n,
+        filled_steps: trace.filled_steps(),
+        step,
+        lead_secs: pool.lead_secs(),
+        lead_steps: params.lead_steps,
+        capacity_per_node: pool.capacity().per_node(),
+        min_nodes: pool.min(),
+        max_nodes: pool.max(),
+        warmup_steps: params.warmup_steps,
+        retrain_every_steps: params.retrain_every_steps,
+        scored_from: trace.start() + score_from as i64 * step.secs(),
+        scored_to: trace.start() + (n as i64 - 1) * step.secs(),
+        scored_steps: n - score_from,
+        retrains,
+        policies,
+    };
+    Ok(Backtest { report, plans })
+}
+
+/// The predictive policy, walk-forward.
+#[allow(clippy::too_many_arguments)]
+fn run_predictive(
+    strategy: &Strategy,
+    trace: &Trace,
+    params: &CheckedBacktest,
+    calendar: Option<&Calendar>,
+    initial: NodeCount,
+    score_from: usize,
+    retrains: &mut Vec<RetrainRecord>,
+    progress: Progress<'_>,
+) -> SimRun {
+    let y = trace.demand();
+    let n = y.len();
+    let (start, step) = (trace.start(), trace.step());
+    let tf = params.forecaster.transform;
+    let ty: Vec<f64> = y.iter().map(|v| tf.forward(*v)).collect();
+    let lead = params.lead_steps;
+    let mut sim = Simulation::new(strategy, start, step, y, initial, score_from);
+    let calibration_params = match strategy {
+        Strategy::Predictive(p) => p.calibration().copied(),
+        _ => None,
+    };
+    let mut calibration: Option<Calibration> = None;
+    // The forecast peak the policy planned for at each bucket (NaN: none).
+    let mut planned = vec![f64::NAN; n];
+    let mut model: Option<ForecastModel> = None;
+    // The point forecast at the lead time made at each bucket, for the drift signal.
+    let mut lead_points = vec![f64::NAN; n];
+    let mut errors: VecDeque<f64> = VecDeque::with_capacity(params.drift_window_steps + 1);
+    let mut i = 0;
+    while i < n {
+        if i >= params.warmup_steps
+            && (i - params.warmup_steps).is_multiple_of(params.retrain_every_steps)
+        {
+            let (trained, record) = retrain(trace, params, calendar, i);
+            if trained.is_some() {
+                model = trained;
+            }
+            retrains.push(record);
+            if let Some(cp) = calibration_params {
+                // Pairs whose actual peak (up to j + lead) is known before i.
+                let from = i.saturating_sub(step.steps_ceil(cp.window_secs));
+                let to = i.saturating_sub(lead);
+                let pairs = (from..to).map(|j| {
+                    let peak = y[j..=j + lead].iter().copied().fold(0.0, f64::max);
+                    (planned[j], peak)
+                });
+                calibration =
+                    Calibration::fit(pairs, params.pool.capacity(), cp.quantile, cp.min_samples);
+            }
+        }
+        let seg_end = if i < params.warmup_steps {
+            params.warmup_steps
+        } else {
+            i + params.retrain_every_steps
+        }
+        .min(n);
+        // Built over the demand up to the end of the segment only; a row at
+        // bucket j reads buckets ..= j.
+        let builder = model.as_ref().map(|m| {
+            FeatureBuilder::new(&m.spec, &ty[..seg_end], start, m.scale, Some(&m.calendar))
+        });
+        for j in i..seg_end {
+            let forecast = match (&model, &builder) {
+                (Some(m), Some(b)) if j >= m.spec.warmup() => {
+                    Some(m.forecast_at(b, j, start + j as i64 * step.secs()))
+                }
+                _ => None,
+            };
+            let error_ratio = drift(
+                &mut errors,
+                params.drift_window_steps,
+                &lead_points,
+                y,
+                j,
+                lead,
+                model.as_ref(),
+            );
+            if let Some(f) = &forecast {
+                lead_points[j] = f.points[lead - 1];
+            }
+            let ctx = ForecastContext {
+                forecast: forecast.as_ref(),
+                error_ratio,
+                calibration: calibration.as_ref(),
+            };
+            if let Some(p) = sim.step(ctx).and_then(|s| s.planned_demand) {
+                planned[j] = p;
+            }
+        }
+        progress(seg_end, n);
+        i = seg_end;
+    }
+    sim.finish()
+}
+
+/// Add the error of the forecast made `lead` buckets before `j` (if any) to
+/// the window and return the mean error over the window relative to the
+/// model's walk-forward MAE at the lead time.
+fn drift(
+    errors: &mut VecDeque<f64>,
+    window: usize,
+    lead_points: &[f64],
+    y: &[f64],
+    j: usize,
+    lead: usize,
+    model: Option<&ForecastModel>,
+) -> Option<f64> {
+    if window == 0 {
+        return None;
+    }
+    if let Some(p) = j.checked_sub(lead).map(|k| lead_points[k]) {
+        if p.is_finite() {
+            errors.push_back((y[j] - p).abs());
+            if errors.len() > window {
+                errors.pop_front();
+            }
+        }
+    }
+    let mae = model?.eval_mae.get(lead - 1).copied()?;
+    if errors.is_empty() || !(mae > 0.0 && mae.is_finite()) {
+        return None;
+    }
+    // Summed afresh (at most `window` values) so the ratio never carries
+    // rounding from buckets that left the window.
+    Some(errors.iter().sum::<f64>() / errors.len() as f64 / mae)
+}
+
+/// Train on the buckets before `at` (within the training window).
+fn retrain(
+    trace: &Trace,
+    params: &CheckedBacktest,
+    calendar: Option<&Calendar>,
+    at: usize,
+) -> (Option<ForecastModel>, RetrainRecord) {
+    let from = params
+        .train_window_steps
+        .map_or(0, |w| at.saturating_sub(w));
+    let history = at - from;
+    let step = trace.step();
+    let record = |outcome| RetrainRecord {
+        at: trace.start() + at as i64 * step.secs(),
+        history_steps: history,
+        outcome,
+    };
+    let failed = |e: String| (None, record(RetrainOutcome::Failed { error: e }));
+    let checked = match params.forecaster_for(history).check(step) {
+        Ok(c) => c,
+        Err(e) => return failed(e.to_string()),
+    };
+    let series = match LoadSeries::new(
+        trace.start() + from as i64 * step.secs(),
+        step,
+        vec![DEMAND.to_string()],
+        vec![trace.demand()[from..at].to_vec()],
+    ) {
+        Ok(s) => s,
+        Err(e) => return failed(e.to_string()),
+    };
+    match train_forecaster(&checked, &series, DEMAND, calendar, &mut |_, _| {}) {
+        Err(e) => failed(e.to_string()),
+        Ok(t) => {
+            if let Some(g) = params.gate {
+                let verdict = judge_forecast(&t.evaluation, g.metric, g.margin);
+                if !verdict.passed {
+                    return (
+                        None,
+                        record(RetrainOutcome::GateRejected {
+                            reason: verdict.reason,
+                        }),
+                    );
+                }
+            }
+            let lead_mae = t
+                .model
+                .eval_mae
+                .get(params.lead_steps - 1)
+                .copied()
+                .unwrap_or(f64::NAN);
+            let features = t.model.spec.width();
+            (
+                Some(t.model),
+                record(RetrainOutcome::Trained { lead_mae, features }),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_step_is_the_most_common_gap_between_rows() {
+        assert_eq!(
+            infer_step(&[0, 60, 120, 240, 300, 360]),
+            Step::from_secs(60)
+        );
+        assert_eq!(infer_step(&[0]), None);
+        assert_eq!(infer_step(&[5, 5]), None);
+    }
+
+    #[test]
+    fn seasons_without_two_periods_of_history_are_left_out_of_a_retrain() {
+        let params = BacktestParams::new(PoolParams {
+            capacity_per_node: 1.0,
+            min_nodes: 1,
+            max_nodes: 10,
+            lead_secs: 600,
+        })
+        .check(Step::from_secs(60).unwrap())
+        .unwrap();
+        let days = |d: usize| d * 1_440;
+        let periods = |h| {
+            params
+                .forecaster_for(h)
+                .features
+                .seasons
+                .iter()
+                .map(|s| s.period_secs)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(periods(days(1)), Vec::<i64>::new());
+        assert_eq!(periods(days(2)), vec![DAY_SECS]);
+        assert_eq!(periods(days(14)), vec![DAY_SECS, 7 * DAY_SECS]);
+        assert_eq!(params.lead_steps(), 10);
+    }
+
+    #[test]
+    fn capacity_for_p999_makes_the_percentile_need_the_given_nodes() {
+        let demand: Vec<f64> = (1..=1000).map(f64::from).collect();
+        let c = capacity_for_p999(&demand, 40).unwrap();
+        // p99.9 of 1..=1000 by linear interpolation: 999.001
+        assert!((c.per_node() - 999.001 / 40.0).abs() < 1e-9);
+        assert_eq!(c.nodes_for(999.001, 1.0), NodeCount(40));
+        assert!(matches!(
+            capacity_for_p999(&[0.0; 10], 40),
+            Err(BacktestError::ZeroDemand { nodes: 40 })
+        ));
+        assert!(matches!(
+            capacity_for_p999(&demand, 0),
+            Err(BacktestError::ZeroNodes(0))
+        ));
+    }
+}
