@@ -48,6 +48,9 @@ pub enum Command {
     /// Fit a model on historical load, evaluate it against naive baselines and
     /// publish it if it passes the quality gate.
     Train(Box<TrainArgs>),
+    /// Replay a load history through every scaling policy against a simulated
+    /// node pool and compare node-hours and under-provisioning side by side.
+    Backtest(Box<BacktestArgs>),
     /// Show the card of a published model (or of an artifact file).
     Inspect(InspectArgs),
 }
@@ -111,10 +114,11 @@ pub enum ModelKind {
     Regression,
 }
 
-/// `mlscaler train`.
+/// Where the load history comes from and how to read it (shared by `train`
+/// and `backtest`).
 #[derive(Debug, Clone, Args)]
-pub struct TrainArgs {
-    /// Training data: a file, a folder (every data file in name order), or a
+pub struct DataArgs {
+    /// The load history: a file, a folder (every data file in name order), or a
     /// Blob Storage URL of a blob or a prefix (optionally with a SAS query).
     /// Without it (and without --container), the bundled WorldCup98 sample is used.
     #[arg(long, env = "MLSCALER_DATA", help_heading = "Input")]
@@ -148,6 +152,13 @@ pub struct TrainArgs {
     /// Calendar of special days/events (CSV: date[,name] or start,end[,name]).
     #[arg(long, help_heading = "Input")]
     pub calendar: Option<PathBuf>,
+}
+
+/// `mlscaler train`.
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub input: DataArgs,
 
     /// Model kind.
     #[arg(long, value_enum, default_value_t = ModelKind::Forecast, help_heading = "Model")]
@@ -180,6 +191,10 @@ pub struct TrainArgs {
         help_heading = "Model"
     )]
     pub rolling: Vec<String>,
+    /// Transform of the load before fitting: log1p (fits ln(1+load): shapes
+    /// that scale with the traffic level become additive) or none.
+    #[arg(long, default_value = "log1p", value_parser = ["log1p", "none"], help_heading = "Model")]
+    pub transform: String,
     /// Ridge penalty on standardised coefficients (0 = least squares).
     #[arg(long, default_value_t = 1e-4, help_heading = "Model")]
     pub ridge: f64,
@@ -212,6 +227,103 @@ pub struct TrainArgs {
     #[arg(long, help_heading = "Output")]
     pub name: Option<String>,
     /// Also write the evaluation plot (SVG) to this file.
+    #[arg(long, help_heading = "Output")]
+    pub plot: Option<PathBuf>,
+}
+
+/// `mlscaler backtest`.
+#[derive(Debug, Clone, Args)]
+pub struct BacktestArgs {
+    #[command(flatten)]
+    pub input: DataArgs,
+
+    /// Policies to compare: all, or a comma-separated list of predictive,
+    /// reactive_threshold, target_tracking, seasonal_naive, oracle.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "all",
+        help_heading = "Policies"
+    )]
+    pub policy: Vec<String>,
+
+    /// Node provisioning lead time: a requested node is ready this long after the request.
+    #[arg(long, default_value = "10m", help_heading = "Pool")]
+    pub lead_time: String,
+    /// Accept a lead time shorter than the data's step, counting it as one step.
+    #[arg(long, help_heading = "Pool")]
+    pub round_lead_up: bool,
+    /// Demand one node serves at 100% utilisation, in the metric's units per step.
+    #[arg(long, help_heading = "Pool")]
+    pub capacity_per_node: Option<f64>,
+    /// Without --capacity-per-node: choose the capacity so that the 99.9th
+    /// percentile of demand needs this many nodes.
+    #[arg(long, default_value_t = 40, help_heading = "Pool")]
+    pub p999_nodes: u32,
+    /// Fewest nodes.
+    #[arg(long, default_value_t = 1, help_heading = "Pool")]
+    pub min_nodes: u32,
+    /// Most nodes.
+    #[arg(long, default_value_t = 1000, help_heading = "Pool")]
+    pub max_nodes: u32,
+
+    /// Predictive: forecast quantile sized for (default 0.5, the median, with headroom from --target-utilisation).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub quantile: Option<f64>,
+    /// Predictive: utilisation to size the forecast for (default 0.83).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub target_utilisation: Option<f64>,
+    /// Predictive: scale in only when the recommendation stayed lower for this long (default 2m).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub scale_in_window: Option<String>,
+    /// Predictive: turn off the calibration of the plan by recent forecast errors.
+    #[arg(long, help_heading = "Predictive policy")]
+    pub no_calibration: bool,
+    /// Predictive: history before the first model is trained (the reactive fallback runs until then).
+    #[arg(long, default_value = "2d", help_heading = "Predictive policy")]
+    pub warmup: String,
+    /// Predictive: retrain the model this often, each time on data strictly before that point.
+    #[arg(long, default_value = "1d", help_heading = "Predictive policy")]
+    pub retrain_every: String,
+    /// Predictive: train on only this much recent history (default: all of it).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub train_window: Option<String>,
+
+    /// Reactive threshold: scale out at this utilisation for 2 of 2 datapoints (default 0.7).
+    #[arg(long, help_heading = "Baselines")]
+    pub threshold_out: Option<f64>,
+    /// Reactive threshold: scale in at this utilisation for 20 of 20 datapoints (default 0.2).
+    #[arg(long, help_heading = "Baselines")]
+    pub threshold_in: Option<f64>,
+    /// Reactive threshold: cooldown after any action (default 300s).
+    #[arg(long, help_heading = "Baselines")]
+    pub threshold_cooldown: Option<String>,
+    /// Target tracking: target utilisation (default 0.7).
+    #[arg(long, help_heading = "Baselines")]
+    pub tracking_utilisation: Option<f64>,
+    /// Target tracking: scale-in stabilisation window (default 10m).
+    #[arg(long, help_heading = "Baselines")]
+    pub tracking_window: Option<String>,
+    /// Seasonal naive: the period to repeat (default 1d).
+    #[arg(long, help_heading = "Baselines")]
+    pub seasonal_period: Option<String>,
+    /// Seasonal naive: margin on top of last period's demand (default 0.2 = +20%).
+    #[arg(long, help_heading = "Baselines")]
+    pub seasonal_margin: Option<f64>,
+
+    /// Score from this fraction of the trace on (0.5: the second half).
+    #[arg(long, default_value_t = 0.5, help_heading = "Output")]
+    pub score_from: f64,
+    /// Write the per-step plan (timestamp,demand,forecast,target_nodes,ready_nodes,policy) as CSV.
+    #[arg(long, help_heading = "Output")]
+    pub plan_out: Option<PathBuf>,
+    /// The policy whose plan --plan-out writes ("all": every policy, one after the other).
+    #[arg(long, default_value = "predictive", help_heading = "Output")]
+    pub plan_policy: String,
+    /// Write the report as JSON to this file.
+    #[arg(long, help_heading = "Output")]
+    pub report: Option<PathBuf>,
+    /// Write a plot (SVG) of demand, forecast and ready capacity per policy.
     #[arg(long, help_heading = "Output")]
     pub plot: Option<PathBuf>,
 }

@@ -11,7 +11,7 @@
 //! - [`app`]: the commands, wiring the pieces above together.
 #![deny(unsafe_code)]
 
-// pub mod app; (pending ingest)
+pub mod app;
 pub mod azure;
 pub mod cli;
 pub mod core;

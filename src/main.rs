@@ -1,1 +1,73 @@
-fn main() {}
+//! The `mlscaler` binary: parse arguments, set up logging, run one command,
+//! print its result and map the outcome to an exit code (see the README).
+
+use anyhow::Result;
+use clap::Parser;
+use mlscaler::app::{self, exit};
+use mlscaler::cli::{Cli, Command, LogFormat, OutputFormat};
+use serde::Serialize;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli);
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            // `{:#}` prints the whole context chain on one line: "what: why: cause".
+            tracing::debug!(error = ?e, "command failed");
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit::FAILED as u8)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<i32> {
+    let now = chrono::Utc::now();
+    match &cli.command {
+        Command::Train(args) => {
+            let (code, summary) = app::train::run(args, now, cli.quiet)?;
+            emit(cli, &summary, || app::train::render_text(&summary))?;
+            Ok(code)
+        }
+        Command::Backtest(args) => {
+            let (code, summary) = app::backtest::run(args, cli.quiet)?;
+            emit(cli, &summary, || app::backtest::render_text(&summary))?;
+            Ok(code)
+        }
+        Command::Inspect(args) => {
+            let card = app::inspect::run(args)?;
+            emit(cli, &card, || app::inspect::render_text(&card))?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Print the result: JSON for pipelines, text for people (nothing with --quiet,
+/// except that JSON is always printed when asked for).
+fn emit<T: Serialize>(cli: &Cli, value: &T, text: impl FnOnce() -> String) -> Result<()> {
+    match cli.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),
+        OutputFormat::Text if !cli.quiet => print!("{}", text()),
+        OutputFormat::Text => {}
+    }
+    Ok(())
+}
+
+fn init_tracing(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "mlscaler=debug,info",
+        (false, _) => "mlscaler=trace,debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_target(false).init(),
+    }
+}

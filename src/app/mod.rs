@@ -2,6 +2,7 @@
 //! decides lives in [`crate::core`]; everything that talks to the outside
 //! world lives in [`crate::ingest`], [`crate::store`] and [`crate::azure`].
 
+pub mod backtest;
 pub mod inspect;
 pub mod source;
 pub mod storage;

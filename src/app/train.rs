@@ -1,17 +1,16 @@
 //! `mlscaler train`: data -> series -> fit -> walk-forward evaluation ->
 //! quality gate -> artifact + card in the registry.
 
-use super::source::{self, DataSource, Loaded, ReadOptions};
+use super::source::{self, DataSource};
 use super::{exit, storage, ui};
 use crate::cli::{ModelKind, TrainArgs};
-use crate::core::calendar::Calendar;
 use crate::core::features::{FeatureParams, Season};
 use crate::core::gate::{self, GateMetric};
 use crate::core::model::{self, ForecastParams, Trained};
 use crate::core::regression;
-use crate::core::series::{Aggregation, GapFill, GapPolicy};
-use crate::core::time::{format_duration_secs, parse_duration_secs, rfc3339, Step, DAY_SECS, WEEK_SECS};
-use crate::ingest::{Format, TimeFormat};
+use crate::core::time::{
+    format_duration_secs, parse_duration_secs, rfc3339, Step, DAY_SECS, WEEK_SECS,
+};
 use crate::report::plot::{Band, Chart, Line};
 use crate::report::table;
 use crate::store::artifact::{ArtifactPayload, Model, FORMAT_VERSION};
@@ -42,46 +41,52 @@ pub struct TrainSummary {
 pub fn run(args: &TrainArgs, now: DateTime<Utc>, quiet: bool) -> Result<(i32, TrainSummary)> {
     let mut seconds = BTreeMap::new();
     let t0 = Instant::now();
-    let opts = read_options(args)?;
+    let input = &args.input;
+    let opts = source::read_options(input)?;
     let gate_metric: GateMetric = args.gate_metric.parse().map_err(anyhow::Error::msg)?;
     if !(0.0..1.0).contains(&args.gate_margin) {
-        bail!("--gate-margin should be in [0, 1), but is {}", args.gate_margin);
+        bail!(
+            "--gate-margin should be in [0, 1), but is {}",
+            args.gate_margin
+        );
     }
-    let calendar = match &args.calendar {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("{}: cannot read the calendar", p.display()))?;
-            Some(Calendar::parse(&text).with_context(|| format!("{}", p.display()))?)
-        }
-        None => None,
-    };
+    let calendar = source::read_calendar(input)?;
     // Open the registry before the long work, so a bad location fails fast.
-    let models = storage::open_models(&args.models, &args.storage)?;
+    let models = storage::open_models(&args.models, &input.storage)?;
 
-    let src = DataSource::resolve(args.data.as_deref(), &args.storage)?;
+    let src = DataSource::resolve(input.data.as_deref(), &input.storage)?;
     if src.location == source::SAMPLE_NAME && !quiet {
-        eprintln!("note: no --data given: training on the bundled sample ({})", source::SAMPLE_NAME);
+        eprintln!(
+            "note: no --data given: training on the bundled sample ({})",
+            source::SAMPLE_NAME
+        );
     }
     let loaded = source::load(&src, &opts)?;
     seconds.insert("ingest".into(), t0.elapsed().as_secs_f64());
     let series = &loaded.series;
     let step = series.step();
-    let metric = match &args.metric {
-        Some(m) => m.clone(),
-        None => default_metric(&loaded)?,
-    };
+    let metric = source::choose_metric(
+        input.metric.as_deref(),
+        loaded.series.names(),
+        loaded.format,
+    )?;
     series.column(&metric).map_err(anyhow::Error::msg)?;
     let name = args.name.clone().unwrap_or_else(|| sanitize(&metric));
     check_name(&name)?;
     let mut source_card = SourceCard {
         location: src.location.clone(),
         parts: src.part_names(),
-        format: format!("{:?}", loaded.format).to_lowercase(),
+        format: loaded.format.as_str().to_string(),
         observations: loaded.report.observations,
         missing_values: loaded.report.missing_values,
         filled_steps: loaded.report.filled_steps.iter().map(|f| f.1).sum(),
         longest_gap_steps: loaded.report.longest_gap_steps,
         aggregation: opts.agg.to_string(),
-        gap_policy: format!("{} (max {} steps)", opts.gaps.fill, step.steps_ceil(opts.max_gap_secs)),
+        gap_policy: format!(
+            "{} (max {} steps)",
+            opts.gaps.fill,
+            step.steps_ceil(opts.max_gap_secs)
+        ),
         log_counters: BTreeMap::new(),
     };
     if let Some(s) = &loaded.log_stats {
@@ -90,7 +95,9 @@ pub fn run(args: &TrainArgs, now: DateTime<Utc>, quiet: bool) -> Result<(i32, Tr
 
     let t1 = Instant::now();
     let mut settings = BTreeMap::new();
-    let (model, evaluation, verdict, features, horizon, lead, plot_svg, train_rows) = match args.kind {
+    let (model, evaluation, verdict, features, horizon, lead, plot_svg, train_rows) = match args
+        .kind
+    {
         ModelKind::Forecast => {
             let lead_secs = parse_duration_secs(&args.lead_time).context("--lead-time")?;
             let lead = step.steps_ceil(lead_secs);
@@ -103,6 +110,7 @@ pub fn run(args: &TrainArgs, now: DateTime<Utc>, quiet: bool) -> Result<(i32, Tr
             for (k, v) in [
                 ("lead_time", format_duration_secs(lead_secs)),
                 ("ridge", args.ridge.to_string()),
+                ("transform", args.transform.clone()),
                 ("eval_fraction", args.eval_fraction.to_string()),
                 ("folds", args.folds.to_string()),
                 ("lags", args.lags.to_string()),
@@ -118,14 +126,29 @@ pub fn run(args: &TrainArgs, now: DateTime<Utc>, quiet: bool) -> Result<(i32, Tr
                 pb.set_length(total as u64);
                 pb.set_position(done as u64);
             };
-            let trained = model::train_forecaster(&checked, series, &metric, calendar.as_ref(), &mut progress)?;
+            let trained = model::train_forecaster(
+                &checked,
+                series,
+                &metric,
+                calendar.as_ref(),
+                &mut progress,
+            )?;
             pb.finish_and_clear();
             let verdict = gate::judge_forecast(&trained.evaluation, gate_metric, args.gate_margin);
             let eval_card = forecast_eval_card(&trained);
             let svg = forecast_plot(&trained, &name, step, lead);
             let features = checked.spec().names();
             let rows = trained.train_rows;
-            (Model::Forecast(trained.model), eval_card, verdict, features, horizon, lead, svg, rows)
+            (
+                Model::Forecast(trained.model),
+                eval_card,
+                verdict,
+                features,
+                horizon,
+                lead,
+                svg,
+                rows,
+            )
         }
         ModelKind::Regression => {
             if args.inputs.is_empty() {
@@ -141,7 +164,8 @@ pub fn run(args: &TrainArgs, now: DateTime<Utc>, quiet: bool) -> Result<(i32, Tr
             settings.insert("test_fraction".into(), test_fraction.to_string());
             settings.insert("gate_metric".into(), gate_metric.to_string());
             settings.insert("gate_margin".into(), args.gate_margin.to_string());
-            let (m, ev) = regression::train_regression(&args.inputs, &cols, &metric, target, test_fraction)?;
+            let (m, ev) =
+                regression::train_regression(&args.inputs, &cols, &metric, target, test_fraction)?;
             let verdict = gate::judge_regression(&ev, gate_metric, args.gate_margin);
             let svg = regression_plot(&m, series, &args.inputs, &metric, ev.train_rows, &name)?;
             let eval_card = EvaluationCard {
@@ -153,14 +177,27 @@ pub fn run(args: &TrainArgs, now: DateTime<Utc>, quiet: bool) -> Result<(i32, Tr
                 regression: Some(ev.clone()),
             };
             let rows = series.len();
-            (Model::Regression(m), eval_card, verdict, args.inputs.clone(), 0, 0, svg, rows)
+            (
+                Model::Regression(m),
+                eval_card,
+                verdict,
+                args.inputs.clone(),
+                0,
+                0,
+                svg,
+                rows,
+            )
         }
     };
     seconds.insert("fit_and_evaluate".into(), t1.elapsed().as_secs_f64());
     settings.insert("train_rows".into(), train_rows.to_string());
 
     let model_bytes = postcard::to_stdvec(&model).context("encoding the model")?;
-    let id = format!("{}-{:08x}", now.format("%Y%m%dT%H%M%SZ"), crc32fast::hash(&model_bytes));
+    let id = format!(
+        "{}-{:08x}",
+        now.format("%Y%m%dT%H%M%SZ"),
+        crc32fast::hash(&model_bytes)
+    );
     let forced = !verdict.passed && args.force;
     let card = ModelCard {
         name: name.clone(),
@@ -175,7 +212,11 @@ pub fn run(args: &TrainArgs, now: DateTime<Utc>, quiet: bool) -> Result<(i32, Tr
         window_steps: series.len(),
         step: step.to_string(),
         target: metric.clone(),
-        inputs: if args.kind == ModelKind::Regression { args.inputs.clone() } else { vec![] },
+        inputs: if args.kind == ModelKind::Regression {
+            args.inputs.clone()
+        } else {
+            vec![]
+        },
         horizon_steps: horizon,
         lead_steps: lead,
         features,
@@ -188,57 +229,63 @@ pub fn run(args: &TrainArgs, now: DateTime<Utc>, quiet: bool) -> Result<(i32, Tr
     let registry = Registry::new(models.as_ref());
     let mut plot = None;
     if let Some(p) = &args.plot {
-        std::fs::write(p, &plot_svg).with_context(|| format!("{}: cannot write the plot", p.display()))?;
+        std::fs::write(p, &plot_svg)
+            .with_context(|| format!("{}: cannot write the plot", p.display()))?;
         plot = Some(p.display().to_string());
     }
     let t2 = Instant::now();
     let (status, code, published, rejected_card) = if verdict.passed || forced {
         if forced {
-            eprintln!("WARNING: --force: publishing '{}' although the quality gate failed: {}", name, verdict.reason);
+            eprintln!(
+                "WARNING: --force: publishing '{}' although the quality gate failed: {}",
+                name, verdict.reason
+            );
         }
-        let payload = ArtifactPayload { card: card.clone(), model };
+        let payload = ArtifactPayload {
+            card: card.clone(),
+            model,
+        };
         let p = registry.publish(&payload, Some(plot_svg.as_bytes()))?;
         plot = plot.or_else(|| p.plot.clone().map(|n| format!("{}/{}", p.location, n)));
-        (if forced { "forced" } else { "published" }, exit::OK, Some(p), None)
+        (
+            if forced { "forced" } else { "published" },
+            exit::OK,
+            Some(p),
+            None,
+        )
     } else {
         let r = registry.record_rejected(&card)?;
         ("refused", exit::GATE_REFUSED, None, Some(r))
     };
     seconds.insert("publish".into(), t2.elapsed().as_secs_f64());
     seconds.insert("total".into(), t0.elapsed().as_secs_f64());
-    Ok((code, TrainSummary { status, card, published, rejected_card, plot, seconds }))
-}
-
-fn read_options(args: &TrainArgs) -> Result<ReadOptions> {
-    let format = match &args.format {
-        Some(f) => Some(f.parse::<Format>().map_err(|e| anyhow::anyhow!("--format: {e}"))?),
-        None => None,
-    };
-    let time_format: TimeFormat = args.time_format.parse().map_err(|e| anyhow::anyhow!("--time-format: {e:?}"))?;
-    let step = match &args.step {
-        Some(s) => Some(s.parse::<Step>().context("--step")?),
-        None => None,
-    };
-    let agg: Aggregation = args.agg.parse().map_err(anyhow::Error::msg)?;
-    let fill: GapFill = args.gaps.parse().map_err(anyhow::Error::msg)?;
-    let max_gap_secs = parse_duration_secs(&args.max_gap).context("--max-gap")?;
-    Ok(ReadOptions {
-        format,
-        time_column: args.time_column.clone(),
-        time_format,
-        step,
-        agg,
-        gaps: GapPolicy { fill, max_gap_steps: 0 },
-        max_gap_secs,
-    })
+    Ok((
+        code,
+        TrainSummary {
+            status,
+            card,
+            published,
+            rejected_card,
+            plot,
+            seconds,
+        },
+    ))
 }
 
 fn forecast_params(args: &TrainArgs, lead: usize, horizon: usize) -> Result<ForecastParams> {
     let mut seasons = Vec::new();
     for s in &args.seasons {
         match s.trim() {
-            "day" | "daily" => seasons.push(Season { period_secs: DAY_SECS, fourier_order: 4, seasonal_lags: true }),
-            "week" | "weekly" => seasons.push(Season { period_secs: WEEK_SECS, fourier_order: 3, seasonal_lags: true }),
+            "day" | "daily" => seasons.push(Season {
+                period_secs: DAY_SECS,
+                fourier_order: 4,
+                seasonal_lags: true,
+            }),
+            "week" | "weekly" => seasons.push(Season {
+                period_secs: WEEK_SECS,
+                fourier_order: 3,
+                seasonal_lags: true,
+            }),
             "none" | "" => {}
             other => bail!("--seasons: unknown season '{other}' (expected day, week or none)"),
         }
@@ -250,29 +297,32 @@ fn forecast_params(args: &TrainArgs, lead: usize, horizon: usize) -> Result<Fore
         .map(|r| parse_duration_secs(r).with_context(|| format!("--rolling {r}")))
         .collect::<Result<Vec<_>>>()?;
     Ok(ForecastParams {
-        features: FeatureParams { lags: args.lags, seasons, rolling_secs, events: args.calendar.is_some() },
+        features: FeatureParams {
+            lags: args.lags,
+            seasons,
+            rolling_secs,
+            events: args.input.calendar.is_some(),
+        },
         horizon,
         lead,
         ridge: args.ridge,
         eval_fraction: args.eval_fraction,
         folds: args.folds,
+        transform: args.transform.parse().map_err(anyhow::Error::msg)?,
     })
-}
-
-fn default_metric(l: &Loaded) -> Result<String> {
-    let names = l.series.names();
-    if l.format == Format::Logs {
-        return Ok("sessions".to_string());
-    }
-    match names {
-        [one] => Ok(one.clone()),
-        _ => bail!("the data has several metrics ({}); choose one with --metric", names.join(", ")),
-    }
 }
 
 /// Registry names allow letters, digits, '-', '_' and '.'.
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn series_end(s: &crate::core::series::LoadSeries) -> String {
@@ -308,7 +358,14 @@ fn forecast_eval_card(t: &Trained) -> EvaluationCard {
             .map(|i| HorizonCard {
                 horizon: i + 1,
                 model: e.model[i],
-                baselines: e.baselines.iter().map(|b| NamedMetrics { name: b.name.clone(), metrics: b.per_horizon[i] }).collect(),
+                baselines: e
+                    .baselines
+                    .iter()
+                    .map(|b| NamedMetrics {
+                        name: b.name.clone(),
+                        metrics: b.per_horizon[i],
+                    })
+                    .collect(),
             })
             .collect(),
         regression: None,
@@ -317,16 +374,34 @@ fn forecast_eval_card(t: &Trained) -> EvaluationCard {
 
 fn forecast_plot(t: &Trained, name: &str, step: Step, lead: usize) -> String {
     let tr = &t.trace;
-    let title = format!("{name}: actual vs forecast {} ahead (walk-forward)", format_duration_secs(step.secs() * lead as i64));
+    let title = format!(
+        "{name}: actual vs forecast {} ahead (walk-forward)",
+        format_duration_secs(step.secs() * lead as i64)
+    );
     Chart {
         title: &title,
         y_label: name,
         times: &tr.times,
         lines: vec![
-            Line { name: "actual", color: "#222222", values: &tr.actual, width: 1.0 },
-            Line { name: "forecast", color: "#1f77b4", values: &tr.forecast, width: 1.0 },
+            Line {
+                name: "actual",
+                color: "#222222",
+                values: &tr.actual,
+                width: 1.0,
+            },
+            Line {
+                name: "forecast",
+                color: "#1f77b4",
+                values: &tr.forecast,
+                width: 1.0,
+            },
         ],
-        bands: vec![Band { name: "80% interval", color: "#1f77b4", lo: &tr.lo80, hi: &tr.hi80 }],
+        bands: vec![Band {
+            name: "80% interval",
+            color: "#1f77b4",
+            lo: &tr.lo80,
+            hi: &tr.hi80,
+        }],
     }
     .to_svg()
 }
@@ -339,7 +414,10 @@ fn regression_plot(
     from: usize,
     name: &str,
 ) -> Result<String> {
-    let cols: Vec<&[f64]> = inputs.iter().map(|i| series.column(i).map_err(anyhow::Error::msg)).collect::<Result<_>>()?;
+    let cols: Vec<&[f64]> = inputs
+        .iter()
+        .map(|i| series.column(i).map_err(anyhow::Error::msg))
+        .collect::<Result<_>>()?;
     let actual = series.column(target).map_err(anyhow::Error::msg)?;
     let times: Vec<i64> = (from..series.len()).map(|i| series.time_at(i)).collect();
     let mut pred = Vec::with_capacity(times.len());
@@ -353,8 +431,18 @@ fn regression_plot(
         y_label: target,
         times: &times,
         lines: vec![
-            Line { name: "actual", color: "#222222", values: &actual[from..], width: 1.0 },
-            Line { name: "predicted", color: "#d62728", values: &pred, width: 1.0 },
+            Line {
+                name: "actual",
+                color: "#222222",
+                values: &actual[from..],
+                width: 1.0,
+            },
+            Line {
+                name: "predicted",
+                color: "#d62728",
+                values: &pred,
+                width: 1.0,
+            },
         ],
         bands: vec![],
     }
@@ -380,7 +468,12 @@ pub fn render_text(s: &TrainSummary) -> String {
         c.window_from, c.window_to, c.window_steps, c.step, c.source.observations, c.source.missing_values, c.source.filled_steps, c.source.gap_policy
     ));
     if !c.source.log_counters.is_empty() {
-        let parts: Vec<String> = c.source.log_counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let parts: Vec<String> = c
+            .source
+            .log_counters
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         out.push_str(&format!("log lines: {}\n", parts.join(" ")));
     }
     if let Some(r) = &c.evaluation.regression {
@@ -391,9 +484,24 @@ pub fn render_text(s: &TrainSummary) -> String {
             r.r2
         ));
         let rows = vec![
-            vec!["predictor".into(), "MAE".into(), "RMSE".into(), "sMAPE%".into()],
-            vec!["model".into(), f(r.model.mae), f(r.model.rmse), f2(r.model.smape)],
-            vec!["training_mean".into(), f(r.mean_baseline.mae), f(r.mean_baseline.rmse), f2(r.mean_baseline.smape)],
+            vec![
+                "predictor".into(),
+                "MAE".into(),
+                "RMSE".into(),
+                "sMAPE%".into(),
+            ],
+            vec![
+                "model".into(),
+                f(r.model.mae),
+                f(r.model.rmse),
+                f2(r.model.smape),
+            ],
+            vec![
+                "training_mean".into(),
+                f(r.mean_baseline.mae),
+                f(r.mean_baseline.rmse),
+                f2(r.mean_baseline.smape),
+            ],
         ];
         out.push_str(&table::render(&rows));
     } else {
@@ -412,7 +520,14 @@ pub fn render_text(s: &TrainSummary) -> String {
                 "pinball".into(),
             ]];
             let mut push = |n: &str, m: &crate::core::metrics::Metrics| {
-                rows.push(vec![n.to_string(), f(m.mae), f(m.rmse), f2(m.smape), f2(m.coverage80), f(m.pinball)]);
+                rows.push(vec![
+                    n.to_string(),
+                    f(m.mae),
+                    f(m.rmse),
+                    f2(m.smape),
+                    f2(m.coverage80),
+                    f(m.pinball),
+                ]);
             };
             push("model", &hc.model);
             for b in &hc.baselines {
@@ -424,7 +539,11 @@ pub fn render_text(s: &TrainSummary) -> String {
         out.push_str(&format!("\nmodel MAE by horizon: {}\n", maes.join(" ")));
     }
     let g = &c.gate;
-    out.push_str(&format!("\nquality gate: {} - {}\n", if g.passed { "PASSED" } else { "FAILED" }, g.reason));
+    out.push_str(&format!(
+        "\nquality gate: {} - {}\n",
+        if g.passed { "PASSED" } else { "FAILED" },
+        g.reason
+    ));
     match (s.status, &s.published, &s.rejected_card) {
         (_, Some(p), _) => {
             out.push_str(&format!("{}: {}/{} (latest: {}/{})\n", s.status, p.location, p.artifact, p.location, p.pointer));
@@ -458,4 +577,3 @@ fn f2(v: f64) -> String {
         format!("{v:.2}")
     }
 }
-
