@@ -1,0 +1,263 @@
+//! `mlscaler backtest` end to end: the real binary on the bundled real traces.
+
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::{assert_code, data, mlscaler};
+
+fn policy<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["report"]["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["policy"] == name)
+        .unwrap_or_else(|| panic!("no policy {name} in {report}"))
+}
+
+fn f(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+#[test]
+fn on_worldcup98_the_predictive_policy_beats_every_baseline_and_writes_the_plan_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = mlscaler(
+        dir.path(),
+        &[
+            "backtest",
+            "--lead-time",
+            "10m",
+            "--plan-out",
+            "plan.csv",
+            "--report",
+            "report.json",
+            "--plot",
+            "bt.svg",
+            "--output",
+            "json",
+            "-q",
+        ],
+    );
+    assert_code(&r, 0);
+    let s = r.json();
+    let pred = policy(&s, "predictive");
+    let (under, ratio) = (
+        f(&pred["under_provisioned_pct"]),
+        f(&pred["node_hours_vs_oracle"]),
+    );
+    assert!(under <= 0.5, "under-provisioned {under}%");
+    assert!(ratio <= 1.25, "node-hours {ratio}x the oracle");
+    for base in ["reactive_threshold", "target_tracking", "seasonal_naive"] {
+        let b = policy(&s, base);
+        assert!(
+            under <= f(&b["under_provisioned_pct"]),
+            "{base} is less often short: {b}"
+        );
+        assert!(
+            ratio < f(&b["node_hours_vs_oracle"]),
+            "{base} uses fewer node-hours: {b}"
+        );
+    }
+    assert_eq!(s["targets"]["met"], true);
+    // The written report is the same document.
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(written["report"], s["report"]);
+
+    // The plan: exactly one row per input row, in input order, with the contract's columns.
+    let input = std::fs::read_to_string(data("worldcup98_requests_per_minute.csv")).unwrap();
+    let plan = std::fs::read_to_string(dir.path().join("plan.csv")).unwrap();
+    let mut lines = plan.lines();
+    assert_eq!(
+        lines.next(),
+        Some("timestamp,demand,forecast,target_nodes,ready_nodes,policy")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let inputs: Vec<&str> = input.lines().skip(1).collect();
+    assert_eq!(rows.len(), inputs.len());
+    for (row, inp) in rows.iter().zip(&inputs) {
+        let (t, v) = inp.split_once(',').unwrap();
+        assert_eq!(row[0], format!("{}Z", t.replace(' ', "T")));
+        assert_eq!(row[1].parse::<f64>().unwrap(), v.parse::<f64>().unwrap());
+        assert_eq!(row[5], "predictive");
+    }
+    for svg in ["bt.svg", "bt-busiest-day.svg"] {
+        assert!(
+            std::fs::read_to_string(dir.path().join(svg))
+                .unwrap()
+                .starts_with("<svg"),
+            "{svg}"
+        );
+    }
+}
+
+#[test]
+fn on_the_nyc_taxi_trace_the_predictive_policy_stays_within_the_sla_and_cost_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = data("nab_nyc_taxi.csv");
+    // 30-minute data with a 10-minute lead: the lead must be rounded up on purpose.
+    let refused = mlscaler(
+        dir.path(),
+        &["backtest", "--data", d.to_str().unwrap(), "-q"],
+    );
+    assert_code(&refused, 1);
+    assert!(
+        refused.stderr.contains("shorter than the step"),
+        "{}",
+        refused.stderr
+    );
+    let r = mlscaler(
+        dir.path(),
+        &[
+            "backtest",
+            "--data",
+            d.to_str().unwrap(),
+            "--round-lead-up",
+            "--output",
+            "json",
+            "-q",
+        ],
+    );
+    assert_code(&r, 0);
+    let s = r.json();
+    assert_eq!(s["report"]["lead_steps"], 1);
+    let pred = policy(&s, "predictive");
+    assert!(f(&pred["under_provisioned_pct"]) <= 0.5, "{pred}");
+    assert!(f(&pred["node_hours_vs_oracle"]) <= 1.25, "{pred}");
+    assert_eq!(f(&policy(&s, "oracle")["under_provisioned_pct"]), 0.0);
+}
+
+/// The first `n` data rows of the WorldCup98 trace as a CSV file.
+fn head(dir: &std::path::Path, name: &str, n: usize) -> String {
+    let text = std::fs::read_to_string(data("worldcup98_requests_per_minute.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().take(n + 1).collect();
+    std::fs::write(dir.join(name), lines.join("\n") + "\n").unwrap();
+    name.to_string()
+}
+
+#[test]
+fn cutting_the_input_at_any_row_leaves_every_earlier_row_of_the_plan_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = head(dir.path(), "full.csv", 5 * 1440);
+    let run = |file: &str, out: &str| {
+        let r = mlscaler(
+            dir.path(),
+            &[
+                "backtest",
+                "--data",
+                file,
+                "--capacity-per-node",
+                "100",
+                "--warmup",
+                "2d",
+                "--retrain-every",
+                "12h",
+                "--plan-out",
+                out,
+                "--plan-policy",
+                "all",
+                "-q",
+            ],
+        );
+        assert_code(&r, 0);
+        std::fs::read_to_string(dir.path().join(out)).unwrap()
+    };
+    let whole = run(&full, "whole.csv");
+    for cut in [3 * 1440 + 7, 4 * 1440 + 611] {
+        let part = head(dir.path(), &format!("cut{cut}.csv"), cut);
+        let plan = run(&part, &format!("plan{cut}.csv"));
+        for policy in [
+            "predictive",
+            "reactive_threshold",
+            "target_tracking",
+            "seasonal_naive",
+        ] {
+            let rows = |p: &str| -> Vec<String> {
+                p.lines()
+                    .filter(|l| l.ends_with(&format!(",{policy}")))
+                    .map(str::to_string)
+                    .collect()
+            };
+            let (a, b) = (rows(&whole), rows(&plan));
+            assert_eq!(b.len(), cut, "{policy}");
+            // The capacity is a setting, not derived from the (cut) trace, so
+            // everything the plan depends on is the input up to each row.
+            if let Some(i) = (0..cut).find(|&i| a[i] != b[i]) {
+                panic!(
+                    "{policy}: cutting at row {cut} changed row {i}: {} became {}",
+                    a[i], b[i]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn awkward_settings_and_traces_get_clear_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = head(dir.path(), "small.csv", 1440);
+    let cases: &[(&[&str], &str)] = &[
+        (&["--capacity-per-node", "0"], "capacity"),
+        (&["--warmup", "3d"], "warm-up"),
+        (&["--lead-time", "30s"], "shorter than the step"),
+        (&["--policy", "magic"], "unknown policy 'magic'"),
+        (&["--min-nodes", "5", "--max-nodes", "2"], "5"),
+        (&["--plan-out", "p.csv", "--policy", "oracle"], "not run"),
+    ];
+    for (extra, wanted) in cases {
+        let mut args = vec!["backtest", "--data", small.as_str(), "-q"];
+        args.extend_from_slice(extra);
+        let r = mlscaler(dir.path(), &args);
+        assert_code(&r, 1);
+        assert!(
+            r.stderr.contains(wanted),
+            "{extra:?}: wanted '{wanted}' in {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("panicked"), "{extra:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn zero_demand_stretches_and_gaps_are_simulated_at_the_pool_minimum_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(data("worldcup98_requests_per_minute.csv")).unwrap();
+    let mut out = String::from("period,count\n");
+    for (i, line) in text.lines().skip(1).take(4 * 1440).enumerate() {
+        if (3000..3030).contains(&i) {
+            continue; // a 30-minute gap
+        }
+        let (t, v) = line.split_once(',').unwrap();
+        let v = if (3500..3700).contains(&i) { "0" } else { v };
+        out.push_str(&format!("{t},{v}\n"));
+    }
+    std::fs::write(dir.path().join("g.csv"), out).unwrap();
+    let r = mlscaler(
+        dir.path(),
+        &[
+            "backtest",
+            "--data",
+            "g.csv",
+            "--min-nodes",
+            "2",
+            "--plan-out",
+            "p.csv",
+            "--plan-policy",
+            "oracle",
+            "--output",
+            "json",
+            "-q",
+        ],
+    );
+    assert_code(&r, 0);
+    let s = r.json();
+    assert_eq!(s["report"]["filled_steps"], 30);
+    assert_eq!(s["report"]["rows"], 4 * 1440 - 30);
+    let plan = std::fs::read_to_string(dir.path().join("p.csv")).unwrap();
+    // During the zero stretch the oracle holds the minimum of 2 nodes.
+    let zero_rows: Vec<&str> = plan.lines().skip(1).skip(3600 - 30).take(50).collect();
+    for row in zero_rows {
+        let c: Vec<&str> = row.split(',').collect();
+        assert_eq!((c[1], c[3]), ("0", "2"), "{row}");
+    }
+}
