@@ -1,2 +1,69 @@
-//! placeholder until ingest lands
-fn main() {}
+//! Ingest throughput: raw application logs (the workshop's format) turned into
+//! load series per 5-minute step, and a metric CSV read into columns.
+//!
+//! `cargo bench --bench ingest`
+//!
+//! The log input is the bundled 20,000-line log repeated 20 times, each copy a
+//! day later with its own ids (400,000 lines, ~38 MB), so sessions pair up as
+//! in a real multi-day file. Criterion reports bytes/s; rows/s is that divided
+//! by the mean line length (printed once at start).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mlscaler::ingest::{aggregate_logs, read_table, Format, LogOptions, TableSpec, TimeFormat};
+use std::fmt::Write as _;
+
+const LOGS: &str = include_str!("../data/agilethought_logs.txt");
+const WORLDCUP: &[u8] = include_bytes!("../data/worldcup98_requests_per_minute.csv");
+const COPIES: i64 = 20;
+
+/// The bundled log repeated `COPIES` times, one day apart, ids made unique.
+fn many_days_of_logs() -> Vec<u8> {
+    let mut out = String::with_capacity(LOGS.len() * COPIES as usize + 1024);
+    for day in 0..COPIES {
+        for line in LOGS.lines() {
+            let mut fields = line.splitn(3, '\t');
+            let (Some(ts), Some(id), Some(rest)) = (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let t = chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%d %H:%M:%S")
+                .expect("bundled timestamps parse")
+                + chrono::Duration::days(day);
+            let _ = writeln!(out, "{}\t{id}-{day}\t{rest}", t.format("%Y-%m-%d %H:%M:%S"));
+        }
+    }
+    out.into_bytes()
+}
+
+fn bench_logs(c: &mut Criterion) {
+    let logs = many_days_of_logs();
+    let lines = logs.iter().filter(|b| **b == b'\n').count();
+    eprintln!(
+        "raw logs: {lines} lines, {} bytes, {:.1} bytes/line",
+        logs.len(),
+        logs.len() as f64 / lines as f64
+    );
+    let mut g = c.benchmark_group("ingest");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(logs.len() as u64));
+    g.bench_function("raw_logs_5m", |b| {
+        b.iter(|| {
+            aggregate_logs("bench", &logs[..], 300, &LogOptions::default())
+                .expect("the logs aggregate")
+        })
+    });
+    g.throughput(Throughput::Bytes(WORLDCUP.len() as u64));
+    let spec = TableSpec {
+        time_column: "period".into(),
+        metrics: Vec::new(),
+        time_format: TimeFormat::Auto,
+        step_secs: 60,
+    };
+    g.bench_function("metric_csv_worldcup98", |b| {
+        b.iter(|| read_table("bench", WORLDCUP, Format::Csv, &spec).expect("the CSV reads"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_logs);
+criterion_main!(benches);

@@ -51,6 +51,9 @@ pub enum Command {
     /// Replay a load history through every scaling policy against a simulated
     /// node pool and compare node-hours and under-provisioning side by side.
     Backtest(Box<BacktestArgs>),
+    /// Forecast the load over the node lead time, plan a node count under the
+    /// safety policy and set it on an AKS agent pool or VM scale set.
+    Scale(Box<ScaleArgs>),
     /// Show the card of a published model (or of an artifact file).
     Inspect(InspectArgs),
 }
@@ -326,6 +329,142 @@ pub struct BacktestArgs {
     /// Write a plot (SVG) of demand, forecast and ready capacity per policy.
     #[arg(long, help_heading = "Output")]
     pub plot: Option<PathBuf>,
+}
+
+/// What to do when an AKS pool has the cluster autoscaler on (AKS rejects a
+/// manual count then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnAutoscaler {
+    /// Move the autoscaler's minCount to the planned count (never above maxCount),
+    /// keeping the cluster autoscaler as the reactive backstop.
+    AdjustMin,
+    /// Change nothing and exit as held for safety.
+    Refuse,
+}
+
+/// `mlscaler scale`.
+#[derive(Debug, Clone, Args)]
+pub struct ScaleArgs {
+    /// The recent load the forecast starts from (same options as `train`; the
+    /// step is the model's).
+    #[command(flatten)]
+    pub input: DataArgs,
+
+    /// What to scale: the ARM resource id of an AKS agent pool
+    /// (/subscriptions/../resourceGroups/../providers/Microsoft.ContainerService/managedClusters/../agentPools/..)
+    /// or of a VM scale set (../providers/Microsoft.Compute/virtualMachineScaleSets/..), or
+    /// `sim` / `sim:N` for a simulated pool of N nodes (nothing in Azure is touched).
+    /// Without it: `sim`, sized for the current load.
+    #[arg(long, env = "MLSCALER_TARGET", help_heading = "Target")]
+    pub target: Option<String>,
+    /// Subscription id, with the workshop's AKS_RG / AKS_NAME and --pool, instead of --target.
+    #[arg(long, env = "AZURE_SUBSCRIPTION_ID", help_heading = "Target")]
+    pub subscription: Option<String>,
+    /// Resource group of the AKS cluster (workshop name AKS_RG).
+    #[arg(long, env = "AKS_RG", help_heading = "Target")]
+    pub aks_resource_group: Option<String>,
+    /// Name of the AKS cluster (workshop name AKS_NAME).
+    #[arg(long, env = "AKS_NAME", help_heading = "Target")]
+    pub aks_name: Option<String>,
+    /// Agent pool of the AKS cluster.
+    #[arg(
+        long,
+        env = "AKS_POOL",
+        default_value = "nodepool1",
+        help_heading = "Target"
+    )]
+    pub pool: String,
+    /// When the AKS pool has the cluster autoscaler on.
+    #[arg(long, value_enum, default_value_t = OnAutoscaler::AdjustMin, help_heading = "Target")]
+    pub on_autoscaler: OnAutoscaler,
+
+    /// Model name in --models (default: the metric, as `train` names it).
+    #[arg(long, help_heading = "Model")]
+    pub model: Option<String>,
+    /// Model registry: a folder or a Blob Storage URL.
+    #[arg(
+        long,
+        env = "MLSCALER_MODELS",
+        default_value = "models",
+        help_heading = "Model"
+    )]
+    pub models: String,
+
+    /// Demand one node serves at 100% utilisation, in the metric's units per step.
+    /// Required for a real target.
+    #[arg(long, env = "MLSCALER_CAPACITY_PER_NODE", help_heading = "Policy")]
+    pub capacity_per_node: Option<f64>,
+    /// Simulated target without --capacity-per-node: the capacity at which the
+    /// 99.9th percentile of the recent load needs this many nodes.
+    #[arg(long, default_value_t = 40, help_heading = "Policy")]
+    pub p999_nodes: u32,
+    /// Fewest nodes.
+    #[arg(long, default_value_t = 1, help_heading = "Policy")]
+    pub min_nodes: u32,
+    /// Most nodes (a budget cap).
+    #[arg(long, default_value_t = 100, help_heading = "Policy")]
+    pub max_nodes: u32,
+    /// Node provisioning lead time (default: the model's lead time).
+    #[arg(long, help_heading = "Policy")]
+    pub lead_time: Option<String>,
+    /// Forecast quantile to size for (default 0.5 with headroom from --target-utilisation).
+    #[arg(long, help_heading = "Policy")]
+    pub quantile: Option<f64>,
+    /// Utilisation to size the forecast for (default 0.83).
+    #[arg(long, help_heading = "Policy")]
+    pub target_utilisation: Option<f64>,
+    /// Scale in only after the recommendation stayed lower for this long (default 2m).
+    #[arg(long, help_heading = "Policy")]
+    pub scale_in_window: Option<String>,
+    /// No scale-out within this long of the last one (default 0s).
+    #[arg(long, help_heading = "Policy")]
+    pub scale_out_cooldown: Option<String>,
+    /// No scale-in within this long of the last scale-out (default 0s).
+    #[arg(long, help_heading = "Policy")]
+    pub scale_in_cooldown: Option<String>,
+    /// Add at most this many nodes per run.
+    #[arg(long, help_heading = "Policy")]
+    pub max_step_up: Option<u32>,
+    /// Remove at most this many nodes per run.
+    #[arg(long, help_heading = "Policy")]
+    pub max_step_down: Option<u32>,
+    /// Newest data older than this is stale: fall back to the reactive rule, never scale in.
+    #[arg(long, default_value = "15m", help_heading = "Policy")]
+    pub max_data_age: String,
+    /// Drift: when the recent lead-time error exceeds this multiple of the
+    /// model's evaluated error, fall back to the reactive rule.
+    #[arg(long, default_value_t = 3.0, help_heading = "Policy")]
+    pub max_error_ratio: f64,
+    /// Drift: how far back the recent error is measured.
+    #[arg(long, default_value = "1h", help_heading = "Policy")]
+    pub drift_window: String,
+    /// Turn off the calibration of the plan by recent forecast errors.
+    #[arg(long, help_heading = "Policy")]
+    pub no_calibration: bool,
+
+    /// Plan and print, change nothing.
+    #[arg(long, help_heading = "Run")]
+    pub dry_run: bool,
+    /// Planner memory between runs (last actions, recent recommendations): a JSON file.
+    #[arg(
+        long,
+        env = "MLSCALER_STATE",
+        default_value = "mlscaler-state.json",
+        help_heading = "Run"
+    )]
+    pub state: PathBuf,
+    /// Append one JSON line per run (inputs, forecast, every policy step, before/after, outcome).
+    #[arg(
+        long,
+        env = "MLSCALER_DECISIONS",
+        default_value = "decisions.jsonl",
+        help_heading = "Run"
+    )]
+    pub decisions: PathBuf,
+    /// Plan as of this time (RFC 3339, or `data-end` for the last step of the data)
+    /// instead of the clock; for replays and demos.
+    #[arg(long, help_heading = "Run")]
+    pub now: Option<String>,
 }
 
 /// `mlscaler inspect`.

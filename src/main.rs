@@ -35,6 +35,11 @@ fn run(cli: &Cli) -> Result<i32> {
             emit(cli, &summary, || app::backtest::render_text(&summary))?;
             Ok(code)
         }
+        Command::Scale(args) => {
+            let (code, record) = app::scale::run(args, now, cli.quiet)?;
+            emit(cli, &record, || app::scale::render_text(&record))?;
+            Ok(code)
+        }
         Command::Inspect(args) => {
             let card = app::inspect::run(args)?;
             emit(cli, &card, || app::inspect::render_text(&card))?;

@@ -2,7 +2,7 @@
 //! simulated pool ([`crate::core::backtest`]) and report them side by side.
 
 use super::source::{self, DataSource};
-use super::{exit, ui};
+use super::{exit, ui, write_atomic};
 use crate::cli::BacktestArgs;
 use crate::core::backtest::{
     capacity_for_p999, run_backtest, Backtest, BacktestParams, BacktestReport, PolicyPlan, Trace,
@@ -259,23 +259,6 @@ fn plan_csv(bt: &Backtest, which: &str) -> Result<String> {
         format!("--plan-policy {which}: that policy was not run (see --policy)")
     })?;
     Ok(plan.to_csv())
-}
-
-/// Write through a temporary file in the same folder and rename, so a reader
-/// never sees half a file.
-fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map_or("out".into(), |n| n.to_string_lossy()),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))
 }
 
 fn targets(r: &BacktestReport) -> Option<Targets> {

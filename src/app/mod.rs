@@ -4,8 +4,10 @@
 
 pub mod backtest;
 pub mod inspect;
+pub mod scale;
 pub mod source;
 pub mod storage;
+pub mod target;
 pub mod train;
 pub mod ui;
 
@@ -19,4 +21,25 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// The quality gate refused the model; the previous model stays published.
     pub const GATE_REFUSED: i32 = 3;
+    /// scale: the target already has the planned size; nothing was sent.
+    pub const NOTHING_TO_DO: i32 = 4;
+    /// scale: held for safety (target busy, forecast not trusted and the
+    /// reactive rule kept the size, or an autoscaler pool not to be touched).
+    pub const HELD: i32 = 5;
+}
+
+/// Write through a temporary file in the same folder and rename, so a reader
+/// never sees half a file.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))
 }

@@ -11,6 +11,7 @@
 
 pub mod backtest;
 pub mod calendar;
+pub mod control;
 pub mod features;
 pub mod gate;
 pub mod metrics;

@@ -1093,6 +1093,24 @@ impl CheckedPolicy {
     pub fn calibration(&self) -> Option<&CalibrationParams> {
         self.calibration.as_ref()
     }
+    /// The planned peak of a fresh forecast (made at `now`): the highest
+    /// value at the policy's quantile over the lead window, as [`plan`]
+    /// sizes it before calibration. `None` when the forecast is too short
+    /// or not a number.
+    pub fn planned_peak(&self, f: &Forecast) -> Option<f64> {
+        let lead = self.pool.lead_steps(f.step);
+        if lead == 0 || lead > f.horizon() || f.quantiles.len() < f.horizon() {
+            return None;
+        }
+        let from = match self.window {
+            LeadWindow::Whole => 1,
+            LeadWindow::AtLead => lead,
+        };
+        let peak = (from..=lead)
+            .map(|h| f.quantile(h, self.quantile))
+            .fold(f64::NEG_INFINITY, f64::max);
+        peak.is_finite().then_some(peak.max(0.0))
+    }
 }
 
 /// Plan the pool's size from a forecast: mlscaler's predictive policy.

@@ -1,0 +1,626 @@
+//! `mlscaler scale`: load the newest good model and the recent load, forecast
+//! over the node lead time, plan a node count under the safety policy
+//! ([`crate::core::policy::plan`]) and apply it to the target. Every run
+//! appends one decision record (a JSON line).
+
+use super::source::{self, DataSource};
+use super::target::{Applied, GroupState, NodeGroup, SimGroup};
+use super::{exit, storage};
+use crate::cli::{OnAutoscaler, ScaleArgs};
+use crate::core::backtest::capacity_for_p999;
+use crate::core::control::{self, Prepared};
+use crate::core::model::ForecastModel;
+use crate::core::policy::{
+    plan, Capacity, Decision, NodeCount, PlanInput, PlannerMemory, PoolParams, PoolState,
+    PredictiveParams, Reason, Strategy,
+};
+use crate::core::time::{format_duration_secs, parse_duration_secs, rfc3339};
+use crate::store::artifact::Model;
+use crate::store::registry::{Registry, RegistryError};
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+/// How a run ended, as the exit code tells a pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The target was changed (exit 0).
+    Applied,
+    /// `--dry-run`: a change was planned and not made (exit 0).
+    WouldApply,
+    /// The target already has the planned size (exit 4).
+    NothingToDo,
+    /// Held for safety: the target is busy, the forecast could not be trusted
+    /// and the reactive rule kept the size, or an autoscaler-enabled pool was
+    /// not to be touched (exit 5).
+    Held,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Applied | Outcome::WouldApply => exit::OK,
+            Outcome::NothingToDo => exit::NOTHING_TO_DO,
+            Outcome::Held => exit::HELD,
+        }
+    }
+}
+
+/// The recent data the forecast started from.
+#[derive(Debug, Serialize)]
+pub struct DataSummary {
+    pub source: String,
+    pub metric: String,
+    pub step: String,
+    pub steps: usize,
+    /// Start of the newest step.
+    pub newest: String,
+    /// Seconds between the newest step and `now`.
+    pub age_secs: i64,
+    pub current_demand: f64,
+}
+
+/// The model that was used.
+#[derive(Debug, Serialize)]
+pub struct ModelSummary {
+    pub name: String,
+    pub id: String,
+    pub created_at: String,
+    pub location: String,
+}
+
+/// The forecast over the lead window, in load units.
+#[derive(Debug, Serialize)]
+pub struct ForecastSummary {
+    pub lead_time: String,
+    pub lead_steps: usize,
+    /// Point forecast for horizons 1..=lead.
+    pub points: Vec<f64>,
+    /// The 10% and 90% quantiles for horizons 1..=lead.
+    pub p10: Vec<f64>,
+    pub p90: Vec<f64>,
+    /// Recent lead-time error over the model's evaluated error (drift).
+    pub error_ratio: Option<f64>,
+    pub drift_samples: usize,
+    pub calibration_samples: usize,
+}
+
+/// One run of `scale`: printed, and appended to the decision log.
+#[derive(Debug, Serialize)]
+pub struct ScaleRecord {
+    pub mlscaler_version: &'static str,
+    /// When the run planned (RFC 3339).
+    pub now: String,
+    pub target: String,
+    pub dry_run: bool,
+    pub outcome: Outcome,
+    pub data: DataSummary,
+    pub model: ModelSummary,
+    pub forecast: Option<ForecastSummary>,
+    pub capacity_per_node: f64,
+    pub before: GroupState,
+    pub decision: Decision,
+    /// Every step of the decision, for people.
+    pub explanation: Vec<String>,
+    /// What the target reports after the change (not on dry runs or holds).
+    pub after: Option<Applied>,
+    /// Why nothing was written, when the target was not touched although the plan differed.
+    pub held_because: Option<String>,
+    pub duration_secs: f64,
+}
+
+/// Run `scale`. An `Err` means the target was not changed.
+pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, ScaleRecord)> {
+    let t0 = Instant::now();
+    let input = &args.input;
+    let target_spec = resolve_target(args)?;
+    let demo = target_spec.is_none() && input.data.is_none() && input.storage.container.is_none();
+
+    // The model first: its step decides how the data is read.
+    let store = storage::open_models(&args.models, &input.storage)?;
+    let registry = Registry::new(store.as_ref());
+    let src = DataSource::resolve(input.data.as_deref(), &input.storage)?;
+    let name = match &args.model {
+        Some(m) => m.clone(),
+        None => default_model_name(&src, args)?,
+    };
+    let (pointer, payload) = match registry.load_latest(&name) {
+        Ok(found) => found,
+        Err(RegistryError::NoModel { .. }) if demo => {
+            if !quiet {
+                eprintln!(
+                    "note: no model '{name}' in {} yet: training one on the bundled sample first",
+                    registry.location()
+                );
+            }
+            train_demo_model(&args.models)?;
+            registry.load_latest(&name)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let model: ForecastModel = match payload.model {
+        Model::Forecast(m) => m,
+        other => bail!(
+            "model '{name}' is a {} model; scale needs a forecast model (train --kind forecast)",
+            other.kind()
+        ),
+    };
+    let model_summary = ModelSummary {
+        name: name.clone(),
+        id: payload.card.id.clone(),
+        created_at: payload.card.created_at.clone(),
+        location: format!("{}/{}", registry.location(), pointer.artifact),
+    };
+
+    let mut opts = source::read_options(input)?;
+    let step = model.spec.step();
+    if let Some(s) = opts.step.filter(|s| *s != step) {
+        bail!(
+            "--step {s} differs from the model's step {step}; the data is read at the model's step"
+        );
+    }
+    opts.step = Some(step);
+    let loaded = source::load(&src, &opts)?;
+    let newest_loaded = loaded.series.time_at(loaded.series.len() - 1);
+    let now = match args.now.as_deref() {
+        Some("data-end") => newest_loaded,
+        Some(t) => crate::ingest::timestamp::parse_timestamp(t).with_context(|| {
+            format!("--now '{t}': expected RFC 3339 (e.g. 2026-11-30T12:00:00Z) or data-end")
+        })?,
+        None if demo => {
+            if !quiet {
+                eprintln!(
+                    "note: planning as of the end of the bundled sample ({}), not the clock",
+                    rfc3339(newest_loaded)
+                );
+            }
+            newest_loaded
+        }
+        None => clock.timestamp(),
+    };
+    // Planning as of an earlier time (a replay) sees only the data up to then.
+    let known = (0..loaded.series.len())
+        .take_while(|&i| loaded.series.time_at(i) <= now)
+        .count();
+    if known == 0 {
+        bail!(
+            "--now {} is before the first step of the data ({})",
+            rfc3339(now),
+            rfc3339(loaded.series.start())
+        );
+    }
+    let series = &loaded.series.head(known);
+    let y = series.column(&model.metric).map_err(|_| {
+        anyhow::anyhow!(
+            "{}: the model '{name}' forecasts '{}', which the data does not have (it has: {})",
+            src.location,
+            model.metric,
+            series.names().join(", ")
+        )
+    })?;
+    let newest = series.time_at(series.len() - 1);
+    let current_demand = *y.last().expect("a loaded series is not empty");
+
+    let capacity = match (args.capacity_per_node, &target_spec) {
+        (Some(c), _) => Capacity::new(c).context("--capacity-per-node")?,
+        (None, None | Some(TargetSpec::Sim(_))) => capacity_for_p999(y, args.p999_nodes).context("--p999-nodes")?,
+        #[allow(unreachable_patterns)] // ARM targets
+        (None, Some(_)) => bail!("--capacity-per-node is required for a real target: the demand one node serves at 100% utilisation, in the units of '{}' per step", model.metric),
+    };
+    let lead_secs = match &args.lead_time {
+        Some(l) => parse_duration_secs(l).context("--lead-time")?,
+        None => payload.card.lead_steps as i64 * step.secs(),
+    };
+    let pool = PoolParams {
+        capacity_per_node: capacity.per_node(),
+        min_nodes: args.min_nodes,
+        max_nodes: args.max_nodes,
+        lead_secs,
+    }
+    .check()
+    .context("pool settings")?;
+    let policy = predictive_params(args)?
+        .check(&pool)
+        .context("policy settings")?;
+    let drift_window = parse_duration_secs(&args.drift_window).context("--drift-window")?;
+
+    let mut group: Box<dyn NodeGroup> = match &target_spec {
+        None => Box::new(SimGroup::new(
+            pool.clamp(capacity.nodes_for(current_demand, 0.83)).get(),
+        )),
+        Some(TargetSpec::Sim(n)) => Box::new(SimGroup::new(*n)),
+    };
+    let before = group
+        .read()
+        .with_context(|| format!("reading {}", group.describe()))?;
+
+    // A forecast that cannot be made is not an error: the planner falls back
+    // to the reactive rule and never scales in.
+    let (prepared, forecast_problem): (Option<Prepared>, Option<String>) = match control::prepare(
+        &model,
+        series,
+        &policy,
+        drift_window,
+        eval_last_value_mae(&payload.card, lead_secs / step.secs()),
+    ) {
+        Ok(p) => (Some(p), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    if let Some(p) = &forecast_problem {
+        tracing::warn!(problem = %p, "no forecast: sizing reactively on the current load");
+    }
+
+    let memory = load_memory(&args.state, now, before.count)?;
+    let state = PoolState {
+        requested: NodeCount(before.count),
+        ready: NodeCount(before.count),
+        memory,
+    };
+    let plan_input = PlanInput {
+        step,
+        demand: y,
+        utilisation: &[],
+        forecast: prepared.as_ref().map(|p| &p.forecast),
+        error_ratio: prepared.as_ref().and_then(|p| p.error_ratio),
+        calibration: prepared.as_ref().and_then(|p| p.calibration.as_ref()),
+        future: &[],
+    };
+    let decision = plan(&plan_input, &state, &policy, now);
+    let mut explanation: Vec<String> = decision.reasons().iter().map(explain).collect();
+    if let Some(p) = &forecast_problem {
+        explanation.insert(0, format!("no forecast: {p}"));
+    }
+    let fell_back = decision
+        .reasons()
+        .iter()
+        .any(|r| matches!(r, Reason::Fallback { .. }));
+
+    let planned = decision.nodes().get();
+    let mut held_because = None;
+    let mut after = None;
+    let outcome = if planned == before.count && before.autoscaler.is_none() {
+        if fell_back && decision.recommended().get() < before.count {
+            Outcome::Held
+        } else {
+            Outcome::NothingToDo
+        }
+    } else if !before.is_idle() {
+        held_because = Some(format!(
+            "the target is {} (not Succeeded): another operation is running; nothing was sent",
+            before.provisioning_state
+        ));
+        Outcome::Held
+    } else if before.autoscaler.is_some() && args.on_autoscaler == OnAutoscaler::Refuse {
+        held_because = Some(
+            "the pool has the cluster autoscaler on and --on-autoscaler refuse: nothing was sent"
+                .into(),
+        );
+        Outcome::Held
+    } else if before
+        .autoscaler
+        .is_some_and(|(min, _)| min == planned.min(before.autoscaler.map_or(planned, |a| a.1)))
+    {
+        Outcome::NothingToDo
+    } else if args.dry_run {
+        Outcome::WouldApply
+    } else {
+        let applied = group
+            .apply(&before, planned)
+            .with_context(|| format!("setting {} to {planned} nodes", group.describe()))?;
+        after = Some(applied);
+        Outcome::Applied
+    };
+
+    // The planner's memory moves on only with what really happened.
+    if !args.dry_run {
+        let mut memory = state.memory.clone();
+        let recorded = match (&decision, outcome) {
+            (Decision::ScaleTo { .. }, Outcome::Applied) => decision.clone(),
+            _ => Decision::Hold {
+                nodes: NodeCount(before.count),
+                recommended: decision.recommended(),
+                planned_demand: decision.planned_demand(),
+                reasons: vec![],
+            },
+        };
+        Strategy::Predictive(policy.clone()).record(&mut memory, &recorded, now);
+        save_memory(&args.state, &memory)?;
+    }
+
+    let lead = pool.lead_steps(step);
+    let forecast = prepared.as_ref().map(|p| {
+        let f = &p.forecast;
+        let upto = lead.min(f.horizon());
+        ForecastSummary {
+            lead_time: format_duration_secs(lead_secs),
+            lead_steps: lead,
+            points: f.points[..upto].to_vec(),
+            p10: (1..=upto).map(|h| f.quantile(h, 0.1)).collect(),
+            p90: (1..=upto).map(|h| f.quantile(h, 0.9)).collect(),
+            error_ratio: p.error_ratio,
+            drift_samples: p.drift_samples,
+            calibration_samples: p.calibration_samples,
+        }
+    });
+    let record = ScaleRecord {
+        mlscaler_version: env!("CARGO_PKG_VERSION"),
+        now: rfc3339(now),
+        target: group.describe(),
+        dry_run: args.dry_run,
+        outcome,
+        data: DataSummary {
+            source: src.location.clone(),
+            metric: model.metric.clone(),
+            step: step.to_string(),
+            steps: series.len(),
+            newest: rfc3339(newest),
+            age_secs: now - newest,
+            current_demand,
+        },
+        model: model_summary,
+        forecast,
+        capacity_per_node: capacity.per_node(),
+        before,
+        decision,
+        explanation,
+        after,
+        held_because,
+        duration_secs: t0.elapsed().as_secs_f64(),
+    };
+    append_record(&args.decisions, &record)?;
+    Ok((record.outcome.exit_code(), record))
+}
+
+/// The last-value baseline's MAE at the lead time in the model's evaluation.
+fn eval_last_value_mae(card: &crate::store::card::ModelCard, lead: i64) -> Option<f64> {
+    let h = card
+        .evaluation
+        .per_horizon
+        .get(usize::try_from(lead).ok()?.checked_sub(1)?)?;
+    h.baselines
+        .iter()
+        .find(|b| b.name == "last_value")
+        .map(|b| b.metrics.mae)
+}
+
+/// The target as given.
+enum TargetSpec {
+    Sim(u32),
+}
+
+fn resolve_target(args: &ScaleArgs) -> Result<Option<TargetSpec>> {
+    let Some(t) = args.target.as_deref() else {
+        if args.aks_resource_group.is_some() || args.aks_name.is_some() {
+            bail!("AKS targets (AKS_RG / AKS_NAME) are not supported by this build yet; use --target sim");
+        }
+        return Ok(None);
+    };
+    if t == "sim" {
+        return Ok(None);
+    }
+    if let Some(n) = t.strip_prefix("sim:") {
+        let n: u32 = n
+            .parse()
+            .with_context(|| format!("--target {t}: expected sim:<nodes>"))?;
+        return Ok(Some(TargetSpec::Sim(n)));
+    }
+    bail!("--target '{t}': expected an ARM resource id of an AKS agent pool or a VM scale set, or sim / sim:<nodes>")
+}
+
+fn default_model_name(src: &DataSource, args: &ScaleArgs) -> Result<String> {
+    match &args.input.metric {
+        Some(m) => Ok(m.clone()),
+        None if src.location == source::SAMPLE_NAME => Ok("count".into()),
+        None => bail!("which model? pass --model NAME (or --metric, the name `train` gave it)"),
+    }
+}
+
+fn predictive_params(args: &ScaleArgs) -> Result<PredictiveParams> {
+    let dur = |flag: &str, v: &str| parse_duration_secs(v).with_context(|| format!("--{flag}"));
+    let mut p = PredictiveParams::default();
+    if let Some(q) = args.quantile {
+        p.quantile = q;
+    }
+    if let Some(u) = args.target_utilisation {
+        p.target_utilisation = u;
+    }
+    if let Some(w) = &args.scale_in_window {
+        p.scale_in_stabilisation_secs = dur("scale-in-window", w)?;
+    }
+    if let Some(c) = &args.scale_out_cooldown {
+        p.scale_out_cooldown_secs = dur("scale-out-cooldown", c)?;
+    }
+    if let Some(c) = &args.scale_in_cooldown {
+        p.scale_in_cooldown_secs = dur("scale-in-cooldown", c)?;
+    }
+    p.max_step_up = args.max_step_up;
+    p.max_step_down = args.max_step_down;
+    p.max_forecast_age_secs = dur("max-data-age", &args.max_data_age)?;
+    p.max_error_ratio = Some(args.max_error_ratio);
+    if args.no_calibration {
+        p.calibration = None;
+    }
+    Ok(p)
+}
+
+/// The planner's memory from the state file. Without one, the memory starts
+/// with the current size as a recent recommendation, so the first runs never
+/// scale in before a whole stabilisation window has been observed.
+fn load_memory(path: &Path, now: i64, current: u32) -> Result<PlannerMemory> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{}: not a planner state file (delete it to start afresh)",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut m = PlannerMemory::default();
+            m.recommendations.push_back((now, NodeCount(current)));
+            Ok(m)
+        }
+        Err(e) => {
+            Err(e).with_context(|| format!("{}: cannot read the planner state", path.display()))
+        }
+    }
+}
+
+fn save_memory(path: &Path, memory: &PlannerMemory) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(memory)?;
+    super::write_atomic(path, &bytes)
+}
+
+fn append_record(path: &Path, record: &ScaleRecord) -> Result<()> {
+    let mut line = serde_json::to_vec(record)?;
+    line.push(b'\n');
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("{}: cannot open the decision log", path.display()))?;
+    // One write call per record, so concurrent appenders do not interleave lines.
+    f.write_all(&line)
+        .with_context(|| format!("{}: cannot append the decision record", path.display()))
+}
+
+fn train_demo_model(models: &str) -> Result<()> {
+    use clap::Parser as _;
+    let cli =
+        crate::cli::Cli::try_parse_from(["mlscaler", "train", "--models", models, "--quiet"])?;
+    let crate::cli::Command::Train(args) = cli.command else {
+        unreachable!("parsed a train command")
+    };
+    let (code, summary) = super::train::run(&args, Utc::now(), true)?;
+    if code != exit::OK {
+        bail!(
+            "the demo model was not published: {}",
+            summary.card.gate.reason
+        );
+    }
+    Ok(())
+}
+
+/// One planning step in words.
+pub fn explain(r: &Reason) -> String {
+    match r {
+        Reason::Forecast {
+            quantile,
+            from_horizon,
+            to_horizon,
+            demand,
+        } => {
+            format!("forecast: highest q{:.0} over horizons {from_horizon}..={to_horizon} is {demand:.1}", quantile * 100.0)
+        }
+        Reason::Fallback { cause, demand } => format!(
+            "forecast not used ({}): sizing reactively on current demand {demand:.1}",
+            serde_json::to_string(cause).unwrap_or_default()
+        ),
+        Reason::NoDemandData => "no usable current demand".into(),
+        Reason::Sized {
+            demand,
+            capacity,
+            utilisation,
+            nodes,
+        } => {
+            format!("sized: ceil({demand:.1} / ({capacity:.3} x {utilisation:.2})) = {nodes} nodes")
+        }
+        Reason::Calibrated {
+            factor,
+            demand,
+            nodes,
+        } => {
+            format!("calibrated by recent errors: x{factor:.3} -> {demand:.1} at full utilisation = {nodes} nodes")
+        }
+        Reason::ReactiveFloor {
+            demand,
+            utilisation,
+            nodes,
+        } => {
+            format!(
+                "reactive floor: recent demand {demand:.1} at {utilisation:.2} needs {nodes} nodes"
+            )
+        }
+        Reason::ClampedToMin { min } => format!("raised to the minimum of {min}"),
+        Reason::ClampedToMax { max } => format!("lowered to the maximum of {max}"),
+        Reason::Stabilising {
+            window_secs,
+            highest,
+        } => {
+            format!(
+                "scale-in held: a recommendation of {highest} within the last {}",
+                format_duration_secs(*window_secs)
+            )
+        }
+        Reason::NoScaleInWithoutForecast => "no scale-in without a trusted forecast".into(),
+        Reason::ScaleOutCooldown { remaining_secs } => {
+            format!("scale-out cooldown: {remaining_secs} s left")
+        }
+        Reason::ScaleInCooldown { remaining_secs } => {
+            format!("scale-in cooldown: {remaining_secs} s left")
+        }
+        Reason::StepUpLimited { max_step, wanted } => {
+            format!("step up limited to {max_step} (wanted {wanted})")
+        }
+        Reason::StepDownLimited { max_step, wanted } => {
+            format!("step down limited to {max_step} (wanted {wanted})")
+        }
+        other => serde_json::to_string(other).unwrap_or_else(|_| other.kind().to_string()),
+    }
+}
+
+/// The record as text for people: the plan as a diff, then every reason.
+pub fn render_text(r: &ScaleRecord) -> String {
+    let planned = r.decision.nodes().get();
+    let mut out = format!(
+        "{}{}: {} -> {} nodes ({})\n",
+        if r.dry_run { "[dry run] " } else { "" },
+        r.target,
+        r.before.count,
+        planned,
+        match r.outcome {
+            Outcome::Applied => "applied",
+            Outcome::WouldApply => "would apply; nothing changed",
+            Outcome::NothingToDo => "nothing to do",
+            Outcome::Held => "held for safety",
+        }
+    );
+    out.push_str(&format!(
+        "as of {}: {} = {:.1} (newest step {}, {} old), model {} ({})\n",
+        r.now,
+        r.data.metric,
+        r.data.current_demand,
+        r.data.newest,
+        format_duration_secs(r.data.age_secs.max(0)),
+        r.model.name,
+        r.model.id
+    ));
+    if let Some(f) = &r.forecast {
+        let peak = f.points.iter().copied().fold(0.0, f64::max);
+        let hi = f.p90.iter().copied().fold(0.0, f64::max);
+        out.push_str(&format!(
+            "forecast over the next {}: peak {:.1} (p90 {:.1}); drift {} ; capacity {:.3} per node\n",
+            f.lead_time,
+            peak,
+            hi,
+            f.error_ratio.map_or("unknown".into(), |e| format!("{e:.2}x the evaluated error")),
+            r.capacity_per_node
+        ));
+    }
+    for (i, e) in r.explanation.iter().enumerate() {
+        out.push_str(&format!("  {}. {e}\n", i + 1));
+    }
+    if let Some(h) = &r.held_because {
+        out.push_str(&format!("held: {h}\n"));
+    }
+    if let Some(a) = &r.after {
+        out.push_str(&format!(
+            "applied: {} ({} request(s)): {}\n",
+            a.field, a.requests, a.detail
+        ));
+    }
+    out
+}
