@@ -442,6 +442,16 @@ pub struct ScaleArgs {
     #[arg(long, help_heading = "Policy")]
     pub no_calibration: bool,
 
+    /// SLA mode (a regression model, as the workshop's controller): the latency target.
+    #[arg(long, help_heading = "SLA mode")]
+    pub sla_target: Option<f64>,
+    /// SLA mode: scale out above target + threshold, in below target - threshold.
+    #[arg(long, default_value_t = 0.0, help_heading = "SLA mode")]
+    pub sla_threshold: f64,
+    /// SLA mode: nodes added or removed per run.
+    #[arg(long, default_value_t = 1, help_heading = "SLA mode")]
+    pub sla_increment: u32,
+
     /// Plan and print, change nothing.
     #[arg(long, help_heading = "Run")]
     pub dry_run: bool,

@@ -202,3 +202,79 @@ fn bad_targets_and_missing_models_fail_clearly_and_change_nothing() {
     assert!(r.stderr.contains("before the first step"), "{}", r.stderr);
     assert!(!dir.path().join("mlscaler-state.json").exists());
 }
+
+#[test]
+fn the_workshop_sla_mode_steps_nodes_on_the_predicted_latency_band() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = cli::data("agilethought_log_data_daily.csv");
+    let d = data.to_str().unwrap();
+    let common = ["--data", d, "--time-format", "index", "--step", "1d"];
+    let mut train = vec![
+        "train",
+        "--kind",
+        "regression",
+        "--metric",
+        "avg_request_time_s",
+        "--inputs",
+        "admin_users,config_users,end_users",
+        "-q",
+    ];
+    train.extend_from_slice(&common);
+    assert_code(&mlscaler(dir.path(), &train), 0);
+    let scale = |now: &str, extra: &[&str]| {
+        let mut a = vec![
+            "scale",
+            "--model",
+            "avg_request_time_s",
+            "--target",
+            "sim:4",
+            "--sla-target",
+            "180",
+            "--sla-threshold",
+            "20",
+            "--sla-increment",
+            "2",
+            "--now",
+            now,
+            "--output",
+            "json",
+        ];
+        a.extend_from_slice(&common);
+        a.extend_from_slice(extra);
+        mlscaler(dir.path(), &a)
+    };
+    // Day 38: 9,650 end users, about 236 s measured: above the band, +2 nodes.
+    let busy = scale("1970-02-08T00:00:00Z", &[]);
+    assert_code(&busy, 0);
+    let s = busy.json();
+    assert!(
+        s["data"]["current_demand"].as_f64().unwrap() > 200.0,
+        "{}",
+        s["data"]
+    );
+    assert_eq!(s["decision"]["nodes"], 6);
+    // Day 8: about 196 s, inside 180 +- 20: nothing to do.
+    let inside = scale("1970-01-09T00:00:00Z", &[]);
+    assert_code(&inside, 4);
+    // Day 364: about 90 s, below the band: -2 nodes, but never below --min-nodes.
+    let quiet = scale("data-end", &["--min-nodes", "3"]);
+    assert_code(&quiet, 0);
+    assert_eq!(quiet.json()["decision"]["nodes"], 3);
+    assert!(
+        quiet.json()["explanation"].to_string().contains("below"),
+        "{}",
+        quiet.stdout
+    );
+    // A forecast model is needed for the predictive mode, a target for the SLA mode.
+    let mut no_target = vec![
+        "scale",
+        "--model",
+        "avg_request_time_s",
+        "--target",
+        "sim:4",
+    ];
+    no_target.extend_from_slice(&common);
+    let r = mlscaler(dir.path(), &no_target);
+    assert_code(&r, 1);
+    assert!(r.stderr.contains("--sla-target"), "{}", r.stderr);
+}

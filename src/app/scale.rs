@@ -9,10 +9,9 @@ use super::{exit, storage};
 use crate::cli::{OnAutoscaler, ScaleArgs};
 use crate::core::backtest::capacity_for_p999;
 use crate::core::control::{self, Prepared};
-use crate::core::model::ForecastModel;
 use crate::core::policy::{
-    plan, Capacity, Decision, NodeCount, PlanInput, PlannerMemory, PoolParams, PoolState,
-    PredictiveParams, Reason, Strategy,
+    plan, sla_plan, Capacity, Decision, NodeCount, PlanInput, PlannerMemory, PoolParams, PoolState,
+    PredictiveParams, Reason, SlaParams, Strategy,
 };
 use crate::core::time::{format_duration_secs, parse_duration_secs, rfc3339};
 use crate::store::artifact::Model;
@@ -101,7 +100,8 @@ pub struct ScaleRecord {
     pub data: DataSummary,
     pub model: ModelSummary,
     pub forecast: Option<ForecastSummary>,
-    pub capacity_per_node: f64,
+    /// Units of the metric per node and step (forecast mode).
+    pub capacity_per_node: Option<f64>,
     pub before: GroupState,
     pub decision: Decision,
     /// Every step of the decision, for people.
@@ -142,28 +142,22 @@ pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, 
         }
         Err(e) => return Err(e.into()),
     };
-    let model: ForecastModel = match payload.model {
-        Model::Forecast(m) => m,
-        other => bail!(
-            "model '{name}' is a {} model; scale needs a forecast model (train --kind forecast)",
-            other.kind()
-        ),
-    };
+    let card = payload.card;
     let model_summary = ModelSummary {
         name: name.clone(),
-        id: payload.card.id.clone(),
-        created_at: payload.card.created_at.clone(),
+        id: card.id.clone(),
+        created_at: card.created_at.clone(),
         location: format!("{}/{}", registry.location(), pointer.artifact),
     };
 
     let mut opts = source::read_options(input)?;
-    let step = model.spec.step();
-    if let Some(s) = opts.step.filter(|s| *s != step) {
-        bail!(
-            "--step {s} differs from the model's step {step}; the data is read at the model's step"
-        );
+    if let Model::Forecast(m) = &payload.model {
+        let step = m.spec.step();
+        if let Some(s) = opts.step.filter(|s| *s != step) {
+            bail!("--step {s} differs from the model's step {step}; the data is read at the model's step");
+        }
+        opts.step = Some(step);
     }
-    opts.step = Some(step);
     let loaded = source::load(&src, &opts)?;
     let newest_loaded = loaded.series.time_at(loaded.series.len() - 1);
     let now = match args.now.as_deref() {
@@ -193,97 +187,278 @@ pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, 
             rfc3339(loaded.series.start())
         );
     }
-    let series = &loaded.series.head(known);
-    let y = series.column(&model.metric).map_err(|_| {
-        anyhow::anyhow!(
-            "{}: the model '{name}' forecasts '{}', which the data does not have (it has: {})",
-            src.location,
-            model.metric,
-            series.names().join(", ")
-        )
-    })?;
+    let series = loaded.series.head(known);
     let newest = series.time_at(series.len() - 1);
-    let current_demand = *y.last().expect("a loaded series is not empty");
+    let step = series.step();
+    let column = |metric: &str| -> Result<&[f64]> {
+        series.column(metric).map_err(|_| {
+            anyhow::anyhow!(
+                "{}: the model '{name}' needs '{metric}', which the data does not have (it has: {})",
+                src.location,
+                series.names().join(", ")
+            )
+        })
+    };
 
-    let capacity = match (args.capacity_per_node, &target_spec) {
-        (Some(c), _) => Capacity::new(c).context("--capacity-per-node")?,
-        (None, None | Some(TargetSpec::Sim(_))) => capacity_for_p999(y, args.p999_nodes).context("--p999-nodes")?,
-        #[allow(unreachable_patterns)] // ARM targets
-        (None, Some(_)) => bail!("--capacity-per-node is required for a real target: the demand one node serves at 100% utilisation, in the units of '{}' per step", model.metric),
+    let mut planned = match &payload.model {
+        Model::Forecast(model) => {
+            let y = column(&model.metric)?;
+            let capacity = match (args.capacity_per_node, &target_spec) {
+                (Some(c), _) => Capacity::new(c).context("--capacity-per-node")?,
+                (None, None | Some(TargetSpec::Sim(_))) => capacity_for_p999(y, args.p999_nodes).context("--p999-nodes")?,
+                #[allow(unreachable_patterns)] // ARM targets
+                (None, Some(_)) => bail!(
+                    "--capacity-per-node is required for a real target: the demand one node serves at 100% utilisation, in the units of '{}' per step",
+                    model.metric
+                ),
+            };
+            let lead_secs = match &args.lead_time {
+                Some(l) => parse_duration_secs(l).context("--lead-time")?,
+                None => card.lead_steps as i64 * step.secs(),
+            };
+            let pool = PoolParams {
+                capacity_per_node: capacity.per_node(),
+                min_nodes: args.min_nodes,
+                max_nodes: args.max_nodes,
+                lead_secs,
+            }
+            .check()
+            .context("pool settings")?;
+            let policy = predictive_params(args)?
+                .check(&pool)
+                .context("policy settings")?;
+            let drift_window = parse_duration_secs(&args.drift_window).context("--drift-window")?;
+            let current = *y.last().expect("a loaded series is not empty");
+            let group = open_group(
+                &target_spec,
+                pool.clamp(capacity.nodes_for(current, 0.83)).get(),
+            )?;
+            // A forecast that cannot be made is not an error: the planner falls
+            // back to the reactive rule and never scales in.
+            let lead_steps = lead_secs / step.secs();
+            let (prepared, problem) = match control::prepare(
+                model,
+                &series,
+                &policy,
+                drift_window,
+                eval_last_value_mae(&card, lead_steps),
+            ) {
+                Ok(p) => (Some(p), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            if let Some(p) = &problem {
+                tracing::warn!(problem = %p, "no forecast: sizing reactively on the current load");
+            }
+            Planned::forecast(
+                args,
+                group,
+                &policy,
+                y,
+                step,
+                now,
+                prepared,
+                problem,
+                lead_secs,
+                &model.metric,
+            )?
+        }
+        Model::Regression(model) => {
+            let x: Vec<f64> = model
+                .inputs
+                .iter()
+                .map(|i| column(i).map(|c| c[c.len() - 1]))
+                .collect::<Result<_>>()?;
+            let q = args.quantile.unwrap_or(0.5);
+            let predicted = model.predict_quantile(&x, q)?;
+            let target = args.sla_target.with_context(|| {
+                format!("model '{name}' predicts '{}' from {}: the SLA mode needs --sla-target (and --sla-threshold)", model.target, model.inputs.join(", "))
+            })?;
+            let pool = PoolParams {
+                capacity_per_node: 1.0,
+                min_nodes: args.min_nodes,
+                max_nodes: args.max_nodes,
+                lead_secs: step.secs(),
+            }
+            .check()
+            .context("pool settings")?;
+            let sla = SlaParams {
+                target,
+                threshold: args.sla_threshold,
+                increment: args.sla_increment,
+            }
+            .check(&pool)
+            .context("SLA settings")?;
+            let mut group = open_group(&target_spec, args.min_nodes)?;
+            let before = group
+                .read()
+                .with_context(|| format!("reading {}", group.describe()))?;
+            let decision = sla_plan(predicted, NodeCount(before.count), &sla);
+            let inputs: Vec<String> = model
+                .inputs
+                .iter()
+                .zip(&x)
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect();
+            let explanation = vec![
+                format!(
+                    "predicted {} at q{:.0} from {}: {predicted:.3}",
+                    model.target,
+                    q * 100.0,
+                    inputs.join(", ")
+                ),
+                explain(&decision.reasons()[0]),
+            ];
+            Planned {
+                group,
+                before,
+                decision,
+                explanation,
+                fell_back: false,
+                strategy: None,
+                state: None,
+                forecast: None,
+                capacity_per_node: None,
+                metric: model.target.clone(),
+                current: predicted,
+            }
+        }
     };
-    let lead_secs = match &args.lead_time {
-        Some(l) => parse_duration_secs(l).context("--lead-time")?,
-        None => payload.card.lead_steps as i64 * step.secs(),
+
+    let decided = conclude(args, &mut planned, now)?;
+    let record = ScaleRecord {
+        mlscaler_version: env!("CARGO_PKG_VERSION"),
+        now: rfc3339(now),
+        target: planned.group.describe(),
+        dry_run: args.dry_run,
+        outcome: decided.outcome,
+        data: DataSummary {
+            source: src.location.clone(),
+            metric: planned.metric,
+            step: step.to_string(),
+            steps: series.len(),
+            newest: rfc3339(newest),
+            age_secs: now - newest,
+            current_demand: planned.current,
+        },
+        model: model_summary,
+        forecast: planned.forecast,
+        capacity_per_node: planned.capacity_per_node,
+        before: planned.before,
+        decision: planned.decision,
+        explanation: planned.explanation,
+        after: decided.after,
+        held_because: decided.held_because,
+        duration_secs: t0.elapsed().as_secs_f64(),
     };
-    let pool = PoolParams {
-        capacity_per_node: capacity.per_node(),
-        min_nodes: args.min_nodes,
-        max_nodes: args.max_nodes,
-        lead_secs,
+    append_record(&args.decisions, &record)?;
+    Ok((record.outcome.exit_code(), record))
+}
+
+/// A decision and everything the record needs about how it was made.
+struct Planned {
+    group: Box<dyn NodeGroup>,
+    before: GroupState,
+    decision: Decision,
+    explanation: Vec<String>,
+    /// The forecast was not used (missing, stale, drifted).
+    fell_back: bool,
+    /// The policy whose memory moves on after the run, and the state it planned from.
+    strategy: Option<Strategy>,
+    state: Option<PoolState>,
+    forecast: Option<ForecastSummary>,
+    capacity_per_node: Option<f64>,
+    metric: String,
+    current: f64,
+}
+
+impl Planned {
+    #[allow(clippy::too_many_arguments)]
+    fn forecast(
+        args: &ScaleArgs,
+        mut group: Box<dyn NodeGroup>,
+        policy: &crate::core::policy::CheckedPolicy,
+        y: &[f64],
+        step: crate::core::time::Step,
+        now: i64,
+        prepared: Option<Prepared>,
+        problem: Option<String>,
+        lead_secs: i64,
+        metric: &str,
+    ) -> Result<Planned> {
+        let before = group
+            .read()
+            .with_context(|| format!("reading {}", group.describe()))?;
+        let memory = load_memory(&args.state, now, before.count)?;
+        let state = PoolState {
+            requested: NodeCount(before.count),
+            ready: NodeCount(before.count),
+            memory,
+        };
+        let input = PlanInput {
+            step,
+            demand: y,
+            utilisation: &[],
+            forecast: prepared.as_ref().map(|p| &p.forecast),
+            error_ratio: prepared.as_ref().and_then(|p| p.error_ratio),
+            calibration: prepared.as_ref().and_then(|p| p.calibration.as_ref()),
+            future: &[],
+        };
+        let decision = plan(&input, &state, policy, now);
+        let mut explanation: Vec<String> = decision.reasons().iter().map(explain).collect();
+        if let Some(p) = &problem {
+            explanation.insert(0, format!("no forecast: {p}"));
+        }
+        let fell_back = decision
+            .reasons()
+            .iter()
+            .any(|r| matches!(r, Reason::Fallback { .. }));
+        let lead = policy.pool().lead_steps(step);
+        let forecast = prepared.as_ref().map(|p| {
+            let f = &p.forecast;
+            let upto = lead.min(f.horizon());
+            ForecastSummary {
+                lead_time: format_duration_secs(lead_secs),
+                lead_steps: lead,
+                points: f.points[..upto].to_vec(),
+                p10: (1..=upto).map(|h| f.quantile(h, 0.1)).collect(),
+                p90: (1..=upto).map(|h| f.quantile(h, 0.9)).collect(),
+                error_ratio: p.error_ratio,
+                drift_samples: p.drift_samples,
+                calibration_samples: p.calibration_samples,
+            }
+        });
+        Ok(Planned {
+            group,
+            before,
+            decision,
+            explanation,
+            fell_back,
+            strategy: Some(Strategy::Predictive(policy.clone())),
+            state: Some(state),
+            forecast,
+            capacity_per_node: Some(policy.pool().capacity().per_node()),
+            metric: metric.to_string(),
+            current: *y.last().expect("not empty"),
+        })
     }
-    .check()
-    .context("pool settings")?;
-    let policy = predictive_params(args)?
-        .check(&pool)
-        .context("policy settings")?;
-    let drift_window = parse_duration_secs(&args.drift_window).context("--drift-window")?;
+}
 
-    let mut group: Box<dyn NodeGroup> = match &target_spec {
-        None => Box::new(SimGroup::new(
-            pool.clamp(capacity.nodes_for(current_demand, 0.83)).get(),
-        )),
-        Some(TargetSpec::Sim(n)) => Box::new(SimGroup::new(*n)),
-    };
-    let before = group
-        .read()
-        .with_context(|| format!("reading {}", group.describe()))?;
+/// How the run ended.
+struct Decided {
+    outcome: Outcome,
+    after: Option<Applied>,
+    held_because: Option<String>,
+}
 
-    // A forecast that cannot be made is not an error: the planner falls back
-    // to the reactive rule and never scales in.
-    let (prepared, forecast_problem): (Option<Prepared>, Option<String>) = match control::prepare(
-        &model,
-        series,
-        &policy,
-        drift_window,
-        eval_last_value_mae(&payload.card, lead_secs / step.secs()),
-    ) {
-        Ok(p) => (Some(p), None),
-        Err(e) => (None, Some(e.to_string())),
-    };
-    if let Some(p) = &forecast_problem {
-        tracing::warn!(problem = %p, "no forecast: sizing reactively on the current load");
-    }
-
-    let memory = load_memory(&args.state, now, before.count)?;
-    let state = PoolState {
-        requested: NodeCount(before.count),
-        ready: NodeCount(before.count),
-        memory,
-    };
-    let plan_input = PlanInput {
-        step,
-        demand: y,
-        utilisation: &[],
-        forecast: prepared.as_ref().map(|p| &p.forecast),
-        error_ratio: prepared.as_ref().and_then(|p| p.error_ratio),
-        calibration: prepared.as_ref().and_then(|p| p.calibration.as_ref()),
-        future: &[],
-    };
-    let decision = plan(&plan_input, &state, &policy, now);
-    let mut explanation: Vec<String> = decision.reasons().iter().map(explain).collect();
-    if let Some(p) = &forecast_problem {
-        explanation.insert(0, format!("no forecast: {p}"));
-    }
-    let fell_back = decision
-        .reasons()
-        .iter()
-        .any(|r| matches!(r, Reason::Fallback { .. }));
-
-    let planned = decision.nodes().get();
+/// Apply the decision (unless it is a dry run or must be held) and move the
+/// planner's memory on with what really happened.
+fn conclude(args: &ScaleArgs, p: &mut Planned, now: i64) -> Result<Decided> {
+    let before = &p.before;
+    let planned = p.decision.nodes().get();
     let mut held_because = None;
     let mut after = None;
     let outcome = if planned == before.count && before.autoscaler.is_none() {
-        if fell_back && decision.recommended().get() < before.count {
+        if p.fell_back && p.decision.recommended().get() < before.count {
             Outcome::Held
         } else {
             Outcome::NothingToDo
@@ -302,77 +477,45 @@ pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, 
         Outcome::Held
     } else if before
         .autoscaler
-        .is_some_and(|(min, _)| min == planned.min(before.autoscaler.map_or(planned, |a| a.1)))
+        .is_some_and(|(min, max)| min == planned.min(max))
     {
         Outcome::NothingToDo
     } else if args.dry_run {
         Outcome::WouldApply
     } else {
-        let applied = group
-            .apply(&before, planned)
-            .with_context(|| format!("setting {} to {planned} nodes", group.describe()))?;
+        let applied = p
+            .group
+            .apply(before, planned)
+            .with_context(|| format!("setting {} to {planned} nodes", p.group.describe()))?;
         after = Some(applied);
         Outcome::Applied
     };
-
-    // The planner's memory moves on only with what really happened.
-    if !args.dry_run {
+    if let (false, Some(strategy), Some(state)) = (args.dry_run, &p.strategy, &p.state) {
         let mut memory = state.memory.clone();
-        let recorded = match (&decision, outcome) {
-            (Decision::ScaleTo { .. }, Outcome::Applied) => decision.clone(),
+        let recorded = match (&p.decision, outcome) {
+            (Decision::ScaleTo { .. }, Outcome::Applied) => p.decision.clone(),
             _ => Decision::Hold {
                 nodes: NodeCount(before.count),
-                recommended: decision.recommended(),
-                planned_demand: decision.planned_demand(),
+                recommended: p.decision.recommended(),
+                planned_demand: p.decision.planned_demand(),
                 reasons: vec![],
             },
         };
-        Strategy::Predictive(policy.clone()).record(&mut memory, &recorded, now);
+        strategy.record(&mut memory, &recorded, now);
         save_memory(&args.state, &memory)?;
     }
-
-    let lead = pool.lead_steps(step);
-    let forecast = prepared.as_ref().map(|p| {
-        let f = &p.forecast;
-        let upto = lead.min(f.horizon());
-        ForecastSummary {
-            lead_time: format_duration_secs(lead_secs),
-            lead_steps: lead,
-            points: f.points[..upto].to_vec(),
-            p10: (1..=upto).map(|h| f.quantile(h, 0.1)).collect(),
-            p90: (1..=upto).map(|h| f.quantile(h, 0.9)).collect(),
-            error_ratio: p.error_ratio,
-            drift_samples: p.drift_samples,
-            calibration_samples: p.calibration_samples,
-        }
-    });
-    let record = ScaleRecord {
-        mlscaler_version: env!("CARGO_PKG_VERSION"),
-        now: rfc3339(now),
-        target: group.describe(),
-        dry_run: args.dry_run,
+    Ok(Decided {
         outcome,
-        data: DataSummary {
-            source: src.location.clone(),
-            metric: model.metric.clone(),
-            step: step.to_string(),
-            steps: series.len(),
-            newest: rfc3339(newest),
-            age_secs: now - newest,
-            current_demand,
-        },
-        model: model_summary,
-        forecast,
-        capacity_per_node: capacity.per_node(),
-        before,
-        decision,
-        explanation,
         after,
         held_because,
-        duration_secs: t0.elapsed().as_secs_f64(),
-    };
-    append_record(&args.decisions, &record)?;
-    Ok((record.outcome.exit_code(), record))
+    })
+}
+
+fn open_group(spec: &Option<TargetSpec>, demo_nodes: u32) -> Result<Box<dyn NodeGroup>> {
+    Ok(match spec {
+        None => Box::new(SimGroup::new(demo_nodes)),
+        Some(TargetSpec::Sim(n)) => Box::new(SimGroup::new(*n)),
+    })
 }
 
 /// The last-value baseline's MAE at the lead time in the model's evaluation.
@@ -568,6 +711,21 @@ pub fn explain(r: &Reason) -> String {
         Reason::StepDownLimited { max_step, wanted } => {
             format!("step down limited to {max_step} (wanted {wanted})")
         }
+        Reason::SlaBand {
+            predicted,
+            target,
+            threshold,
+            change,
+        } => format!(
+            "SLA band {target} +- {threshold}: predicted {predicted:.3} is {}: {change:+} nodes",
+            if *predicted > target + threshold {
+                "above"
+            } else if *predicted < target - threshold {
+                "below"
+            } else {
+                "inside"
+            }
+        ),
         other => serde_json::to_string(other).unwrap_or_else(|_| other.kind().to_string()),
     }
 }
@@ -602,12 +760,12 @@ pub fn render_text(r: &ScaleRecord) -> String {
         let peak = f.points.iter().copied().fold(0.0, f64::max);
         let hi = f.p90.iter().copied().fold(0.0, f64::max);
         out.push_str(&format!(
-            "forecast over the next {}: peak {:.1} (p90 {:.1}); drift {} ; capacity {:.3} per node\n",
+            "forecast over the next {}: peak {:.1} (p90 {:.1}); drift {}; capacity {:.3} per node\n",
             f.lead_time,
             peak,
             hi,
             f.error_ratio.map_or("unknown".into(), |e| format!("{e:.2}x the evaluated error")),
-            r.capacity_per_node
+            r.capacity_per_node.unwrap_or(f64::NAN)
         ));
     }
     for (i, e) in r.explanation.iter().enumerate() {
