@@ -471,6 +471,18 @@ pub struct ScaleArgs {
         help_heading = "Run"
     )]
     pub decisions: PathBuf,
+    /// Keep running: reconcile every this long (e.g. 10m) until SIGTERM or
+    /// SIGINT, which stop it between rounds (never in the middle of a write).
+    /// A failed round is logged and the next one runs as planned.
+    #[arg(long, help_heading = "Run")]
+    pub every: Option<String>,
+    /// With --every: a random delay of up to this long before each round, so
+    /// many controllers do not hit ARM at the same second.
+    #[arg(long, default_value = "30s", help_heading = "Run")]
+    pub jitter: String,
+    /// With --every: stop after this many rounds (default: run until stopped).
+    #[arg(long, help_heading = "Run")]
+    pub rounds: Option<u64>,
     /// Plan as of this time (RFC 3339, or `data-end` for the last step of the data)
     /// instead of the clock; for replays and demos.
     #[arg(long, help_heading = "Run")]

@@ -35,6 +35,20 @@ fn run(cli: &Cli) -> Result<i32> {
             emit(cli, &summary, || app::backtest::render_text(&summary))?;
             Ok(code)
         }
+        Command::Scale(args) if args.every.is_some() => {
+            app::scale::run_loop(args, cli.quiet, |record| {
+                // One record per round: a JSON line each for pipelines, the text for people.
+                match cli.output {
+                    OutputFormat::Json => {
+                        println!("{}", serde_json::to_string(record).unwrap_or_default())
+                    }
+                    OutputFormat::Text if !cli.quiet => {
+                        print!("{}", app::scale::render_text(record))
+                    }
+                    OutputFormat::Text => {}
+                }
+            })
+        }
         Command::Scale(args) => {
             let (code, record) = app::scale::run(args, now, cli.quiet)?;
             emit(cli, &record, || app::scale::render_text(&record))?;

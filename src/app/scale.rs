@@ -354,6 +354,88 @@ pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, 
     Ok((record.outcome.exit_code(), record))
 }
 
+/// `scale --every`: run [`run`] on a schedule until SIGTERM/SIGINT (checked
+/// between rounds, so a round always finishes its writes) or `--rounds`.
+/// Each round's record goes to `report`; a failed round is logged and does
+/// not stop the loop. Exit code: that of the last round (1 if it failed).
+pub fn run_loop(
+    args: &ScaleArgs,
+    quiet: bool,
+    mut report: impl FnMut(&ScaleRecord),
+) -> Result<i32> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let every =
+        parse_duration_secs(args.every.as_deref().unwrap_or_default()).context("--every")?;
+    if every < 1 {
+        bail!("--every should be at least 1s, but is {every} s");
+    }
+    let jitter = parse_duration_secs(&args.jitter).context("--jitter")?;
+    if args.now.is_some() {
+        bail!("--now replays one moment; it cannot be combined with --every");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+    }
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
+    tracing::info!(
+        every_secs = every,
+        jitter_secs = jitter,
+        "loop mode: reconciling on a schedule until SIGTERM/SIGINT"
+    );
+    let (mut round, mut failed) = (0u64, 0u64);
+    let mut last_code;
+    loop {
+        round += 1;
+        let started = Instant::now();
+        match run(args, Utc::now(), quiet) {
+            Ok((code, record)) => {
+                tracing::info!(round, outcome = ?record.outcome, before = record.before.count, after = record.decision.nodes().get(), "round done");
+                report(&record);
+                last_code = code;
+            }
+            Err(e) => {
+                failed += 1;
+                last_code = exit::FAILED;
+                tracing::error!(round, error = %format!("{e:#}"), "round failed; the next round runs as planned");
+                if !quiet {
+                    eprintln!("round {round} failed: {e:#}");
+                }
+            }
+        }
+        if args.rounds.is_some_and(|n| round >= n) || stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let wait = std::time::Duration::from_secs(every as u64).saturating_sub(started.elapsed())
+            + std::time::Duration::from_millis(rand::Rng::random_range(
+                &mut rng,
+                0..=jitter.max(0) as u64 * 1000,
+            ));
+        let until = Instant::now() + wait;
+        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(
+                std::time::Duration::from_millis(100)
+                    .min(until.saturating_duration_since(Instant::now())),
+            );
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    let how = if stop.load(Ordering::SeqCst) {
+        "on a signal"
+    } else {
+        "after the last round"
+    };
+    tracing::info!(rounds = round, failed, "loop stopped {how}");
+    if !quiet {
+        eprintln!("stopped {how} after {round} round(s), {failed} failed");
+    }
+    Ok(last_code)
+}
+
 /// A decision and everything the record needs about how it was made.
 struct Planned {
     group: Box<dyn NodeGroup>,
