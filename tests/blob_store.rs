@@ -181,6 +181,16 @@ fn a_connection_string_with_a_key_reads_and_writes() {
     assert_eq!(az.store(&c).get("train/x.csv").unwrap(), b"x");
     assert_eq!(s.list(&prefix).unwrap(), vec!["train/x.csv"]);
     assert_no_secret(&format!("{} {s:?}", s.describe()));
+
+    // A URL says where; the connection string only says how.
+    let (s, prefix) = azure::open(&StorageSettings {
+        url: Some(az.url(&c, "train/")),
+        connection_string: Some(Secret::new(az.connection_string())),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(s.auth_kind(), "account-key");
+    assert_eq!(s.list(&prefix).unwrap(), vec!["train/x.csv"]);
 }
 
 #[test]

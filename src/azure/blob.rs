@@ -373,10 +373,12 @@ impl ObjectStore for BlobStore {
             maxresults: self.page_size.map(|n| n as i32),
             ..Default::default()
         };
-        let _guard = self.inner.runtime.enter();
-        let mut pager = client
-            .list_blobs(Some(options))
-            .map_err(|e| self.error(&format!("{prefix}*"), e))?;
+        let mut pager = {
+            let _guard = self.inner.runtime.enter();
+            client
+                .list_blobs(Some(options))
+                .map_err(|e| self.error(&format!("{prefix}*"), e))?
+        };
         let names: Result<Vec<String>, azure_core::Error> = self.inner.runtime.block_on(async {
             let mut names = Vec::new();
             while let Some(item) = pager.try_next().await? {
