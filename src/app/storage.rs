@@ -1,20 +1,56 @@
 //! Opening object stores from what the user typed: a folder, or a Blob
 //! Storage URL / container with credentials from flags or environment.
 
-use crate::cli::StorageArgs;
+use crate::azure::{self, Secret, StorageSettings};
+use crate::cli::{StorageArgs, StorageAuthArg};
 use crate::store::local::LocalStore;
 use crate::store::ObjectStore;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 /// True for `http(s)://` locations (Blob Storage), false for local paths.
 pub fn is_url(s: &str) -> bool {
     s.starts_with("https://") || s.starts_with("http://")
 }
 
-/// The store holding the training data and the prefix (or blob name) in it.
+fn settings(url: Option<&str>, st: &StorageArgs, with_container: bool) -> Result<StorageSettings> {
+    let nonempty = |v: &Option<String>| v.as_ref().filter(|s| !s.trim().is_empty()).cloned();
+    Ok(StorageSettings {
+        url: url.map(str::to_string),
+        account: nonempty(&st.account),
+        account_key: nonempty(&st.account_key).map(Secret::new),
+        connection_string: nonempty(&st.connection_string).map(Secret::new),
+        container: if with_container {
+            nonempty(&st.container)
+        } else {
+            None
+        },
+        prefix: if with_container {
+            nonempty(&st.prefix)
+        } else {
+            None
+        },
+        credential: credential(st)?,
+    })
+}
+
+/// The Entra ID credential for storage, when one was asked for (or, with
+/// `auto`, when no key, SAS or connection string is given).
+fn credential(
+    st: &StorageArgs,
+) -> Result<Option<std::sync::Arc<dyn azure_core::credentials::TokenCredential>>> {
+    match st.storage_auth {
+        StorageAuthArg::Anonymous | StorageAuthArg::Auto => Ok(None),
+        other => bail!(
+            "--storage-auth {other:?}: Entra ID for Blob Storage is not available in this build; use a SAS URL, a connection string or an account key"
+        ),
+    }
+}
+
+/// The store holding the data and the blob name or prefix in it.
 pub fn open_data(data: Option<&str>, st: &StorageArgs) -> Result<(Box<dyn ObjectStore>, String)> {
-    let _ = (data, st);
-    bail!("Blob Storage support is being wired")
+    let s = settings(data, st, true)?;
+    let (store, path) = azure::open(&s).context("opening Blob Storage for --data")?;
+    Ok((Box::new(store), path))
 }
 
 /// The model registry store: a folder or a Blob container/prefix URL.
@@ -22,6 +58,8 @@ pub fn open_models(models: &str, st: &StorageArgs) -> Result<Box<dyn ObjectStore
     if !is_url(models) {
         return Ok(Box::new(LocalStore::new(models)));
     }
-    let _ = st;
-    bail!("Blob Storage support is being wired")
+    // The data's container and prefix do not apply to the registry.
+    let s = settings(Some(models), st, false)?;
+    let (store, path) = azure::open(&s).context("opening Blob Storage for --models")?;
+    Ok(Box::new(store.under(&path)))
 }

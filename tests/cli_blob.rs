@@ -1,0 +1,223 @@
+//! train, inspect and scale with the data and the model registry in Blob
+//! Storage (the Azurite emulator started by scripts/test).
+
+#[path = "support/azurite.rs"]
+mod azurite;
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::{assert_code, data, mlscaler, mlscaler_env};
+use mlscaler::store::ObjectStore;
+
+/// The WorldCup98 trace uploaded as one blob per part (header repeated), in name order.
+fn upload_worldcup(az: &azurite::Azurite, container: &str, prefix: &str, parts: usize) {
+    let text = std::fs::read_to_string(data("worldcup98_requests_per_minute.csv")).unwrap();
+    let (header, body) = text.split_once('\n').unwrap();
+    let rows: Vec<&str> = body.lines().collect();
+    for (i, chunk) in rows.chunks(rows.len().div_ceil(parts)).enumerate() {
+        let blob = format!("{header}\n{}\n", chunk.join("\n"));
+        az.upload(
+            container,
+            &format!("{prefix}day-{i:03}.csv"),
+            blob.as_bytes(),
+        );
+    }
+}
+
+#[test]
+fn a_model_trained_from_blobs_is_published_to_blob_storage_and_read_back_from_there() {
+    let Some(az) = azurite::Azurite::from_env() else {
+        return;
+    };
+    let data_c = az.create_container("data");
+    let models_c = az.create_container("models");
+    upload_worldcup(&az, &data_c, "wc/", 5);
+    // A decoy outside the prefix must not be read.
+    az.upload(&data_c, "other/ignore.csv", b"not,a,trace\n");
+    let dir = tempfile::tempdir().unwrap();
+    let cs = az.connection_string();
+    let env = [("AZURE_STORAGE_CONNECTION_STRING", cs.as_str())];
+    let models = az.url(&models_c, "registry/");
+
+    let r = mlscaler_env(
+        dir.path(),
+        &[
+            "train",
+            "--data",
+            &az.url(&data_c, "wc/"),
+            "--models",
+            &models,
+            "--output",
+            "json",
+        ],
+        &env,
+    );
+    assert_code(&r, 0);
+    let s = r.json();
+    assert_eq!(s["status"], "published");
+    let parts: Vec<&str> = s["card"]["source"]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            "wc/day-000.csv",
+            "wc/day-001.csv",
+            "wc/day-002.csv",
+            "wc/day-003.csv",
+            "wc/day-004.csv"
+        ]
+    );
+    // Same data as the bundled file, so the same evaluation.
+    let local = mlscaler(
+        dir.path(),
+        &["train", "--models", "local", "--output", "json"],
+    );
+    assert_eq!(
+        s["card"]["evaluation"]["per_horizon"],
+        local.json()["card"]["evaluation"]["per_horizon"]
+    );
+    // Nothing secret in what was printed or published.
+    assert!(!r.stdout.contains(azurite::KEY) && !r.stderr.contains(azurite::KEY));
+
+    // The registry in the container: artifact, card, plot, and the pointer.
+    let names = az.store(&models_c).list("registry/count/").unwrap();
+    assert!(
+        names.iter().any(|n| n == "registry/count/latest.json"),
+        "{names:?}"
+    );
+    assert!(names.iter().any(|n| n.ends_with(".mlsm")), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with(".card.json")), "{names:?}");
+
+    let i = mlscaler_env(dir.path(), &["inspect", "count", "--models", &models], &env);
+    assert_code(&i, 0);
+    assert!(i.stdout.contains("quality gate: PASSED"), "{}", i.stdout);
+
+    // The controller reads the model from Blob too.
+    let sc = mlscaler_env(
+        dir.path(),
+        &[
+            "scale",
+            "--data",
+            &az.url(&data_c, "wc/"),
+            "--models",
+            &models,
+            "--model",
+            "count",
+            "--target",
+            "sim:12",
+            "--capacity-per-node",
+            "4000",
+            "--now",
+            "1998-06-30T18:40:00Z",
+            "--dry-run",
+            "--output",
+            "json",
+        ],
+        &env,
+    );
+    assert_code(&sc, 0);
+    assert!(
+        sc.json()["model"]["location"]
+            .as_str()
+            .unwrap()
+            .contains("registry/count/"),
+        "{}",
+        sc.stdout
+    );
+}
+
+#[test]
+fn the_workshop_storage_variables_and_a_read_only_sas_work() {
+    let Some(az) = azurite::Azurite::from_env() else {
+        return;
+    };
+    let c = az.create_container("workshop");
+    upload_worldcup(&az, &c, "wc/", 2);
+    let dir = tempfile::tempdir().unwrap();
+    // STORAGE_ACCT_NAME / STORAGE_ACCT_KEY / STORAGE_BLOB_NAME as the workshop's release variables.
+    let env = [
+        ("STORAGE_ACCT_NAME", azurite::ACCOUNT),
+        ("STORAGE_ACCT_KEY", azurite::KEY),
+        ("STORAGE_BLOB_NAME", "wc/"),
+    ];
+    let r = mlscaler_env(
+        dir.path(),
+        &[
+            "train",
+            "--data",
+            &az.url(&c, ""),
+            "--models",
+            "m",
+            "--output",
+            "json",
+            "-v",
+        ],
+        &env,
+    );
+    assert_code(&r, 0);
+    assert_eq!(
+        r.json()["card"]["source"]["parts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        !r.stdout.contains(azurite::KEY) && !r.stderr.contains(azurite::KEY),
+        "the key was printed"
+    );
+
+    // A read-only SAS URL reads the data; the same SAS cannot publish a model.
+    let sas = az.sas_url(&c, "wc/", "rl");
+    let ok = mlscaler(
+        dir.path(),
+        &["train", "--data", &sas, "--models", "m2", "-q"],
+    );
+    assert_code(&ok, 0);
+    let denied = mlscaler(
+        dir.path(),
+        &[
+            "train",
+            "--data",
+            &sas,
+            "--models",
+            &az.sas_url(&c, "models/", "rl"),
+            "-q",
+        ],
+    );
+    assert_code(&denied, 1);
+    assert!(
+        !denied.stderr.contains("sig="),
+        "the SAS signature was printed: {}",
+        denied.stderr
+    );
+    assert!(az
+        .store(&c)
+        .list("models/")
+        .unwrap()
+        .iter()
+        .all(|n| !n.ends_with("latest.json")));
+
+    // A wrong key fails with the service's reason and without the key.
+    let bad = [
+        ("STORAGE_ACCT_NAME", azurite::ACCOUNT),
+        ("STORAGE_ACCT_KEY", "d3JvbmcK"),
+        ("STORAGE_BLOB_NAME", "wc/"),
+    ];
+    let r = mlscaler_env(
+        dir.path(),
+        &["train", "--data", &az.url(&c, ""), "--models", "m3"],
+        &bad,
+    );
+    assert_code(&r, 1);
+    assert!(
+        r.stderr.contains("403") || r.stderr.to_lowercase().contains("denied"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("d3JvbmcK"), "{}", r.stderr);
+}
