@@ -147,15 +147,29 @@ mod tests {
         let mut pool: AgentPool = serde_json::from_str(GET).unwrap();
         assert_eq!(pool.properties.count, Some(3));
         assert_eq!(pool.properties.e_tag.as_deref(), Some("ebwiyfneowv"));
-        assert_eq!(pool.properties.power_state.as_ref().and_then(|p| p.code.as_deref()), Some("Running"));
+        assert_eq!(
+            pool.properties
+                .power_state
+                .as_ref()
+                .and_then(|p| p.code.as_deref()),
+            Some("Running")
+        );
         pool.properties.count = Some(5);
         let body = pool.to_put_body();
         let p = &body["properties"];
         assert_eq!(p["count"], 5);
-        assert_eq!(p["upgradeSettings"]["maxSurge"], "33%", "unknown nested field kept");
+        assert_eq!(
+            p["upgradeSettings"]["maxSurge"], "33%",
+            "unknown nested field kept"
+        );
         assert_eq!(p["maxPods"], 110);
         assert_eq!(p["orchestratorVersion"], "1.9.6");
-        for ro in ["provisioningState", "eTag", "currentOrchestratorVersion", "nodeImageVersion"] {
+        for ro in [
+            "provisioningState",
+            "eTag",
+            "currentOrchestratorVersion",
+            "nodeImageVersion",
+        ] {
             assert!(p.get(ro).is_none(), "{ro} is read-only");
         }
         assert!(body.get("id").is_none() && body.get("name").is_none());

@@ -261,12 +261,16 @@ impl ArmClient {
                 what: path.to_string(),
                 message: e.to_string(),
             })?;
-        url.query_pairs_mut().append_pair("api-version", api_version);
+        url.query_pairs_mut()
+            .append_pair("api-version", api_version);
         Ok(url)
     }
 
     async fn token(&self) -> Result<String, ArmError> {
-        let scope = format!("{}/.default", self.inner.config.audience.trim_end_matches('/'));
+        let scope = format!(
+            "{}/.default",
+            self.inner.config.audience.trim_end_matches('/')
+        );
         let token = self
             .inner
             .credential
@@ -434,7 +438,10 @@ impl ArmClient {
     }
 
     /// GET and decode.
-    pub async fn get_json<T: DeserializeOwned>(&self, url: &Url) -> Result<(T, ArmResponse), ArmError> {
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+    ) -> Result<(T, ArmResponse), ArmError> {
         let rsp = self.send(reqwest::Method::GET, url, None, None).await?;
         let value = rsp.json(url.path())?;
         Ok((value, rsp))
@@ -508,7 +515,8 @@ impl ArmClient {
                 Poll::AsyncOperation(u) => {
                     self.check_same_origin(u)?;
                     let rsp = self.send(reqwest::Method::GET, u, None, None).await?;
-                    let status: OperationStatus = rsp.json(&format!("operation status of {what}"))?;
+                    let status: OperationStatus =
+                        rsp.json(&format!("operation status of {what}"))?;
                     match status.status.as_str() {
                         s if is_terminal_ok(s) => return Ok(()),
                         s if is_terminal_failed(s) => {
@@ -561,7 +569,9 @@ impl ArmClient {
             }
             self.sleep(delay).await;
             waited += delay;
-            let rsp = self.send(reqwest::Method::GET, resource, None, None).await?;
+            let rsp = self
+                .send(reqwest::Method::GET, resource, None, None)
+                .await?;
             match provisioning_state(&rsp.body).as_deref() {
                 None => return Ok(()),
                 Some(s) if is_terminal_ok(s) => return Ok(()),

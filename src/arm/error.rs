@@ -262,10 +262,12 @@ impl ArmError {
 /// Parses `Retry-After` (seconds; an HTTP date is not used by ARM and is ignored).
 pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
     let v = value?.trim();
-    v.parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
-        .or_else(|| v.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).map(Duration::from_secs_f64))
+    v.parse::<u64>().ok().map(Duration::from_secs).or_else(|| {
+        v.parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .map(Duration::from_secs_f64)
+    })
 }
 
 #[cfg(test)]
@@ -273,7 +275,13 @@ mod tests {
     use super::*;
 
     fn classify(status: u16, body: &str) -> ArmError {
-        ArmError::from_response("PUT pool", status, Some(Duration::from_secs(7)), None, body.as_bytes())
+        ArmError::from_response(
+            "PUT pool",
+            status,
+            Some(Duration::from_secs(7)),
+            None,
+            body.as_bytes(),
+        )
     }
 
     #[test]
@@ -282,9 +290,18 @@ mod tests {
         let e = classify(409, body);
         assert!(matches!(e, ArmError::Quota { status: 409, .. }), "{e}");
         let msg = e.to_string();
-        assert!(msg.contains("Current Limit: 10") && msg.contains("Additional Required: 4"), "{msg}");
-        assert!(matches!(classify(400, r#"{"error":{"code":"QuotaExceeded","message":"x"}}"#), ArmError::Quota { .. }));
-        assert!(matches!(classify(409, r#"{"error":{"code":"SkuNotAvailable","message":"x"}}"#), ArmError::Quota { .. }));
+        assert!(
+            msg.contains("Current Limit: 10") && msg.contains("Additional Required: 4"),
+            "{msg}"
+        );
+        assert!(matches!(
+            classify(400, r#"{"error":{"code":"QuotaExceeded","message":"x"}}"#),
+            ArmError::Quota { .. }
+        ));
+        assert!(matches!(
+            classify(409, r#"{"error":{"code":"SkuNotAvailable","message":"x"}}"#),
+            ArmError::Quota { .. }
+        ));
     }
 
     #[test]
@@ -292,25 +309,51 @@ mod tests {
         let busy = r#"{"error":{"code":"OperationNotAllowed","message":"Operation is not allowed because there's an in progress scale operation."}}"#;
         assert!(matches!(classify(409, busy), ArmError::Conflict { .. }));
         assert!(ArmErrorBody::parse(busy.as_bytes()).is_busy());
-        assert!(matches!(classify(412, "{}"), ArmError::PreconditionFailed { .. }));
+        assert!(matches!(
+            classify(412, "{}"),
+            ArmError::PreconditionFailed { .. }
+        ));
         match classify(429, "") {
-            ArmError::Throttled { retry_after, .. } => assert_eq!(retry_after, Some(Duration::from_secs(7))),
+            ArmError::Throttled { retry_after, .. } => {
+                assert_eq!(retry_after, Some(Duration::from_secs(7)))
+            }
             e => panic!("{e}"),
         }
-        assert!(matches!(classify(401, "{}"), ArmError::Auth { status: 401, .. }));
-        assert!(matches!(classify(403, "{}"), ArmError::Auth { status: 403, .. }));
+        assert!(matches!(
+            classify(401, "{}"),
+            ArmError::Auth { status: 401, .. }
+        ));
+        assert!(matches!(
+            classify(403, "{}"),
+            ArmError::Auth { status: 403, .. }
+        ));
         assert!(matches!(classify(404, "{}"), ArmError::NotFound { .. }));
-        assert!(matches!(classify(503, "{}"), ArmError::Server { status: 503, .. }));
+        assert!(matches!(
+            classify(503, "{}"),
+            ArmError::Server { status: 503, .. }
+        ));
         assert!(matches!(classify(504, "{}"), ArmError::Timeout { .. }));
-        assert!(matches!(classify(400, r#"{"error":{"code":"InvalidApiVersionParameter","message":"x"}}"#), ArmError::BadRequest { .. }));
+        assert!(matches!(
+            classify(
+                400,
+                r#"{"error":{"code":"InvalidApiVersionParameter","message":"x"}}"#
+            ),
+            ArmError::BadRequest { .. }
+        ));
     }
 
     #[test]
     fn messages_carry_code_message_and_details() {
-        let e = classify(400, r#"{"error":{"code":"InvalidParameter","message":"outer","details":[{"code":"Inner","message":"inner text"}]}}"#);
+        let e = classify(
+            400,
+            r#"{"error":{"code":"InvalidParameter","message":"outer","details":[{"code":"Inner","message":"inner text"}]}}"#,
+        );
         assert_eq!(e.code(), Some("InvalidParameter"));
         let msg = e.to_string();
-        assert!(msg.contains("InvalidParameter: outer") && msg.contains("[Inner: inner text]"), "{msg}");
+        assert!(
+            msg.contains("InvalidParameter: outer") && msg.contains("[Inner: inner text]"),
+            "{msg}"
+        );
         let e = classify(500, "upstream gateway exploded");
         assert!(e.to_string().contains("upstream gateway exploded"));
     }
@@ -318,8 +361,14 @@ mod tests {
     #[test]
     fn retry_after_parses_seconds() {
         assert_eq!(parse_retry_after(Some("3")), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after(Some(" 0.5 ")), Some(Duration::from_millis(500)));
-        assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(
+            parse_retry_after(Some(" 0.5 ")),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
         assert_eq!(parse_retry_after(None), None);
     }
 }

@@ -59,10 +59,19 @@ impl std::fmt::Display for SetOutcome {
         match self {
             SetOutcome::Unchanged { count } => write!(f, "count already {count}; nothing sent"),
             SetOutcome::CountSet { from, to } => write!(f, "count set from {from} to {to}"),
-            SetOutcome::MinCountSet { from, to, requested, max } => {
+            SetOutcome::MinCountSet {
+                from,
+                to,
+                requested,
+                max,
+            } => {
                 write!(f, "cluster autoscaler is on: minCount set from {} to {to} instead of setting the count", from.map_or("unset".to_string(), |x| x.to_string()))?;
                 if to != requested {
-                    write!(f, " (requested {requested}, clamped to [1, {}])", max.map_or("?".into(), |m| m.to_string()))?;
+                    write!(
+                        f,
+                        " (requested {requested}, clamped to [1, {}])",
+                        max.map_or("?".into(), |m| m.to_string())
+                    )?;
                 }
                 Ok(())
             }

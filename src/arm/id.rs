@@ -76,7 +76,10 @@ fn match_segments<'a>(
                 if part.is_empty() {
                     return Err(err(format!("segment {} (a name) is empty", i + 1)));
                 }
-                if part.chars().any(|c| c.is_whitespace() || c == '?' || c == '#') {
+                if part
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '?' || c == '#')
+                {
                     return Err(err(format!(
                         "segment {} ({part:?}) has a character not allowed in a name",
                         i + 1
@@ -265,8 +268,9 @@ mod tests {
 
     #[test]
     fn wrong_provider_or_shape_is_a_clear_error() {
-        let e = AgentPoolId::parse(&POOL.replace("Microsoft.ContainerService", "Microsoft.Compute"))
-            .unwrap_err();
+        let e =
+            AgentPoolId::parse(&POOL.replace("Microsoft.ContainerService", "Microsoft.Compute"))
+                .unwrap_err();
         assert!(e.to_string().contains("segment 6"), "{e}");
         let e = VmssId::parse("/subscriptions/s/resourceGroups/rg").unwrap_err();
         assert!(e.to_string().contains("path segments"), "{e}");
@@ -274,7 +278,10 @@ mod tests {
         assert!(e.to_string().contains("start with '/'"), "{e}");
         let e = AgentPoolId::parse(&POOL.replace("/rg1/", "//")).unwrap_err();
         assert!(e.to_string().contains("empty"), "{e}");
-        assert!(TargetId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/x").is_err());
+        assert!(TargetId::parse(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/x"
+        )
+        .is_err());
     }
 
     #[test]

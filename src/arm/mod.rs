@@ -18,8 +18,12 @@ pub mod id;
 pub mod vmss;
 
 pub use aks::{AgentPool, AgentPoolProperties, ManagedCluster};
-pub use client::{ArmClient, ArmConfig, Jitter, RetryPolicy, Sleeper, TokioSleeper, XorShiftJitter};
+pub use client::{
+    ArmClient, ArmConfig, Jitter, RetryPolicy, Sleeper, TokioSleeper, XorShiftJitter,
+};
 pub use error::{ArmError, ArmErrorBody};
-pub use group::{AksPoolGroup, AutoscalerMode, Blocking, GroupState, NodeGroup, SetOutcome, VmssGroup};
+pub use group::{
+    AksPoolGroup, AutoscalerMode, Blocking, GroupState, NodeGroup, SetOutcome, VmssGroup,
+};
 pub use id::{AgentPoolId, IdError, TargetId, VmssId};
 pub use vmss::{InstanceAction, ProtectionPolicy, Vmss, VmssVm};

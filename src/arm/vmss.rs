@@ -224,7 +224,11 @@ impl ArmClient {
         })
     }
 
-    pub async fn get_vmss_instance(&self, id: &VmssId, instance_id: &str) -> Result<VmssVm, ArmError> {
+    pub async fn get_vmss_instance(
+        &self,
+        id: &VmssId,
+        instance_id: &str,
+    ) -> Result<VmssVm, ArmError> {
         let url = self.url(
             &format!("{id}/virtualMachines/{instance_id}"),
             &self.config().compute_api_version.clone(),

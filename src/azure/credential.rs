@@ -109,9 +109,7 @@ impl AuthSettings {
     pub fn resolve(&self, choice: AuthChoice) -> AuthChoice {
         match choice {
             AuthChoice::Auto if self.client_secret.is_some() => AuthChoice::ClientSecret,
-            AuthChoice::Auto if self.federated_token_file.is_some() => {
-                AuthChoice::WorkloadIdentity
-            }
+            AuthChoice::Auto if self.federated_token_file.is_some() => AuthChoice::WorkloadIdentity,
             AuthChoice::Auto if self.managed_identity_available => AuthChoice::ManagedIdentity,
             AuthChoice::Auto => AuthChoice::AzureCli,
             other => other,
@@ -208,11 +206,14 @@ pub fn credential_with_client(
     let options = client_options(settings, http);
     Ok(match choice {
         AuthChoice::ClientSecret => {
-            let tenant = settings.tenant_id.as_deref().ok_or(CredentialError::Missing {
-                choice,
-                what: "a tenant id",
-                vars: "AZURE_TENANT_ID or TENANT_ID",
-            })?;
+            let tenant = settings
+                .tenant_id
+                .as_deref()
+                .ok_or(CredentialError::Missing {
+                    choice,
+                    what: "a tenant id",
+                    vars: "AZURE_TENANT_ID or TENANT_ID",
+                })?;
             let client = settings.client_id.clone().ok_or(CredentialError::Missing {
                 choice,
                 what: "a client id",
@@ -236,23 +237,21 @@ pub fn credential_with_client(
             )
             .map_err(identity)?
         }
-        AuthChoice::WorkloadIdentity => WorkloadIdentityCredential::new(Some(
-            WorkloadIdentityCredentialOptions {
+        AuthChoice::WorkloadIdentity => {
+            WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
                 credential_options: ClientAssertionCredentialOptions {
                     client_options: options,
                 },
                 client_id: settings.client_id.clone(),
                 tenant_id: settings.tenant_id.clone(),
                 token_file_path: settings.federated_token_file.clone(),
-                ..Default::default()
-            },
-        ))
-        .map_err(identity)?,
+            }))
+            .map_err(identity)?
+        }
         AuthChoice::ManagedIdentity => {
             ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
                 user_assigned_id: settings.client_id.clone().map(UserAssignedId::ClientId),
                 client_options: options,
-                ..Default::default()
             }))
             .map_err(identity)?
         }
@@ -307,7 +306,10 @@ mod tests {
         assert_eq!(wi.resolve(AuthChoice::Auto), AuthChoice::WorkloadIdentity);
         let mi = settings(&[("AZURE_MANAGED_IDENTITY", "1")]);
         assert_eq!(mi.resolve(AuthChoice::Auto), AuthChoice::ManagedIdentity);
-        assert_eq!(settings(&[]).resolve(AuthChoice::Auto), AuthChoice::AzureCli);
+        assert_eq!(
+            settings(&[]).resolve(AuthChoice::Auto),
+            AuthChoice::AzureCli
+        );
         assert_eq!(
             all.resolve(AuthChoice::AzureCli),
             AuthChoice::AzureCli,

@@ -60,9 +60,8 @@ pub fn make_certs() -> Result<Certs, EmulatorError> {
     ];
     let ca_key = KeyPair::generate().map_err(cert_err)?;
     let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(cert_err)?;
-    let mut params =
-        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .map_err(cert_err)?;
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .map_err(cert_err)?;
     params
         .distinguished_name
         .push(DnType::CommonName, "arm-emulator");
@@ -87,7 +86,11 @@ pub struct Running {
 
 /// Binds 127.0.0.1 on a free port, writes the CA PEM to `dir/ca.pem`, and
 /// serves until the runtime stops.
-pub async fn start(seed: &Seed, principal: Principal, dir: &Path) -> Result<Running, EmulatorError> {
+pub async fn start(
+    seed: &Seed,
+    principal: Principal,
+    dir: &Path,
+) -> Result<Running, EmulatorError> {
     let certs = make_certs()?;
     let ca_path = dir.join("ca.pem");
     std::fs::write(&ca_path, &certs.ca_pem).map_err(|source| EmulatorError::Write {
@@ -152,7 +155,12 @@ async fn serve(
     let headers: HashMap<String, String> = req
         .headers()
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().ok()?.to_string(),
+            ))
+        })
         .collect();
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes().to_vec(),
@@ -232,7 +240,9 @@ fn admin(state: &Mutex<State>, method: &str, path: &str, body: &[u8]) -> EmuResp
         _ => EmuResponse {
             status: 404,
             headers: Vec::new(),
-            body: Some(json!({"error": {"code": "NotFound", "message": format!("no admin route {method} {path}")}})),
+            body: Some(
+                json!({"error": {"code": "NotFound", "message": format!("no admin route {method} {path}")}}),
+            ),
             delay: None,
         },
     }

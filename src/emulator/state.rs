@@ -539,7 +539,11 @@ impl State {
             }
             Effect::Power { key, ids, power } => {
                 if let Some(v) = self.scale_sets.get_mut(key) {
-                    for i in v.instances.iter_mut().filter(|i| ids.contains(&i.instance_id)) {
+                    for i in v
+                        .instances
+                        .iter_mut()
+                        .filter(|i| ids.contains(&i.instance_id))
+                    {
                         i.power = power.clone();
                     }
                 }
@@ -664,7 +668,10 @@ impl State {
         if let Some(f) = self.take_fault(req) {
             delay = f.delay_ms.map(Duration::from_millis);
             if let Some(status) = f.status {
-                let code = f.code.clone().unwrap_or_else(|| default_code(status).into());
+                let code = f
+                    .code
+                    .clone()
+                    .unwrap_or_else(|| default_code(status).into());
                 let message = f
                     .message
                     .clone()
@@ -755,20 +762,37 @@ impl State {
     ) -> EmuResponse {
         let m = req.method.as_str();
         if l.len() < 2 || l[0] != "subscriptions" {
-            return arm_error(404, "InvalidResourceType", format!("no route for {}", req.path));
+            return arm_error(
+                404,
+                "InvalidResourceType",
+                format!("no route for {}", req.path),
+            );
         }
-        let provider = l.iter().position(|s| *s == "providers").and_then(|i| l.get(i + 1).copied());
+        let provider = l
+            .iter()
+            .position(|s| *s == "providers")
+            .and_then(|i| l.get(i + 1).copied());
         let want = match provider {
             Some("microsoft.containerservice") => AKS_API_VERSION,
             Some("microsoft.compute") => COMPUTE_API_VERSION,
-            _ => return arm_error(404, "InvalidResourceType", format!("no route for {}", req.path)),
+            _ => {
+                return arm_error(
+                    404,
+                    "InvalidResourceType",
+                    format!("no route for {}", req.path),
+                )
+            }
         };
         match api_version {
             Some(v) if v == want => {}
             other => {
                 return arm_error(
                     400,
-                    if other.is_none() { "MissingApiVersionParameter" } else { "InvalidApiVersionParameter" },
+                    if other.is_none() {
+                        "MissingApiVersionParameter"
+                    } else {
+                        "InvalidApiVersionParameter"
+                    },
                     format!(
                         "The api-version '{}' is invalid. The supported versions are '{want}'.",
                         other.unwrap_or("")
@@ -785,7 +809,11 @@ impl State {
             };
         }
         if l.len() < 8 || l[2] != "resourcegroups" || l[4] != "providers" {
-            return arm_error(404, "InvalidResourceType", format!("no route for {}", req.path));
+            return arm_error(
+                404,
+                "InvalidResourceType",
+                format!("no route for {}", req.path),
+            );
         }
         let rest = &l[6..];
         let base_lower = l[..8].join("/");
@@ -794,7 +822,9 @@ impl State {
             (Some("microsoft.containerservice"), ["managedclusters", _]) if m == "GET" => {
                 self.get_cluster(&key)
             }
-            (Some("microsoft.containerservice"), ["managedclusters", _, "agentpools"]) if m == "GET" => {
+            (Some("microsoft.containerservice"), ["managedclusters", _, "agentpools"])
+                if m == "GET" =>
+            {
                 self.list_pools(&key)
             }
             (Some("microsoft.containerservice"), ["managedclusters", _, "agentpools", _]) => {
@@ -802,15 +832,25 @@ impl State {
                 match m {
                     "GET" => self.get_pool(&pkey),
                     "PUT" => self.put_pool(&pkey, req, fail, now),
-                    _ => arm_error(405, "MethodNotAllowed", format!("{m} is not supported here")),
+                    _ => arm_error(
+                        405,
+                        "MethodNotAllowed",
+                        format!("{m} is not supported here"),
+                    ),
                 }
             }
             (Some("microsoft.compute"), ["virtualmachinescalesets", _]) => match m {
                 "GET" => self.get_vmss(&key),
                 "PATCH" => self.patch_vmss(&key, req, fail, now),
-                _ => arm_error(405, "MethodNotAllowed", format!("{m} is not supported here")),
+                _ => arm_error(
+                    405,
+                    "MethodNotAllowed",
+                    format!("{m} is not supported here"),
+                ),
             },
-            (Some("microsoft.compute"), ["virtualmachinescalesets", _, "virtualmachines"]) if m == "GET" => {
+            (Some("microsoft.compute"), ["virtualmachinescalesets", _, "virtualmachines"])
+                if m == "GET" =>
+            {
                 let expand = query_param(&req.query, "$expand")
                     .is_some_and(|v| v.eq_ignore_ascii_case("instanceView"));
                 self.list_vms(&key, expand)
@@ -820,7 +860,11 @@ impl State {
                 match m {
                     "GET" => self.get_vm(&key, iid),
                     "PUT" => self.put_vm(&key, iid, req, fail, now),
-                    _ => arm_error(405, "MethodNotAllowed", format!("{m} is not supported here")),
+                    _ => arm_error(
+                        405,
+                        "MethodNotAllowed",
+                        format!("{m} is not supported here"),
+                    ),
                 }
             }
             (Some("microsoft.compute"), ["virtualmachinescalesets", _, action])
@@ -828,12 +872,20 @@ impl State {
             {
                 self.instance_action(&key, action, req, fail, now)
             }
-            _ => arm_error(404, "InvalidResourceType", format!("no route for {} {}", m, req.path)),
+            _ => arm_error(
+                404,
+                "InvalidResourceType",
+                format!("no route for {} {}", m, req.path),
+            ),
         }
     }
 
     fn new_op(&mut self, effect: Effect, fail: Option<(String, String)>, now: Instant) -> String {
-        let id = format!("{:08x}-0000-4000-8000-{:012x}", self.next(), now.elapsed().as_nanos() as u64 & 0xffff_ffff_ffff);
+        let id = format!(
+            "{:08x}-0000-4000-8000-{:012x}",
+            self.next(),
+            now.elapsed().as_nanos() as u64 & 0xffff_ffff_ffff
+        );
         self.ops.insert(
             id.clone(),
             Op {
@@ -847,7 +899,15 @@ impl State {
         id
     }
 
-    fn op_url(&self, sub: &str, provider: &str, location: &str, kind: &str, id: &str, api: &str) -> String {
+    fn op_url(
+        &self,
+        sub: &str,
+        provider: &str,
+        location: &str,
+        kind: &str,
+        id: &str,
+        api: &str,
+    ) -> String {
         format!(
             "{}/subscriptions/{sub}/providers/{provider}/locations/{location}/{kind}/{id}?api-version={api}",
             self.base_url
@@ -876,7 +936,9 @@ impl State {
             return arm_error(404, "NotFound", format!("operation {id} not found"));
         };
         match (op.status.as_str(), &op.failure) {
-            ("InProgress", _) => EmuResponse::empty(202).header("Retry-After", self.retry_after.to_string()),
+            ("InProgress", _) => {
+                EmuResponse::empty(202).header("Retry-After", self.retry_after.to_string())
+            }
             ("Failed", Some((code, message))) => arm_error(500, code, message.clone()),
             _ => EmuResponse::empty(200),
         }
@@ -897,7 +959,11 @@ impl State {
 
     fn get_cluster(&self, key: &str) -> EmuResponse {
         let Some(c) = self.clusters.get(key) else {
-            return arm_error(404, "ResourceNotFound", format!("The Resource '{key}' was not found."));
+            return arm_error(
+                404,
+                "ResourceNotFound",
+                format!("The Resource '{key}' was not found."),
+            );
         };
         let profiles: Vec<Value> = self
             .pools
@@ -906,7 +972,17 @@ impl State {
             .map(|p| {
                 let mut prof = Map::new();
                 prof.insert("name".into(), json!(p.name));
-                for k in ["count", "vmSize", "mode", "enableAutoScaling", "minCount", "maxCount", "provisioningState", "orchestratorVersion", "osType"] {
+                for k in [
+                    "count",
+                    "vmSize",
+                    "mode",
+                    "enableAutoScaling",
+                    "minCount",
+                    "maxCount",
+                    "provisioningState",
+                    "orchestratorVersion",
+                    "osType",
+                ] {
                     if let Some(v) = p.props.get(k) {
                         prof.insert(k.into(), v.clone());
                     }
@@ -914,7 +990,10 @@ impl State {
                 Value::Object(prof)
             })
             .collect();
-        let busy = self.pools.values().any(|p| p.cluster == key && p.busy_op.is_some());
+        let busy = self
+            .pools
+            .values()
+            .any(|p| p.cluster == key && p.busy_op.is_some());
         EmuResponse::json(
             200,
             json!({
@@ -936,7 +1015,11 @@ impl State {
 
     fn list_pools(&self, cluster_key: &str) -> EmuResponse {
         if !self.clusters.contains_key(cluster_key) {
-            return arm_error(404, "ResourceNotFound", format!("The Resource '{cluster_key}' was not found."));
+            return arm_error(
+                404,
+                "ResourceNotFound",
+                format!("The Resource '{cluster_key}' was not found."),
+            );
         }
         let value: Vec<Value> = self
             .pools
@@ -950,7 +1033,11 @@ impl State {
     fn get_pool(&self, key: &str) -> EmuResponse {
         match self.pools.get(key) {
             Some(p) => EmuResponse::json(200, Self::pool_body(p)),
-            None => arm_error(404, "NotFound", format!("The agent pool '{key}' was not found.")),
+            None => arm_error(
+                404,
+                "NotFound",
+                format!("The agent pool '{key}' was not found."),
+            ),
         }
     }
 
@@ -986,14 +1073,24 @@ impl State {
         now: Instant,
     ) -> EmuResponse {
         let Some(pool) = self.pools.get(key).cloned() else {
-            return arm_error(404, "NotFound", format!("The agent pool '{key}' was not found (the emulator does not create pools)."));
+            return arm_error(
+                404,
+                "NotFound",
+                format!(
+                    "The agent pool '{key}' was not found (the emulator does not create pools)."
+                ),
+            );
         };
         let location = self
             .clusters
             .get(&pool.cluster)
             .map(|c| c.location.clone())
             .unwrap_or_default();
-        let sub = self.clusters.get(&pool.cluster).map(|c| c.subscription.clone()).unwrap_or_default();
+        let sub = self
+            .clusters
+            .get(&pool.cluster)
+            .map(|c| c.subscription.clone())
+            .unwrap_or_default();
         if let Some(tag) = req.headers.get("if-match") {
             if tag.trim_matches('"') != pool.etag_n.to_string() && tag != "*" {
                 return arm_error(412, "PreconditionFailed", format!("Operation failed: the If-Match header '{tag}' does not match the agent pool's eTag '{}'.", pool.etag_n));
@@ -1004,14 +1101,28 @@ impl State {
         }
         let body: Value = match serde_json::from_slice(&req.body) {
             Ok(v) => v,
-            Err(e) => return arm_error(400, "InvalidRequestContent", format!("The request content was invalid and could not be deserialized: {e}")),
+            Err(e) => {
+                return arm_error(
+                    400,
+                    "InvalidRequestContent",
+                    format!("The request content was invalid and could not be deserialized: {e}"),
+                )
+            }
         };
         let Some(new) = body.get("properties").and_then(Value::as_object) else {
-            return arm_error(400, "InvalidParameter", "The request body has no 'properties' object.");
+            return arm_error(
+                400,
+                "InvalidParameter",
+                "The request body has no 'properties' object.",
+            );
         };
         let old_count = as_u64(pool.props.get("count")).unwrap_or(0);
         let Some(count) = as_u64(new.get("count")) else {
-            return arm_error(400, "InvalidParameter", "properties.count must be an integer.");
+            return arm_error(
+                400,
+                "InvalidParameter",
+                "properties.count must be an integer.",
+            );
         };
         let autoscale = new.get("enableAutoScaling") == Some(&json!(true));
         if autoscale {
@@ -1033,18 +1144,34 @@ impl State {
             return arm_error(400, "QuotaExceeded", format!("Preflight validation check for resource(s) for container service {} failed. Message: {msg}", pool.cluster.rsplit('/').next().unwrap_or("")));
         }
         let mut props = new.clone();
-        for ro in ["provisioningState", "eTag", "currentOrchestratorVersion", "nodeImageVersion"] {
+        for ro in [
+            "provisioningState",
+            "eTag",
+            "currentOrchestratorVersion",
+            "nodeImageVersion",
+        ] {
             props.remove(ro);
             if let Some(v) = pool.props.get(ro) {
                 props.insert(ro.into(), v.clone());
             }
         }
         props.insert("provisioningState".into(), json!("Succeeded"));
-        let op = self.new_op(Effect::PoolProps { key: key.to_string(), props: props.clone() }, fail, now);
+        let op = self.new_op(
+            Effect::PoolProps {
+                key: key.to_string(),
+                props: props.clone(),
+            },
+            fail,
+            now,
+        );
         let p = self.pools.get_mut(key).expect("checked above");
         p.busy_op = Some(op.clone());
         p.etag_n += 1;
-        let state = if count != old_count { "Scaling" } else { "Updating" };
+        let state = if count != old_count {
+            "Scaling"
+        } else {
+            "Updating"
+        };
         p.props.insert("provisioningState".into(), json!(state));
         // The answer shows the requested model, still provisioning.
         let mut shown = props;
@@ -1052,7 +1179,17 @@ impl State {
         shown.insert("eTag".into(), json!(p.etag_n.to_string()));
         let body = json!({"id": p.id, "name": p.name, "type": "Microsoft.ContainerService/managedClusters/agentPools", "properties": shown});
         EmuResponse::json(200, body)
-            .header("Azure-AsyncOperation", self.op_url(&sub, "Microsoft.ContainerService", &location, "operations", &op, AKS_API_VERSION))
+            .header(
+                "Azure-AsyncOperation",
+                self.op_url(
+                    &sub,
+                    "Microsoft.ContainerService",
+                    &location,
+                    "operations",
+                    &op,
+                    AKS_API_VERSION,
+                ),
+            )
             .header("Retry-After", self.retry_after.to_string())
     }
 
@@ -1078,14 +1215,23 @@ impl State {
 
     fn get_vmss(&self, key: &str) -> EmuResponse {
         match self.scale_sets.get(key) {
-            Some(v) => EmuResponse::json(200, Self::vmss_body(v)).header("ETag", format!("\"{}\"", v.etag_n)),
-            None => arm_error(404, "ResourceNotFound", format!("The Resource '{key}' was not found.")),
+            Some(v) => EmuResponse::json(200, Self::vmss_body(v))
+                .header("ETag", format!("\"{}\"", v.etag_n)),
+            None => arm_error(
+                404,
+                "ResourceNotFound",
+                format!("The Resource '{key}' was not found."),
+            ),
         }
     }
 
     fn vmss_write_checks(&self, key: &str, req: &EmuRequest) -> Result<ScaleSet, EmuResponse> {
         let Some(v) = self.scale_sets.get(key).cloned() else {
-            return Err(arm_error(404, "ResourceNotFound", format!("The Resource '{key}' was not found.")));
+            return Err(arm_error(
+                404,
+                "ResourceNotFound",
+                format!("The Resource '{key}' was not found."),
+            ));
         };
         if let Some(tag) = req.headers.get("if-match") {
             if tag != "*" && tag.trim_matches('"') != v.etag_n.to_string() {
@@ -1098,7 +1244,13 @@ impl State {
         Ok(v)
     }
 
-    fn start_vmss_op(&mut self, key: &str, effect: Effect, fail: Option<(String, String)>, now: Instant) -> (String, String) {
+    fn start_vmss_op(
+        &mut self,
+        key: &str,
+        effect: Effect,
+        fail: Option<(String, String)>,
+        now: Instant,
+    ) -> (String, String) {
         let op = self.new_op(effect, fail, now);
         let v = self.scale_sets.get_mut(key).expect("checked by caller");
         v.busy_op = Some(op.clone());
@@ -1107,32 +1259,68 @@ impl State {
         (op, v.subscription.clone())
     }
 
-    fn patch_vmss(&mut self, key: &str, req: &EmuRequest, fail: Option<(String, String)>, now: Instant) -> EmuResponse {
+    fn patch_vmss(
+        &mut self,
+        key: &str,
+        req: &EmuRequest,
+        fail: Option<(String, String)>,
+        now: Instant,
+    ) -> EmuResponse {
         let v = match self.vmss_write_checks(key, req) {
             Ok(v) => v,
             Err(rsp) => return rsp,
         };
         let body: Value = match serde_json::from_slice(&req.body) {
             Ok(b) => b,
-            Err(e) => return arm_error(400, "InvalidRequestContent", format!("The request content was invalid and could not be deserialized: {e}")),
+            Err(e) => {
+                return arm_error(
+                    400,
+                    "InvalidRequestContent",
+                    format!("The request content was invalid and could not be deserialized: {e}"),
+                )
+            }
         };
         let cap = match body.pointer("/sku/capacity") {
             None => v.capacity,
             Some(c) => match c.as_u64() {
                 Some(c) if c <= 1000 => c,
-                _ => return arm_error(400, "InvalidParameter", format!("sku.capacity must be an integer between 0 and 1000, got {c}.")),
+                _ => {
+                    return arm_error(
+                        400,
+                        "InvalidParameter",
+                        format!("sku.capacity must be an integer between 0 and 1000, got {c}."),
+                    )
+                }
             },
         };
         if let Some(msg) = self.quota_check(cap.saturating_sub(v.capacity), &v.location) {
             return arm_error(409, "OperationNotAllowed", msg);
         }
-        let (op, sub) = self.start_vmss_op(key, Effect::VmssCapacity { key: key.to_string(), capacity: cap }, fail, now);
+        let (op, sub) = self.start_vmss_op(
+            key,
+            Effect::VmssCapacity {
+                key: key.to_string(),
+                capacity: cap,
+            },
+            fail,
+            now,
+        );
         let v = &self.scale_sets[key];
         let mut shown = Self::vmss_body(v);
         shown["sku"]["capacity"] = json!(cap);
         EmuResponse::json(200, shown)
             .header("ETag", format!("\"{}\"", v.etag_n))
-            .header("Azure-AsyncOperation", self.op_url(&sub, "Microsoft.Compute", &v.location, "operations", &op, COMPUTE_API_VERSION))
+            .header(
+                "Azure-AsyncOperation",
+                self.op_url(
+                    &sub,
+                    "Microsoft.Compute",
+                    &v.location,
+                    "operations",
+                    &op,
+                    COMPUTE_API_VERSION,
+                ),
+            )
             .header("Retry-After", self.retry_after.to_string())
     }
 
@@ -1168,64 +1356,161 @@ impl State {
 
     fn list_vms(&self, key: &str, expand: bool) -> EmuResponse {
         let Some(v) = self.scale_sets.get(key) else {
-            return arm_error(404, "ResourceNotFound", format!("The Resource '{key}' was not found."));
+            return arm_error(
+                404,
+                "ResourceNotFound",
+                format!("The Resource '{key}' was not found."),
+            );
         };
-        let value: Vec<Value> = v.instances.iter().map(|i| Self::vm_body(v, i, expand)).collect();
+        let value: Vec<Value> = v
+            .instances
+            .iter()
+            .map(|i| Self::vm_body(v, i, expand))
+            .collect();
         EmuResponse::json(200, json!({ "value": value }))
     }
 
     fn get_vm(&self, key: &str, iid: &str) -> EmuResponse {
         let Some(v) = self.scale_sets.get(key) else {
-            return arm_error(404, "ResourceNotFound", format!("The Resource '{key}' was not found."));
+            return arm_error(
+                404,
+                "ResourceNotFound",
+                format!("The Resource '{key}' was not found."),
+            );
         };
         match v.instances.iter().find(|i| i.instance_id == iid) {
             Some(vm) => EmuResponse::json(200, Self::vm_body(v, vm, false)),
-            None => arm_error(404, "NotFound", format!("The instance '{iid}' of '{}' was not found.", v.id)),
+            None => arm_error(
+                404,
+                "NotFound",
+                format!("The instance '{iid}' of '{}' was not found.", v.id),
+            ),
         }
     }
 
-    fn put_vm(&mut self, key: &str, iid: &str, req: &EmuRequest, fail: Option<(String, String)>, now: Instant) -> EmuResponse {
+    fn put_vm(
+        &mut self,
+        key: &str,
+        iid: &str,
+        req: &EmuRequest,
+        fail: Option<(String, String)>,
+        now: Instant,
+    ) -> EmuResponse {
         let v = match self.vmss_write_checks(key, req) {
             Ok(v) => v,
             Err(rsp) => return rsp,
         };
         let Some(vm) = v.instances.iter().find(|i| i.instance_id == iid).cloned() else {
-            return arm_error(404, "NotFound", format!("The instance '{iid}' of '{}' was not found.", v.id));
+            return arm_error(
+                404,
+                "NotFound",
+                format!("The instance '{iid}' of '{}' was not found.", v.id),
+            );
         };
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         let pp = body.pointer("/properties/protectionPolicy");
-        let flag = |name: &str, old: bool| pp.and_then(|p| p.get(name)).and_then(Value::as_bool).unwrap_or(old);
-        let (pin, pact) = (flag("protectFromScaleIn", vm.protect_in), flag("protectFromScaleSetActions", vm.protect_actions));
-        let (op, sub) = self.start_vmss_op(key, Effect::Protect { key: key.into(), id: iid.into(), protect_in: pin, protect_actions: pact }, fail, now);
+        let flag = |name: &str, old: bool| {
+            pp.and_then(|p| p.get(name))
+                .and_then(Value::as_bool)
+                .unwrap_or(old)
+        };
+        let (pin, pact) = (
+            flag("protectFromScaleIn", vm.protect_in),
+            flag("protectFromScaleSetActions", vm.protect_actions),
+        );
+        let (op, sub) = self.start_vmss_op(
+            key,
+            Effect::Protect {
+                key: key.into(),
+                id: iid.into(),
+                protect_in: pin,
+                protect_actions: pact,
+            },
+            fail,
+            now,
+        );
         let v = &self.scale_sets[key];
-        let shown = Vm { protect_in: pin, protect_actions: pact, ..vm };
-        EmuResponse::json(200, Self::vm_body(v, &shown, false))
-            .header("Azure-AsyncOperation", self.op_url(&sub, "Microsoft.Compute", &v.location, "operations", &op, COMPUTE_API_VERSION))
+        let shown = Vm {
+            protect_in: pin,
+            protect_actions: pact,
+            ..vm
+        };
+        EmuResponse::json(200, Self::vm_body(v, &shown, false)).header(
+            "Azure-AsyncOperation",
+            self.op_url(
+                &sub,
+                "Microsoft.Compute",
+                &v.location,
+                "operations",
+                &op,
+                COMPUTE_API_VERSION,
+            ),
+        )
     }
 
-    fn instance_action(&mut self, key: &str, action: &str, req: &EmuRequest, fail: Option<(String, String)>, now: Instant) -> EmuResponse {
+    fn instance_action(
+        &mut self,
+        key: &str,
+        action: &str,
+        req: &EmuRequest,
+        fail: Option<(String, String)>,
+        now: Instant,
+    ) -> EmuResponse {
         let v = match self.vmss_write_checks(key, req) {
             Ok(v) => v,
             Err(rsp) => return rsp,
         };
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         let ids: Vec<String> = match body.get("instanceIds").and_then(Value::as_array) {
-            Some(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
-            None if action == "delete" => return arm_error(400, "InvalidParameter", "instanceIds is required."),
+            Some(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+            None if action == "delete" => {
+                return arm_error(400, "InvalidParameter", "instanceIds is required.")
+            }
             None => v.instances.iter().map(|i| i.instance_id.clone()).collect(),
         };
-        if let Some(missing) = ids.iter().find(|id| !v.instances.iter().any(|i| &i.instance_id == *id)) {
-            return arm_error(400, "InvalidParameter", format!("Instance id '{missing}' is not in scale set '{}'.", v.name));
+        if let Some(missing) = ids
+            .iter()
+            .find(|id| !v.instances.iter().any(|i| &i.instance_id == *id))
+        {
+            return arm_error(
+                400,
+                "InvalidParameter",
+                format!("Instance id '{missing}' is not in scale set '{}'.", v.name),
+            );
         }
         let effect = match action {
-            "start" => Effect::Power { key: key.into(), ids, power: "running".into() },
-            "deallocate" => Effect::Power { key: key.into(), ids, power: "deallocated".into() },
-            _ => Effect::DeleteVms { key: key.into(), ids },
+            "start" => Effect::Power {
+                key: key.into(),
+                ids,
+                power: "running".into(),
+            },
+            "deallocate" => Effect::Power {
+                key: key.into(),
+                ids,
+                power: "deallocated".into(),
+            },
+            _ => Effect::DeleteVms {
+                key: key.into(),
+                ids,
+            },
         };
         let (op, sub) = self.start_vmss_op(key, effect, fail, now);
         let location = self.scale_sets[key].location.clone();
         EmuResponse::empty(202)
-            .header("Location", self.op_url(&sub, "Microsoft.Compute", &location, "operationResults", &op, COMPUTE_API_VERSION))
+            .header(
+                "Location",
+                self.op_url(
+                    &sub,
+                    "Microsoft.Compute",
+                    &location,
+                    "operationResults",
+                    &op,
+                    COMPUTE_API_VERSION,
+                ),
+            )
             .header("Retry-After", self.retry_after.to_string())
     }
 }
