@@ -751,3 +751,67 @@ fn emulator_responses_contain_only_fields_the_official_specs_define() {
         ),
     );
 }
+
+#[test]
+fn a_slow_answer_times_out_and_is_retried() {
+    let emu = Emulator::start(&seed());
+    emu.add_faults(
+        json!({"method": "GET", "pathContains": "agentPools/np1", "times": 1, "delayMs": 3000}),
+    );
+    let mut config = emu.config();
+    config.request_timeout = Duration::from_millis(400);
+    let sleeper = std::sync::Arc::new(arm_support::RecordingSleeper::default());
+    let client = emu.client_with(config, CLIENT_SECRET, sleeper.clone());
+    let group = AksPoolGroup::new(client, pool_id("np1"), Blocking::new().unwrap());
+    assert_eq!(group.read().unwrap().count, 3);
+    assert_eq!(sleeper.waits().len(), 1, "one backoff after the timeout");
+}
+
+#[test]
+fn a_failed_operation_reported_through_location_is_operation_failed() {
+    let emu = Emulator::start(&seed());
+    emu.add_faults(
+        json!({"method": "POST", "pathContains": "/deallocate", "failOperation": true,
+        "code": "AllocationFailed", "message": "Deallocation failed on instance 0."}),
+    );
+    let (client, _) = emu.client();
+    let rt = Blocking::new().unwrap();
+    let err = rt
+        .block_on(client.vmss_instance_action(
+            &vmss_id(),
+            InstanceAction::Deallocate,
+            &["0".to_string()],
+        ))
+        .unwrap_err();
+    assert!(matches!(err, ArmError::OperationFailed { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("Deallocation failed on instance 0."),
+        "{err}"
+    );
+}
+
+#[test]
+fn connect_builds_credential_and_client_from_settings_and_targets_open_by_id() {
+    let emu = Emulator::start(&seed());
+    let config = mlscaler::arm::ArmConfig::from_lookup(|k| {
+        (k == "MLSCALER_ARM_ENDPOINT").then(|| emu.base_url.clone())
+    })
+    .unwrap();
+    let auth = emu.auth_settings(CLIENT_SECRET);
+    let client = mlscaler::arm::ArmClient::connect(
+        config,
+        mlscaler::azure::credential::AuthChoice::Auto,
+        &auth,
+    )
+    .unwrap();
+    let rt = Blocking::new().unwrap();
+    let target = mlscaler::arm::TargetId::parse(&vmss_id().to_string()).unwrap();
+    let group = mlscaler::arm::open_group(client.clone(), target, rt.clone());
+    assert_eq!(group.read().unwrap().count, 2);
+    let cluster = rt
+        .block_on(client.get_managed_cluster(&pool_id("np1")))
+        .unwrap();
+    assert_eq!(cluster.provisioning_state(), Some("Succeeded"));
+    assert_eq!(cluster.kubernetes_version(), Some("1.33.2"));
+}

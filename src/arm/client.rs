@@ -144,7 +144,40 @@ impl ArmConfig {
             ..Default::default()
         })
     }
+
+    /// From variables: `MLSCALER_ARM_ENDPOINT` (default: public cloud),
+    /// `MLSCALER_ARM_AUDIENCE` (default: the endpoint),
+    /// `MLSCALER_AKS_API_VERSION`, `MLSCALER_COMPUTE_API_VERSION`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ArmError> {
+        let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let mut config = match var(ENDPOINT_ENV) {
+            Some(e) => Self::with_endpoint(&e)?,
+            None => Self::default(),
+        };
+        if let Some(a) = var(AUDIENCE_ENV) {
+            config.audience = a;
+        }
+        if let Some(v) = var(AKS_API_VERSION_ENV) {
+            config.aks_api_version = v;
+        }
+        if let Some(v) = var(COMPUTE_API_VERSION_ENV) {
+            config.compute_api_version = v;
+        }
+        Ok(config)
+    }
+
+    /// As [`ArmConfig::from_lookup`] with the process environment.
+    pub fn from_env() -> Result<Self, ArmError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
 }
+
+/// ARM endpoint override (sovereign cloud, the local emulator).
+pub const ENDPOINT_ENV: &str = "MLSCALER_ARM_ENDPOINT";
+/// Token audience override (scope is `{audience}/.default`).
+pub const AUDIENCE_ENV: &str = "MLSCALER_ARM_AUDIENCE";
+pub const AKS_API_VERSION_ENV: &str = "MLSCALER_AKS_API_VERSION";
+pub const COMPUTE_API_VERSION_ENV: &str = "MLSCALER_COMPUTE_API_VERSION";
 
 /// A response whose status was a success (2xx).
 #[derive(Debug, Clone)]
@@ -222,6 +255,21 @@ impl ArmClient {
                 write_lock: tokio::sync::Mutex::new(()),
             }),
         })
+    }
+
+    /// Builds the credential for `choice` and a client sharing its HTTP
+    /// transport (so both trust the extra root in `auth.ca_cert`, if any).
+    pub fn connect(
+        config: ArmConfig,
+        choice: crate::azure::credential::AuthChoice,
+        auth: &crate::azure::credential::AuthSettings,
+    ) -> Result<Self, ArmError> {
+        use crate::azure::credential;
+        let http = credential::http_client(auth.ca_cert.as_deref())
+            .map_err(|e| ArmError::Credential(e.to_string()))?;
+        let cred = credential::credential_with_client(choice, auth, http.clone())
+            .map_err(|e| ArmError::Credential(e.to_string()))?;
+        Self::new(config, cred, http)
     }
 
     /// Replaces the sleeper and jitter source (tests).
@@ -448,9 +496,8 @@ impl ArmClient {
     }
 
     /// A write (PUT/PATCH/POST) followed by its long-running operation, under
-    /// the client's write lock (one write in flight). Returns the first response
-    /// and, when the operation reported through a `Location` that answered with
-    /// a body, that final body.
+    /// the client's write lock (one write in flight). Returns the write's own
+    /// response; read the resource again for its final state.
     pub async fn write_and_wait(
         &self,
         method: reqwest::Method,
@@ -540,7 +587,29 @@ impl ArmClient {
                 }
                 Poll::Location(u) => {
                     self.check_same_origin(u)?;
-                    let rsp = self.send(reqwest::Method::GET, u, None, None).await?;
+                    // The operation's failure comes back as the poll's error status.
+                    let rsp = match self.send(reqwest::Method::GET, u, None, None).await {
+                        Ok(rsp) => rsp,
+                        Err(
+                            ArmError::Server { status, error, .. }
+                            | ArmError::BadRequest { status, error, .. }
+                            | ArmError::Quota { status, error, .. },
+                        ) => {
+                            return Err(ArmError::OperationFailed {
+                                what: what.to_string(),
+                                status: format!("Failed (HTTP {status})"),
+                                error,
+                            })
+                        }
+                        Err(ArmError::Conflict { error, .. }) => {
+                            return Err(ArmError::OperationFailed {
+                                what: what.to_string(),
+                                status: "Failed (HTTP 409)".into(),
+                                error,
+                            })
+                        }
+                        Err(e) => return Err(e),
+                    };
                     if rsp.status != 202 {
                         return Ok(());
                     }
@@ -633,6 +702,31 @@ mod tests {
             let x = j.next_unit();
             assert!((0.0..1.0).contains(&x), "{x}");
         }
+    }
+
+    #[test]
+    fn config_from_variables_overrides_endpoint_audience_and_versions() {
+        let get = |k: &str| match k {
+            ENDPOINT_ENV => Some("https://127.0.0.1:8443/".to_string()),
+            COMPUTE_API_VERSION_ENV => Some("2024-07-01".to_string()),
+            _ => None,
+        };
+        let c = ArmConfig::from_lookup(get).unwrap();
+        assert_eq!(c.endpoint.as_str(), "https://127.0.0.1:8443/");
+        assert_eq!(c.audience, "https://127.0.0.1:8443");
+        assert_eq!(c.compute_api_version, "2024-07-01");
+        assert_eq!(c.aks_api_version, AKS_API_VERSION);
+        let d = ArmConfig::from_lookup(|_| None).unwrap();
+        assert_eq!(d.audience, PUBLIC_ENDPOINT);
+    }
+
+    #[test]
+    fn plain_http_endpoints_are_refused() {
+        // Building a CLI credential runs nothing until a token is asked for.
+        let cred = azure_identity::AzureCliCredential::new(None).unwrap();
+        let config = ArmConfig::with_endpoint("http://127.0.0.1:8080").unwrap();
+        let err = ArmClient::new(config, cred, reqwest::Client::new()).unwrap_err();
+        assert!(err.to_string().contains("not https"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use super::aks::AgentPool;
 use super::client::ArmClient;
 use super::error::ArmError;
-use super::id::{AgentPoolId, VmssId};
+use super::id::{AgentPoolId, TargetId, VmssId};
 use std::sync::Arc;
 
 /// What a group looks like now.
@@ -89,7 +89,20 @@ pub trait NodeGroup {
     fn set_count(&self, n: u32, on_autoscaler: AutoscalerMode) -> Result<SetOutcome, ArmError>;
 }
 
+/// Opens the group for a target id (AKS pool or scale set).
+pub fn open_group(client: ArmClient, target: TargetId, rt: Blocking) -> Box<dyn NodeGroup> {
+    match target {
+        TargetId::AgentPool(id) => Box::new(AksPoolGroup::new(client, id, rt)),
+        TargetId::Vmss(id) => Box::new(VmssGroup::new(client, id, rt)),
+    }
+}
+
 /// Owns (or shares) the runtime the sync facade blocks on.
+///
+/// Use one `Blocking` (clone it) for everything that shares an [`ArmClient`]:
+/// reqwest keeps pooled connections on the runtime that opened them, and a
+/// connection left behind by a dropped runtime stalls the next request until
+/// its read timeout.
 #[derive(Clone)]
 pub struct Blocking {
     rt: Arc<tokio::runtime::Runtime>,

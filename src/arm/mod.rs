@@ -23,7 +23,8 @@ pub use client::{
 };
 pub use error::{ArmError, ArmErrorBody};
 pub use group::{
-    AksPoolGroup, AutoscalerMode, Blocking, GroupState, NodeGroup, SetOutcome, VmssGroup,
+    open_group, AksPoolGroup, AutoscalerMode, Blocking, GroupState, NodeGroup, SetOutcome,
+    VmssGroup,
 };
 pub use id::{AgentPoolId, IdError, TargetId, VmssId};
 pub use vmss::{InstanceAction, ProtectionPolicy, Vmss, VmssVm};

@@ -939,7 +939,7 @@ impl State {
             ("InProgress", _) => {
                 EmuResponse::empty(202).header("Retry-After", self.retry_after.to_string())
             }
-            ("Failed", Some((code, message))) => arm_error(500, code, message.clone()),
+            ("Failed", Some((code, message))) => arm_error(400, code, message.clone()),
             _ => EmuResponse::empty(200),
         }
     }
