@@ -192,7 +192,13 @@ fn to_hyper(rsp: EmuResponse) -> hyper::Response<Full<Bytes>> {
     }
     let body = match &rsp.body {
         Some(v) => {
-            b = b.header("Content-Type", "application/json; charset=utf-8");
+            if !rsp
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                b = b.header("Content-Type", "application/json; charset=utf-8");
+            }
             Bytes::from(serde_json::to_vec(v).unwrap_or_default())
         }
         None => Bytes::new(),

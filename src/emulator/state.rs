@@ -161,7 +161,11 @@ pub struct LogEntry {
     pub if_match: Option<String>,
     pub authorized: bool,
     pub status: u16,
+    /// Request body (JSON, or null).
     pub body: Value,
+    /// Response headers and body (tokens are not logged).
+    pub response_headers: BTreeMap<String, String>,
+    pub response: Value,
 }
 
 /// A request, already read.
@@ -188,7 +192,10 @@ impl EmuResponse {
     fn json(status: u16, body: Value) -> Self {
         EmuResponse {
             status,
-            headers: Vec::new(),
+            headers: vec![(
+                "Content-Type".to_string(),
+                "application/json; charset=utf-8".to_string(),
+            )],
             body: Some(body),
             delay: None,
         }
@@ -591,6 +598,12 @@ impl State {
             authorized,
             status: rsp.status,
             body,
+            response_headers: rsp.headers.iter().cloned().collect(),
+            response: if req.path.contains("/oauth2/") {
+                json!("(token response not logged)")
+            } else {
+                rsp.body.clone().unwrap_or(Value::Null)
+            },
         });
         rsp
     }
