@@ -49,6 +49,10 @@ fn seed() -> Value {
                     "count": 3, "vmSize": "Standard_DS2_v2", "mode": "User", "osType": "Linux",
                     "enableAutoScaling": true, "minCount": 2, "maxCount": 6
                 }},
+                {"name": "stopped", "properties": {
+                    "count": 0, "vmSize": "Standard_DS2_v2", "mode": "User", "osType": "Linux",
+                    "powerState": {"code": "Stopped"}
+                }},
                 {"name": "upgrading", "properties": {
                     "count": 2, "vmSize": "Standard_DS2_v2", "mode": "System", "osType": "Linux",
                     "provisioningState": "Upgrading"
@@ -432,6 +436,18 @@ fn a_pool_that_is_not_succeeded_is_busy_and_nothing_is_written() {
 }
 
 #[test]
+fn a_stopped_pool_is_not_scaled() {
+    let emu = Emulator::start(&seed());
+    let (group, _) = aks_group(&emu, "stopped");
+    let err = group
+        .set_count(3, AutoscalerMode::AdjustMinCount)
+        .unwrap_err();
+    assert!(matches!(&err, ArmError::Busy { .. }), "{err}");
+    assert!(err.to_string().contains("stopped"), "{err}");
+    assert!(emu.calls("PUT").is_empty());
+}
+
+#[test]
 fn a_failed_operation_is_reported_with_its_error() {
     let emu = Emulator::start(&seed());
     emu.add_faults(json!({"method": "PUT", "failOperation": true,
@@ -717,7 +733,7 @@ fn full_scenario(emu: &Emulator) {
     );
     rt.block_on(client.get_managed_cluster(&pool_id("np1")))
         .unwrap();
-    for pool in ["auto1", "upgrading"] {
+    for pool in ["auto1", "upgrading", "stopped"] {
         rt.block_on(client.get_agent_pool(&pool_id(pool))).unwrap();
     }
     let np1 = AksPoolGroup::new(client.clone(), pool_id("np1"), rt.clone());

@@ -109,7 +109,8 @@ pub struct ArmConfig {
     pub retry: RetryPolicy,
     /// Poll interval of long-running operations without `Retry-After`.
     pub poll_interval: Duration,
-    /// Overall bound on one long-running operation.
+    /// Overall bound on one long-running operation: the larger of wall-clock
+    /// time and the sum of the waits asked of the [`Sleeper`] counts.
     pub lro_timeout: Duration,
     /// Per-request timeout.
     pub request_timeout: Duration,

@@ -101,15 +101,14 @@ impl ArmErrorBody {
     pub fn is_busy(&self) -> bool {
         let code = self.code.to_ascii_lowercase();
         let msg = self.message.to_ascii_lowercase();
-        matches!(
+        let busy_code = matches!(
             code.as_str(),
             "operationnotallowed"
                 | "anotheroperationinprogress"
                 | "conflict"
                 | "operationpreempted"
-                | "etagmismatch"
-        ) && !self.is_quota()
-            || msg.contains("in progress")
+        );
+        !self.is_quota() && (busy_code || msg.contains("in progress"))
     }
 }
 

@@ -173,6 +173,17 @@ impl NodeGroup for AksPoolGroup {
                     state: state.provisioning_state,
                 });
             }
+            let power = pool
+                .properties
+                .power_state
+                .as_ref()
+                .and_then(|p| p.code.as_deref());
+            if power.is_some_and(|c| c.eq_ignore_ascii_case("stopped")) {
+                return Err(ArmError::Busy {
+                    what: self.describe(),
+                    state: "Succeeded, but the pool is stopped (powerState Stopped)".into(),
+                });
+            }
             if state.autoscaler_enabled {
                 if on_autoscaler == AutoscalerMode::Refuse {
                     return Err(ArmError::AutoscalerEnabled {
