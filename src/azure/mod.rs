@@ -1,9 +1,11 @@
 //! Azure adapters: Blob Storage as an [`ObjectStore`](crate::store::ObjectStore)
 //! ([`BlobStore`]), where it is ([`location`]), and how requests are authorised
 //! (a SAS given by the user, a SAS signed locally with an account key ([`sas`]),
-//! an Entra ID token credential, or nothing).
+//! an Entra ID token credential ([`credential`], shared with the ARM client),
+//! or nothing).
 
 pub mod blob;
+pub mod credential;
 pub mod location;
 pub mod sas;
 pub mod secret;

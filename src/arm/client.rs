@@ -1,0 +1,741 @@
+//! The async ARM client: bearer token from an `azure_core` credential, JSON
+//! over `reqwest`, a retry layer (429, 5xx, transport timeouts, 409 busy)
+//! and long-running-operation polling. One write at a time per client.
+
+use super::error::{parse_retry_after, ArmError, ArmErrorBody};
+use azure_core::credentials::TokenCredential;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use url::Url;
+
+/// Public-cloud ARM endpoint.
+pub const PUBLIC_ENDPOINT: &str = "https://management.azure.com";
+/// AKS api-version used by default.
+pub const AKS_API_VERSION: &str = "2026-08-01";
+/// Compute (VMSS) api-version used by default.
+pub const COMPUTE_API_VERSION: &str = "2024-03-01";
+
+/// Waits; injectable so tests count waits instead of timing them.
+pub trait Sleeper: Send + Sync {
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// Real sleeping on the tokio timer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TokioSleeper;
+
+impl Sleeper for TokioSleeper {
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(tokio::time::sleep(d))
+    }
+}
+
+/// A source of jitter in `[0, 1)`; injectable for reproducible tests.
+pub trait Jitter: Send + Sync {
+    fn next_unit(&self) -> f64;
+}
+
+/// xorshift64* seeded from the clock: good enough to spread retries.
+#[derive(Debug)]
+pub struct XorShiftJitter(Mutex<u64>);
+
+impl XorShiftJitter {
+    pub fn new(seed: u64) -> Self {
+        XorShiftJitter(Mutex::new(seed.max(1)))
+    }
+    pub fn from_clock() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9E37_79B9_7F4A_7C15);
+        Self::new(nanos ^ u64::from(std::process::id()))
+    }
+}
+
+impl Jitter for XorShiftJitter {
+    fn next_unit(&self) -> f64 {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut x = *s;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        *s = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Bounds of the retry layer.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries after a 5xx or a transport error/timeout (then the error is returned).
+    pub max_server_retries: u32,
+    /// Retries after a 429 (each waits `Retry-After`, or the backoff).
+    pub max_throttle_retries: u32,
+    /// Retries of a write answered `409` busy (another operation in progress).
+    pub max_busy_retries: u32,
+    /// First backoff; doubles each retry, with full jitter, up to `max_delay`.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Wait after a busy 409 without `Retry-After`.
+    pub busy_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_server_retries: 4,
+            max_throttle_retries: 5,
+            max_busy_retries: 10,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            busy_delay: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Where and how to talk to ARM.
+#[derive(Debug, Clone)]
+pub struct ArmConfig {
+    /// ARM endpoint (must be https: a bearer token never goes over plain http).
+    pub endpoint: Url,
+    /// Token audience; the scope asked for is `{audience}/.default`.
+    pub audience: String,
+    pub aks_api_version: String,
+    pub compute_api_version: String,
+    pub retry: RetryPolicy,
+    /// Poll interval of long-running operations without `Retry-After`.
+    pub poll_interval: Duration,
+    /// Overall bound on one long-running operation: the larger of wall-clock
+    /// time and the sum of the waits asked of the [`Sleeper`] counts.
+    pub lro_timeout: Duration,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+}
+
+impl Default for ArmConfig {
+    fn default() -> Self {
+        ArmConfig {
+            endpoint: Url::parse(PUBLIC_ENDPOINT).unwrap_or_else(|_| unreachable!()),
+            audience: PUBLIC_ENDPOINT.to_string(),
+            aks_api_version: AKS_API_VERSION.into(),
+            compute_api_version: COMPUTE_API_VERSION.into(),
+            retry: RetryPolicy::default(),
+            poll_interval: Duration::from_secs(10),
+            lro_timeout: Duration::from_secs(30 * 60),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl ArmConfig {
+    /// Configuration for another endpoint (sovereign cloud, emulator); the
+    /// audience defaults to the endpoint.
+    pub fn with_endpoint(endpoint: &str) -> Result<Self, ArmError> {
+        let url = Url::parse(endpoint).map_err(|e| ArmError::Invalid {
+            what: "ARM endpoint".into(),
+            message: format!("{endpoint:?}: {e}"),
+        })?;
+        Ok(ArmConfig {
+            audience: endpoint.trim_end_matches('/').to_string(),
+            endpoint: url,
+            ..Default::default()
+        })
+    }
+
+    /// From variables: `MLSCALER_ARM_ENDPOINT` (default: public cloud),
+    /// `MLSCALER_ARM_AUDIENCE` (default: the endpoint),
+    /// `MLSCALER_AKS_API_VERSION`, `MLSCALER_COMPUTE_API_VERSION`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ArmError> {
+        let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let mut config = match var(ENDPOINT_ENV) {
+            Some(e) => Self::with_endpoint(&e)?,
+            None => Self::default(),
+        };
+        if let Some(a) = var(AUDIENCE_ENV) {
+            config.audience = a;
+        }
+        if let Some(v) = var(AKS_API_VERSION_ENV) {
+            config.aks_api_version = v;
+        }
+        if let Some(v) = var(COMPUTE_API_VERSION_ENV) {
+            config.compute_api_version = v;
+        }
+        Ok(config)
+    }
+
+    /// As [`ArmConfig::from_lookup`] with the process environment.
+    pub fn from_env() -> Result<Self, ArmError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+/// ARM endpoint override (sovereign cloud, the local emulator).
+pub const ENDPOINT_ENV: &str = "MLSCALER_ARM_ENDPOINT";
+/// Token audience override (scope is `{audience}/.default`).
+pub const AUDIENCE_ENV: &str = "MLSCALER_ARM_AUDIENCE";
+pub const AKS_API_VERSION_ENV: &str = "MLSCALER_AKS_API_VERSION";
+pub const COMPUTE_API_VERSION_ENV: &str = "MLSCALER_COMPUTE_API_VERSION";
+
+/// A response whose status was a success (2xx).
+#[derive(Debug, Clone)]
+pub struct ArmResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Bytes,
+}
+
+impl ArmResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, ArmError> {
+        serde_json::from_slice(&self.body).map_err(|e| ArmError::Decode {
+            what: what.to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// A typed ARM client. Async; see [`super::blocking`] for the sync facade.
+#[derive(Clone)]
+pub struct ArmClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ArmConfig,
+    http: reqwest::Client,
+    credential: Arc<dyn TokenCredential>,
+    sleeper: Arc<dyn Sleeper>,
+    jitter: Arc<dyn Jitter>,
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for ArmClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArmClient")
+            .field("endpoint", &self.inner.config.endpoint.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the operation status is reported.
+enum Poll {
+    AsyncOperation(Url),
+    Location(Url),
+}
+
+impl ArmClient {
+    /// `http` should be the same client the credential uses (see
+    /// `azure::credential::http_client`), so both trust the same roots.
+    pub fn new(
+        config: ArmConfig,
+        credential: Arc<dyn TokenCredential>,
+        http: reqwest::Client,
+    ) -> Result<Self, ArmError> {
+        if config.endpoint.scheme() != "https" {
+            return Err(ArmError::Invalid {
+                what: "ARM endpoint".into(),
+                message: format!(
+                    "{} is not https; a bearer token is never sent over plain http",
+                    config.endpoint
+                ),
+            });
+        }
+        Ok(ArmClient {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                credential,
+                sleeper: Arc::new(TokioSleeper),
+                jitter: Arc::new(XorShiftJitter::from_clock()),
+                write_lock: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// Builds the credential for `choice` and a client sharing its HTTP
+    /// transport (so both trust the extra root in `auth.ca_cert`, if any).
+    pub fn connect(
+        config: ArmConfig,
+        choice: crate::azure::credential::AuthChoice,
+        auth: &crate::azure::credential::AuthSettings,
+    ) -> Result<Self, ArmError> {
+        use crate::azure::credential;
+        let http = credential::http_client(auth.ca_cert.as_deref())
+            .map_err(|e| ArmError::Credential(e.to_string()))?;
+        let cred = credential::credential_with_client(choice, auth, http.clone())
+            .map_err(|e| ArmError::Credential(e.to_string()))?;
+        Self::new(config, cred, http)
+    }
+
+    /// Replaces the sleeper and jitter source (tests).
+    pub fn with_timing(self, sleeper: Arc<dyn Sleeper>, jitter: Arc<dyn Jitter>) -> Self {
+        let inner = match Arc::try_unwrap(self.inner) {
+            Ok(i) => i,
+            Err(shared) => Inner {
+                config: shared.config.clone(),
+                http: shared.http.clone(),
+                credential: shared.credential.clone(),
+                sleeper: shared.sleeper.clone(),
+                jitter: shared.jitter.clone(),
+                write_lock: tokio::sync::Mutex::new(()),
+            },
+        };
+        ArmClient {
+            inner: Arc::new(Inner {
+                sleeper,
+                jitter,
+                ..inner
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &ArmConfig {
+        &self.inner.config
+    }
+
+    /// `endpoint + path + ?api-version=`.
+    pub fn url(&self, path: &str, api_version: &str) -> Result<Url, ArmError> {
+        let mut url = self
+            .inner
+            .config
+            .endpoint
+            .join(path)
+            .map_err(|e| ArmError::Invalid {
+                what: path.to_string(),
+                message: e.to_string(),
+            })?;
+        url.query_pairs_mut()
+            .append_pair("api-version", api_version);
+        Ok(url)
+    }
+
+    async fn token(&self) -> Result<String, ArmError> {
+        let scope = format!(
+            "{}/.default",
+            self.inner.config.audience.trim_end_matches('/')
+        );
+        let token = self
+            .inner
+            .credential
+            .get_token(&[scope.as_str()], None)
+            .await
+            .map_err(|e| ArmError::Credential(e.to_string()))?;
+        Ok(token.token.secret().to_string())
+    }
+
+    /// Never send the token to a host other than the configured endpoint.
+    fn check_same_origin(&self, url: &Url) -> Result<(), ArmError> {
+        let ep = &self.inner.config.endpoint;
+        if url.scheme() == "https"
+            && url.host_str() == ep.host_str()
+            && url.port_or_known_default() == ep.port_or_known_default()
+        {
+            Ok(())
+        } else {
+            Err(ArmError::Invalid {
+                what: "operation URL".into(),
+                message: format!(
+                    "{} is not on the ARM endpoint {}; not sending a token there",
+                    url.origin().ascii_serialization(),
+                    ep.origin().ascii_serialization()
+                ),
+            })
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let p = &self.inner.config.retry;
+        let exp = p
+            .base_delay
+            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
+            .min(p.max_delay);
+        // "Equal jitter": half fixed, half random, so retries never bunch at 0.
+        let half = exp / 2;
+        half + half.mul_f64(self.inner.jitter.next_unit())
+    }
+
+    async fn sleep(&self, d: Duration) {
+        self.inner.sleeper.sleep(d).await
+    }
+
+    /// One HTTP exchange, no retries.
+    async fn send_once(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+        if_match: Option<&str>,
+        token: &str,
+    ) -> Result<(u16, reqwest::header::HeaderMap, Bytes), reqwest::Error> {
+        let mut req = self
+            .inner
+            .http
+            .request(method, url.clone())
+            .timeout(self.inner.config.request_timeout)
+            .header("Accept", "application/json")
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(serde_json::to_vec(b).unwrap_or_default());
+        }
+        if let Some(tag) = if_match {
+            req = req.header("If-Match", tag);
+        }
+        let rsp = req.send().await?;
+        let status = rsp.status().as_u16();
+        let headers = rsp.headers().clone();
+        let bytes = rsp.bytes().await?;
+        Ok((status, headers, bytes))
+    }
+
+    /// Sends with the retry layer. `write` enables the busy-409 retry.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+        if_match: Option<&str>,
+    ) -> Result<ArmResponse, ArmError> {
+        self.check_same_origin(url)?;
+        let write = method != reqwest::Method::GET;
+        let what = format!("{method} {}", url.path());
+        let (mut server, mut throttle, mut busy) = (0u32, 0u32, 0u32);
+        loop {
+            // The credential caches the token; asking each attempt renews it when due.
+            let token = self.token().await?;
+            let result = self
+                .send_once(method.clone(), url, body, if_match, &token)
+                .await;
+            let (status, headers, bytes) = match result {
+                Ok(x) => x,
+                Err(e) => {
+                    let timeout = e.is_timeout();
+                    if server < self.inner.config.retry.max_server_retries {
+                        let d = self.backoff(server);
+                        server += 1;
+                        tracing::warn!(%what, attempt = server, "transport error, retrying: {e}");
+                        self.sleep(d).await;
+                        continue;
+                    }
+                    return Err(if timeout {
+                        ArmError::Timeout {
+                            what: format!("{what}: {e}"),
+                        }
+                    } else {
+                        ArmError::Transport {
+                            what,
+                            message: e.to_string(),
+                        }
+                    });
+                }
+            };
+            if (200..300).contains(&status) {
+                return Ok(ArmResponse {
+                    status,
+                    headers,
+                    body: bytes,
+                });
+            }
+            let retry_after =
+                parse_retry_after(headers.get("retry-after").and_then(|v| v.to_str().ok()));
+            let policy = &self.inner.config.retry;
+            match status {
+                429 if throttle < policy.max_throttle_retries => {
+                    let d = retry_after.unwrap_or_else(|| self.backoff(throttle));
+                    throttle += 1;
+                    tracing::warn!(%what, attempt = throttle, wait = ?d, "throttled (429)");
+                    self.sleep(d).await;
+                    continue;
+                }
+                409 if write
+                    && busy < policy.max_busy_retries
+                    && ArmErrorBody::parse(&bytes).is_busy() =>
+                {
+                    let d = retry_after.unwrap_or(policy.busy_delay);
+                    busy += 1;
+                    tracing::warn!(%what, attempt = busy, wait = ?d, "busy (409), waiting");
+                    self.sleep(d).await;
+                    continue;
+                }
+                s if (s >= 500 || s == 408) && server < policy.max_server_retries => {
+                    let d = retry_after
+                        .unwrap_or(Duration::ZERO)
+                        .max(self.backoff(server));
+                    server += 1;
+                    tracing::warn!(%what, attempt = server, status = s, "server error, retrying");
+                    self.sleep(d).await;
+                    continue;
+                }
+                _ => {}
+            }
+            let etag = if_match.map(str::to_string);
+            return Err(ArmError::from_response(
+                &what,
+                status,
+                retry_after,
+                etag,
+                &bytes,
+            ));
+        }
+    }
+
+    /// GET and decode.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+    ) -> Result<(T, ArmResponse), ArmError> {
+        let rsp = self.send(reqwest::Method::GET, url, None, None).await?;
+        let value = rsp.json(url.path())?;
+        Ok((value, rsp))
+    }
+
+    /// A write (PUT/PATCH/POST) followed by its long-running operation, under
+    /// the client's write lock (one write in flight). Returns the write's own
+    /// response; read the resource again for its final state.
+    pub async fn write_and_wait(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+        if_match: Option<&str>,
+    ) -> Result<ArmResponse, ArmError> {
+        let _guard = self.inner.write_lock.lock().await;
+        let rsp = self.send(method.clone(), url, body, if_match).await?;
+        let what = format!("{method} {}", url.path());
+        self.wait(&what, &rsp, url).await?;
+        Ok(rsp)
+    }
+
+    /// Polls the operation started by `first` until it ends.
+    async fn wait(&self, what: &str, first: &ArmResponse, resource: &Url) -> Result<(), ArmError> {
+        let parse = |h: &str| -> Option<Result<Url, ArmError>> {
+            first.header(h).map(|v| {
+                Url::parse(v).map_err(|e| ArmError::Decode {
+                    what: format!("{h} header of {what}"),
+                    message: e.to_string(),
+                })
+            })
+        };
+        let poll = if let Some(u) = parse("azure-asyncoperation") {
+            Poll::AsyncOperation(u?)
+        } else if let Some(u) = parse("location") {
+            Poll::Location(u?)
+        } else {
+            // No operation header: a 200/201 body may still say "Updating";
+            // then poll the resource itself.
+            let state = provisioning_state(&first.body);
+            match state.as_deref() {
+                None => return Ok(()),
+                Some(s) if is_terminal_ok(s) => return Ok(()),
+                Some(s) if is_terminal_failed(s) => {
+                    return Err(ArmError::OperationFailed {
+                        what: what.to_string(),
+                        status: s.to_string(),
+                        error: ArmErrorBody::default(),
+                    })
+                }
+                Some(_) => return self.poll_resource(what, resource, first).await,
+            }
+        };
+        let started = Instant::now();
+        let mut waited = Duration::ZERO;
+        let mut delay = parse_retry_after(first.header("retry-after"))
+            .unwrap_or(self.inner.config.poll_interval);
+        loop {
+            if waited.max(started.elapsed()) >= self.inner.config.lro_timeout {
+                return Err(ArmError::Timeout {
+                    what: format!(
+                        "{what}: the operation did not finish within {:?}",
+                        self.inner.config.lro_timeout
+                    ),
+                });
+            }
+            self.sleep(delay).await;
+            waited += delay;
+            match &poll {
+                Poll::AsyncOperation(u) => {
+                    self.check_same_origin(u)?;
+                    let rsp = self.send(reqwest::Method::GET, u, None, None).await?;
+                    let status: OperationStatus =
+                        rsp.json(&format!("operation status of {what}"))?;
+                    match status.status.as_str() {
+                        s if is_terminal_ok(s) => return Ok(()),
+                        s if is_terminal_failed(s) => {
+                            return Err(ArmError::OperationFailed {
+                                what: what.to_string(),
+                                status: s.to_string(),
+                                error: status
+                                    .error
+                                    .map(|e| ArmErrorBody {
+                                        code: e.code.unwrap_or_default(),
+                                        message: e.message.unwrap_or_default(),
+                                    })
+                                    .unwrap_or_default(),
+                            })
+                        }
+                        _ => {
+                            delay = parse_retry_after(rsp.header("retry-after"))
+                                .unwrap_or(self.inner.config.poll_interval);
+                        }
+                    }
+                }
+                Poll::Location(u) => {
+                    self.check_same_origin(u)?;
+                    // The operation's failure comes back as the poll's error status.
+                    let rsp = match self.send(reqwest::Method::GET, u, None, None).await {
+                        Ok(rsp) => rsp,
+                        Err(
+                            ArmError::Server { status, error, .. }
+                            | ArmError::BadRequest { status, error, .. }
+                            | ArmError::Quota { status, error, .. },
+                        ) => {
+                            return Err(ArmError::OperationFailed {
+                                what: what.to_string(),
+                                status: format!("Failed (HTTP {status})"),
+                                error,
+                            })
+                        }
+                        Err(ArmError::Conflict { error, .. }) => {
+                            return Err(ArmError::OperationFailed {
+                                what: what.to_string(),
+                                status: "Failed (HTTP 409)".into(),
+                                error,
+                            })
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    if rsp.status != 202 {
+                        return Ok(());
+                    }
+                    delay = parse_retry_after(rsp.header("retry-after"))
+                        .unwrap_or(self.inner.config.poll_interval);
+                }
+            }
+        }
+    }
+
+    async fn poll_resource(
+        &self,
+        what: &str,
+        resource: &Url,
+        first: &ArmResponse,
+    ) -> Result<(), ArmError> {
+        let started = Instant::now();
+        let mut waited = Duration::ZERO;
+        let mut delay = parse_retry_after(first.header("retry-after"))
+            .unwrap_or(self.inner.config.poll_interval);
+        loop {
+            if waited.max(started.elapsed()) >= self.inner.config.lro_timeout {
+                return Err(ArmError::Timeout {
+                    what: format!("{what}: the resource did not leave its transitional state"),
+                });
+            }
+            self.sleep(delay).await;
+            waited += delay;
+            let rsp = self
+                .send(reqwest::Method::GET, resource, None, None)
+                .await?;
+            match provisioning_state(&rsp.body).as_deref() {
+                None => return Ok(()),
+                Some(s) if is_terminal_ok(s) => return Ok(()),
+                Some(s) if is_terminal_failed(s) => {
+                    return Err(ArmError::OperationFailed {
+                        what: what.to_string(),
+                        status: s.to_string(),
+                        error: ArmErrorBody::default(),
+                    })
+                }
+                Some(_) => {
+                    delay = parse_retry_after(rsp.header("retry-after"))
+                        .unwrap_or(self.inner.config.poll_interval)
+                }
+            }
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct OperationStatus {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    error: Option<OperationError>,
+}
+
+#[derive(serde::Deserialize)]
+struct OperationError {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+fn is_terminal_ok(s: &str) -> bool {
+    s.eq_ignore_ascii_case("succeeded")
+}
+
+fn is_terminal_failed(s: &str) -> bool {
+    s.eq_ignore_ascii_case("failed") || s.eq_ignore_ascii_case("canceled")
+}
+
+/// `properties.provisioningState` of a resource body, if any.
+fn provisioning_state(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("properties")?
+        .get("provisioningState")?
+        .as_str()
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_in_the_unit_interval() {
+        let j = XorShiftJitter::new(42);
+        for _ in 0..1000 {
+            let x = j.next_unit();
+            assert!((0.0..1.0).contains(&x), "{x}");
+        }
+    }
+
+    #[test]
+    fn config_from_variables_overrides_endpoint_audience_and_versions() {
+        let get = |k: &str| match k {
+            ENDPOINT_ENV => Some("https://127.0.0.1:8443/".to_string()),
+            COMPUTE_API_VERSION_ENV => Some("2024-07-01".to_string()),
+            _ => None,
+        };
+        let c = ArmConfig::from_lookup(get).unwrap();
+        assert_eq!(c.endpoint.as_str(), "https://127.0.0.1:8443/");
+        assert_eq!(c.audience, "https://127.0.0.1:8443");
+        assert_eq!(c.compute_api_version, "2024-07-01");
+        assert_eq!(c.aks_api_version, AKS_API_VERSION);
+        let d = ArmConfig::from_lookup(|_| None).unwrap();
+        assert_eq!(d.audience, PUBLIC_ENDPOINT);
+    }
+
+    #[test]
+    fn plain_http_endpoints_are_refused() {
+        // Building a CLI credential runs nothing until a token is asked for.
+        let cred = azure_identity::AzureCliCredential::new(None).unwrap();
+        let config = ArmConfig::with_endpoint("http://127.0.0.1:8080").unwrap();
+        let err = ArmClient::new(config, cred, reqwest::Client::new()).unwrap_err();
+        assert!(err.to_string().contains("not https"), "{err}");
+    }
+
+    #[test]
+    fn provisioning_state_is_read_from_properties() {
+        assert_eq!(
+            provisioning_state(br#"{"properties":{"provisioningState":"Updating"}}"#).as_deref(),
+            Some("Updating")
+        );
+        assert_eq!(provisioning_state(b"{}"), None);
+    }
+}

@@ -1,0 +1,30 @@
+//! A thin, typed, hand-written client for the few Azure Resource Manager
+//! operations mlscaler needs: AKS agent pools and VM Scale Sets.
+//!
+//! - [`ArmClient`] (async): bearer token from any `azure_core`
+//!   `TokenCredential`, a retry layer (429 honours `Retry-After`; 5xx and
+//!   timeouts: bounded exponential backoff with jitter; 409 busy: wait and
+//!   retry, one write in flight; 412 surfaced), long-running operations
+//!   polled through `Azure-AsyncOperation` (else `Location`) until they end.
+//! - [`NodeGroup`] (sync facade over a small tokio runtime, [`Blocking`]):
+//!   [`AksPoolGroup`] and [`VmssGroup`].
+//! - Typed errors: [`ArmError`], each carrying ARM's code and message.
+
+pub mod aks;
+pub mod client;
+pub mod error;
+pub mod group;
+pub mod id;
+pub mod vmss;
+
+pub use aks::{AgentPool, AgentPoolProperties, ManagedCluster};
+pub use client::{
+    ArmClient, ArmConfig, Jitter, RetryPolicy, Sleeper, TokioSleeper, XorShiftJitter,
+};
+pub use error::{ArmError, ArmErrorBody};
+pub use group::{
+    open_group, AksPoolGroup, AutoscalerMode, Blocking, GroupState, NodeGroup, SetOutcome,
+    VmssGroup,
+};
+pub use id::{AgentPoolId, IdError, TargetId, VmssId};
+pub use vmss::{InstanceAction, ProtectionPolicy, Vmss, VmssVm};

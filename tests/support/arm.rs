@@ -1,0 +1,215 @@
+//! Starts the `arm-emulator` binary for a test and points the ARM client and
+//! an Entra ID client-secret credential at it. The emulator is killed on Drop
+//! (and exits by itself when this process goes away: its stdin closes).
+
+#![allow(dead_code)]
+
+use azure_core::credentials::{Secret, TokenCredential};
+use mlscaler::arm::{ArmClient, ArmConfig, Blocking, Jitter, Sleeper};
+use mlscaler::azure::credential::{self, AuthChoice, AuthSettings};
+use mlscaler::emulator::LogEntry;
+use serde_json::Value;
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const TENANT: &str = "00000000-0000-0000-0000-0000000000aa";
+pub const CLIENT_ID: &str = "emulator-client";
+pub const CLIENT_SECRET: &str = "emulator-secret-do-not-log";
+
+pub struct Emulator {
+    child: Child,
+    _stdin: Option<ChildStdin>,
+    pub base_url: String,
+    pub ca_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Records every wait instead of timing it; really sleeps at most 20 ms so
+/// the emulator's operations (a few hundred ms) still finish.
+#[derive(Default)]
+pub struct RecordingSleeper {
+    pub waits: Mutex<Vec<Duration>>,
+}
+
+impl RecordingSleeper {
+    pub fn waits(&self) -> Vec<Duration> {
+        self.waits.lock().unwrap().clone()
+    }
+}
+
+impl Sleeper for RecordingSleeper {
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        self.waits.lock().unwrap().push(d);
+        Box::pin(tokio::time::sleep(d.min(Duration::from_millis(20))))
+    }
+}
+
+pub struct HalfJitter;
+impl Jitter for HalfJitter {
+    fn next_unit(&self) -> f64 {
+        0.5
+    }
+}
+
+impl Emulator {
+    /// Starts an emulator with `seed` (see `mlscaler::emulator::Seed`).
+    pub fn start(seed: &Value) -> Emulator {
+        let dir = tempfile::tempdir().expect("temp dir for the emulator");
+        let seed_path = dir.path().join("seed.json");
+        std::fs::write(&seed_path, serde_json::to_vec_pretty(seed).unwrap()).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_arm-emulator"))
+            .arg("--seed")
+            .arg(&seed_path)
+            .arg("--dir")
+            .arg(dir.path())
+            .arg("--tenant")
+            .arg(TENANT)
+            .arg("--client-id")
+            .arg(CLIENT_ID)
+            .env("ARM_EMULATOR_CLIENT_SECRET", CLIENT_SECRET)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn arm-emulator");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("emulator stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut base_url, mut ca_path) = (None, None);
+        while base_url.is_none() {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                panic!("arm-emulator exited before printing its address (see stderr)");
+            };
+            if let Some(p) = line.strip_prefix("ca-cert ") {
+                ca_path = Some(PathBuf::from(p));
+            } else if let Some(u) = line.strip_prefix("listening ") {
+                base_url = Some(u.to_string());
+            }
+        }
+        Emulator {
+            child,
+            _stdin: stdin,
+            base_url: base_url.unwrap(),
+            ca_path: ca_path.expect("arm-emulator printed no ca-cert line"),
+            _dir: dir,
+        }
+    }
+
+    pub fn auth_settings(&self, secret: &str) -> AuthSettings {
+        AuthSettings {
+            tenant_id: Some(TENANT.into()),
+            client_id: Some(CLIENT_ID.into()),
+            client_secret: Some(Secret::new(secret.to_string())),
+            authority_host: Some(self.base_url.clone()),
+            ca_cert: Some(self.ca_path.clone()),
+            ..Default::default()
+        }
+    }
+
+    pub fn credential_with_secret(&self, secret: &str) -> Arc<dyn TokenCredential> {
+        credential::credential(AuthChoice::Auto, &self.auth_settings(secret))
+            .expect("credential for the emulator")
+    }
+
+    /// ARM configuration for this emulator (api-versions as the defaults).
+    pub fn config(&self) -> ArmConfig {
+        let mut c = ArmConfig::with_endpoint(&self.base_url).unwrap();
+        c.poll_interval = Duration::from_secs(2);
+        c
+    }
+
+    pub fn client_with(
+        &self,
+        config: ArmConfig,
+        secret: &str,
+        sleeper: Arc<RecordingSleeper>,
+    ) -> ArmClient {
+        let http = credential::http_client(Some(&self.ca_path)).unwrap();
+        ArmClient::new(config, self.credential_with_secret(secret), http)
+            .unwrap()
+            .with_timing(sleeper, Arc::new(HalfJitter))
+    }
+
+    /// A client with the right secret and a recording sleeper.
+    pub fn client(&self) -> (ArmClient, Arc<RecordingSleeper>) {
+        let sleeper = Arc::new(RecordingSleeper::default());
+        (
+            self.client_with(self.config(), CLIENT_SECRET, sleeper.clone()),
+            sleeper,
+        )
+    }
+
+    fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let http = credential::http_client(Some(&self.ca_path)).unwrap();
+        let url = format!("{}{path}", self.base_url);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut req = http.request(method, &url);
+            if let Some(b) = body {
+                req = req
+                    .header("Content-Type", "application/json")
+                    .body(serde_json::to_vec(&b).unwrap());
+            }
+            let rsp = req.send().await.expect("admin call");
+            let status = rsp.status();
+            let bytes = rsp.bytes().await.unwrap();
+            assert!(status.is_success(), "admin {url}: {status} {:?}", bytes);
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        })
+    }
+
+    pub fn add_faults(&self, faults: Value) {
+        self.admin(reqwest::Method::POST, "/_emulator/faults", Some(faults));
+    }
+
+    pub fn requests(&self) -> Vec<LogEntry> {
+        serde_json::from_value(self.admin(reqwest::Method::GET, "/_emulator/requests", None))
+            .unwrap()
+    }
+
+    /// Logged ARM calls (not token requests) with this method.
+    pub fn calls(&self, method: &str) -> Vec<LogEntry> {
+        self.requests()
+            .into_iter()
+            .filter(|e| e.method == method && !e.path.contains("/oauth2/"))
+            .collect()
+    }
+
+    pub fn clear_log(&self) {
+        self.admin(reqwest::Method::DELETE, "/_emulator/requests", None);
+    }
+
+    pub fn state(&self) -> Value {
+        self.admin(reqwest::Method::GET, "/_emulator/state", None)
+    }
+
+    /// An authorized raw GET of an ARM path (for shape checks). `rt` must be
+    /// the runtime the client is used on (reqwest's pooled connections live
+    /// on the runtime that opened them).
+    pub fn raw_get(&self, rt: &Blocking, client: &ArmClient, path_and_query: &str) -> Value {
+        let url = url::Url::parse(&format!("{}{path_and_query}", self.base_url)).unwrap();
+        rt.block_on(async {
+            let rsp = client
+                .send(reqwest::Method::GET, &url, None, None)
+                .await
+                .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}"));
+            serde_json::from_slice(&rsp.body).unwrap()
+        })
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
