@@ -377,6 +377,25 @@ pub struct ScaleArgs {
     /// When the AKS pool has the cluster autoscaler on.
     #[arg(long, value_enum, default_value_t = OnAutoscaler::AdjustMin, help_heading = "Target")]
     pub on_autoscaler: OnAutoscaler,
+    /// Entra ID credential for ARM: auto (client secret if AZURE_CLIENT_SECRET or
+    /// SP_APP_SECRET is set, else workload identity, managed identity, Azure CLI),
+    /// client-secret, workload-identity, managed-identity or azure-cli.
+    #[arg(
+        long,
+        env = "MLSCALER_AUTH",
+        default_value = "auto",
+        help_heading = "Azure"
+    )]
+    pub auth: String,
+    /// ARM endpoint (sovereign clouds, the local emulator). Default: https://management.azure.com.
+    #[arg(long, env = "MLSCALER_ARM_ENDPOINT", help_heading = "Azure")]
+    pub arm_endpoint: Option<String>,
+    /// Entra ID authority host. Default: https://login.microsoftonline.com.
+    #[arg(long, env = "AZURE_AUTHORITY_HOST", help_heading = "Azure")]
+    pub authority_host: Option<String>,
+    /// An extra trusted root certificate (PEM), e.g. a TLS-inspecting proxy's or the emulator's.
+    #[arg(long, env = "MLSCALER_CA_CERT", help_heading = "Azure")]
+    pub ca_cert: Option<PathBuf>,
 
     /// Model name in --models (default: the metric, as `train` names it).
     #[arg(long, help_heading = "Model")]

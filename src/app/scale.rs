@@ -4,7 +4,7 @@
 //! appends one decision record (a JSON line).
 
 use super::source::{self, DataSource};
-use super::target::{Applied, GroupState, NodeGroup, SimGroup};
+use super::target::{Applied, ArmGroup, GroupState, NodeGroup, SimGroup};
 use super::{exit, storage};
 use crate::cli::{OnAutoscaler, ScaleArgs};
 use crate::core::backtest::capacity_for_p999;
@@ -206,8 +206,7 @@ pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, 
             let capacity = match (args.capacity_per_node, &target_spec) {
                 (Some(c), _) => Capacity::new(c).context("--capacity-per-node")?,
                 (None, None | Some(TargetSpec::Sim(_))) => capacity_for_p999(y, args.p999_nodes).context("--p999-nodes")?,
-                #[allow(unreachable_patterns)] // ARM targets
-                (None, Some(_)) => bail!(
+                (None, Some(TargetSpec::Arm(_))) => bail!(
                     "--capacity-per-node is required for a real target: the demand one node serves at 100% utilisation, in the units of '{}' per step",
                     model.metric
                 ),
@@ -230,6 +229,7 @@ pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, 
             let drift_window = parse_duration_secs(&args.drift_window).context("--drift-window")?;
             let current = *y.last().expect("a loaded series is not empty");
             let group = open_group(
+                args,
                 &target_spec,
                 pool.clamp(capacity.nodes_for(current, 0.83)).get(),
             )?;
@@ -288,7 +288,7 @@ pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, 
             }
             .check(&pool)
             .context("SLA settings")?;
-            let mut group = open_group(&target_spec, args.min_nodes)?;
+            let mut group = open_group(args, &target_spec, args.min_nodes)?;
             let before = group
                 .read()
                 .with_context(|| format!("reading {}", group.describe()))?;
@@ -593,10 +593,45 @@ fn conclude(args: &ScaleArgs, p: &mut Planned, now: i64) -> Result<Decided> {
     })
 }
 
-fn open_group(spec: &Option<TargetSpec>, demo_nodes: u32) -> Result<Box<dyn NodeGroup>> {
+fn open_group(
+    args: &ScaleArgs,
+    spec: &Option<TargetSpec>,
+    demo_nodes: u32,
+) -> Result<Box<dyn NodeGroup>> {
+    use crate::arm::{ArmClient, ArmConfig, AutoscalerMode, Blocking, TargetId};
+    use crate::azure::credential::{AuthChoice, AuthSettings, AUTHORITY_HOST_ENV, CA_CERT_ENV};
     Ok(match spec {
         None => Box::new(SimGroup::new(demo_nodes)),
         Some(TargetSpec::Sim(n)) => Box::new(SimGroup::new(*n)),
+        Some(TargetSpec::Arm(id)) => {
+            // Flags win over the environment (clap has already read the same variables into them).
+            let lookup = |k: &str| -> Option<String> {
+                let flag = match k {
+                    crate::arm::client::ENDPOINT_ENV => args.arm_endpoint.clone(),
+                    AUTHORITY_HOST_ENV => args.authority_host.clone(),
+                    CA_CERT_ENV => args.ca_cert.as_ref().map(|p| p.display().to_string()),
+                    _ => None,
+                };
+                flag.or_else(|| std::env::var(k).ok())
+            };
+            let config = ArmConfig::from_lookup(lookup)?;
+            let auth = AuthSettings::from_lookup(lookup);
+            let choice: AuthChoice = args
+                .auth
+                .parse()
+                .with_context(|| format!("--auth {}", args.auth))?;
+            let client = ArmClient::connect(config, choice, &auth)?;
+            let mode = match args.on_autoscaler {
+                OnAutoscaler::AdjustMin => AutoscalerMode::AdjustMinCount,
+                OnAutoscaler::Refuse => AutoscalerMode::Refuse,
+            };
+            let vmss = matches!(id, TargetId::Vmss(_));
+            Box::new(ArmGroup::new(
+                crate::arm::open_group(client, id.clone(), Blocking::new()?),
+                mode,
+                vmss,
+            ))
+        }
     })
 }
 
@@ -615,14 +650,29 @@ fn eval_last_value_mae(card: &crate::store::card::ModelCard, lead: i64) -> Optio
 /// The target as given.
 enum TargetSpec {
     Sim(u32),
+    Arm(crate::arm::TargetId),
 }
 
 fn resolve_target(args: &ScaleArgs) -> Result<Option<TargetSpec>> {
-    let Some(t) = args.target.as_deref() else {
-        if args.aks_resource_group.is_some() || args.aks_name.is_some() {
-            bail!("AKS targets (AKS_RG / AKS_NAME) are not supported by this build yet; use --target sim");
-        }
-        return Ok(None);
+    use crate::arm::TargetId;
+    let Some(t) = args
+        .target
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        // The workshop's release variables: subscription + AKS_RG + AKS_NAME (+ pool).
+        return match (&args.subscription, &args.aks_resource_group, &args.aks_name) {
+            (None, None, None) | (None, None, Some(_)) | (Some(_), None, None) => Ok(None),
+            (Some(sub), Some(rg), Some(name)) => {
+                let id = format!(
+                    "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters/{name}/agentPools/{}",
+                    args.pool
+                );
+                Ok(Some(TargetSpec::Arm(TargetId::parse(&id).with_context(|| "the AKS pool from AZURE_SUBSCRIPTION_ID, AKS_RG, AKS_NAME and --pool")?)))
+            }
+            _ => bail!("an AKS target needs all of the subscription (--subscription / AZURE_SUBSCRIPTION_ID), AKS_RG and AKS_NAME, or --target with the pool's resource id"),
+        };
     };
     if t == "sim" {
         return Ok(None);
@@ -632,6 +682,11 @@ fn resolve_target(args: &ScaleArgs) -> Result<Option<TargetSpec>> {
             .parse()
             .with_context(|| format!("--target {t}: expected sim:<nodes>"))?;
         return Ok(Some(TargetSpec::Sim(n)));
+    }
+    if t.starts_with("/subscriptions/") {
+        return Ok(Some(TargetSpec::Arm(
+            TargetId::parse(t).with_context(|| format!("--target '{t}'"))?,
+        )));
     }
     bail!("--target '{t}': expected an ARM resource id of an AKS agent pool or a VM scale set, or sim / sim:<nodes>")
 }
@@ -857,10 +912,7 @@ pub fn render_text(r: &ScaleRecord) -> String {
         out.push_str(&format!("held: {h}\n"));
     }
     if let Some(a) = &r.after {
-        out.push_str(&format!(
-            "applied: {} ({} request(s)): {}\n",
-            a.field, a.requests, a.detail
-        ));
+        out.push_str(&format!("applied: {}: {}\n", a.field, a.detail));
     }
     out
 }

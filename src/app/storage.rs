@@ -5,7 +5,7 @@ use crate::azure::{self, Secret, StorageSettings};
 use crate::cli::{StorageArgs, StorageAuthArg};
 use crate::store::local::LocalStore;
 use crate::store::ObjectStore;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 /// True for `http(s)://` locations (Blob Storage), false for local paths.
 pub fn is_url(s: &str) -> bool {
@@ -33,17 +33,34 @@ fn settings(url: Option<&str>, st: &StorageArgs, with_container: bool) -> Result
     })
 }
 
-/// The Entra ID credential for storage, when one was asked for (or, with
-/// `auto`, when no key, SAS or connection string is given).
+/// The Entra ID credential for storage: the one asked for, or with `auto`,
+/// the environment's service principal, workload identity or managed
+/// identity when one is configured (a SAS, connection string or account key
+/// still wins; without any of them the access is anonymous).
 fn credential(
     st: &StorageArgs,
 ) -> Result<Option<std::sync::Arc<dyn azure_core::credentials::TokenCredential>>> {
-    match st.storage_auth {
-        StorageAuthArg::Anonymous | StorageAuthArg::Auto => Ok(None),
-        other => bail!(
-            "--storage-auth {other:?}: Entra ID for Blob Storage is not available in this build; use a SAS URL, a connection string or an account key"
-        ),
-    }
+    use crate::azure::credential::{self as cred, AuthChoice, AuthSettings};
+    let auth = AuthSettings::from_env();
+    let choice = match st.storage_auth {
+        StorageAuthArg::Anonymous => return Ok(None),
+        StorageAuthArg::Auto => {
+            let configured = auth.client_secret.is_some()
+                || auth.federated_token_file.is_some()
+                || auth.managed_identity_available;
+            if !configured {
+                return Ok(None);
+            }
+            AuthChoice::Auto
+        }
+        StorageAuthArg::ClientSecret => AuthChoice::ClientSecret,
+        StorageAuthArg::WorkloadIdentity => AuthChoice::WorkloadIdentity,
+        StorageAuthArg::ManagedIdentity => AuthChoice::ManagedIdentity,
+        StorageAuthArg::AzureCli => AuthChoice::AzureCli,
+    };
+    Ok(Some(cred::credential(choice, &auth).context(
+        "--storage-auth: building the Entra ID credential",
+    )?))
 }
 
 /// The store holding the data and the blob name or prefix in it.

@@ -26,12 +26,10 @@ impl GroupState {
 /// What applying a size did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Applied {
-    /// The count the target reports afterwards.
+    /// The count the target is set to afterwards.
     pub count: u32,
     /// The field that was changed (`count`, `minCount`, `sku.capacity`, or `none`).
     pub field: String,
-    /// Requests sent, including retries.
-    pub requests: u32,
     /// What happened, for people.
     pub detail: String,
 }
@@ -75,8 +73,63 @@ impl NodeGroup for SimGroup {
         Ok(Applied {
             count: nodes,
             field: "count".into(),
-            requests: 0,
             detail: format!("simulated: {from} -> {nodes}"),
+        })
+    }
+}
+
+/// An AKS agent pool or VM scale set through ARM ([`crate::arm`]).
+pub struct ArmGroup {
+    inner: Box<dyn crate::arm::NodeGroup>,
+    mode: crate::arm::AutoscalerMode,
+    vmss: bool,
+}
+
+impl ArmGroup {
+    pub fn new(
+        inner: Box<dyn crate::arm::NodeGroup>,
+        mode: crate::arm::AutoscalerMode,
+        vmss: bool,
+    ) -> Self {
+        ArmGroup { inner, mode, vmss }
+    }
+}
+
+impl NodeGroup for ArmGroup {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn read(&mut self) -> Result<GroupState> {
+        let s = self.inner.read()?;
+        Ok(GroupState {
+            count: s.count,
+            provisioning_state: s.provisioning_state,
+            autoscaler: s
+                .autoscaler_enabled
+                .then(|| (s.min.unwrap_or(1), s.max.unwrap_or(u32::MAX))),
+        })
+    }
+    fn apply(&mut self, state: &GroupState, nodes: u32) -> Result<Applied> {
+        use crate::arm::SetOutcome;
+        let outcome = self.inner.set_count(nodes, self.mode)?;
+        let detail = outcome.to_string();
+        Ok(match outcome {
+            SetOutcome::Unchanged { count } => Applied {
+                count,
+                field: "none".into(),
+                detail,
+            },
+            SetOutcome::CountSet { to, .. } => Applied {
+                count: to,
+                field: if self.vmss { "sku.capacity" } else { "count" }.into(),
+                detail,
+            },
+            // The autoscaler keeps the count; it may now not go below `to`.
+            SetOutcome::MinCountSet { .. } => Applied {
+                count: state.count,
+                field: "minCount".into(),
+                detail,
+            },
         })
     }
 }

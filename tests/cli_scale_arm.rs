@@ -1,0 +1,303 @@
+//! `mlscaler scale` against the local ARM emulator (real HTTPS, an Entra
+//! ID-style token endpoint, long-running operations): the binary end to end,
+//! on the bundled WorldCup98 data replayed at a busy moment.
+
+#[path = "support/arm.rs"]
+mod arm;
+#[path = "support/cli.rs"]
+mod cli;
+
+use arm::Emulator;
+use cli::{assert_code, mlscaler, mlscaler_env, Run};
+use serde_json::{json, Value};
+use std::path::Path;
+
+const SUB: &str = "00000000-0000-0000-0000-000000000001";
+
+fn pool(name: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.ContainerService/managedClusters/aks1/agentPools/{name}")
+}
+
+fn vmss() -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachineScaleSets/vmss1")
+}
+
+fn seed() -> Value {
+    json!({
+        "operationDelayMs": 200,
+        "retryAfterSecs": 1,
+        "clusters": [{
+            "subscription": SUB, "resourceGroup": "rg1", "name": "aks1",
+            "pools": [
+                {"name": "np1", "properties": {"count": 12, "vmSize": "Standard_D4s_v5", "mode": "User", "osType": "Linux",
+                    "nodeLabels": {"team": "web"}}},
+                {"name": "auto1", "properties": {"count": 12, "vmSize": "Standard_D4s_v5", "mode": "User", "osType": "Linux",
+                    "enableAutoScaling": true, "minCount": 2, "maxCount": 60}},
+                {"name": "upgrading", "properties": {"count": 12, "vmSize": "Standard_D4s_v5", "mode": "User", "osType": "Linux",
+                    "provisioningState": "Upgrading"}}
+            ]
+        }],
+        "scaleSets": [{"subscription": SUB, "resourceGroup": "rg1", "name": "vmss1", "skuName": "Standard_D4s_v5", "capacity": 12}]
+    })
+}
+
+/// A folder with a trained WorldCup98 model.
+fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    assert_code(
+        &mlscaler(dir.path(), &["train", "--models", "models", "-q"]),
+        0,
+    );
+    dir
+}
+
+fn scale(emu: &Emulator, dir: &Path, secret: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
+    let data = cli::data("worldcup98_requests_per_minute.csv");
+    let mut args = vec![
+        "scale",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        "count",
+        "--capacity-per-node",
+        "4000",
+        "--max-nodes",
+        "100",
+        "--now",
+        "1998-06-30T18:40:00Z",
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let ca = emu.ca_path.display().to_string();
+    let mut e = vec![
+        ("MLSCALER_ARM_ENDPOINT", emu.base_url.as_str()),
+        ("AZURE_AUTHORITY_HOST", emu.base_url.as_str()),
+        ("MLSCALER_CA_CERT", ca.as_str()),
+        ("AZURE_TENANT_ID", arm::TENANT),
+        ("AZURE_CLIENT_ID", arm::CLIENT_ID),
+        ("AZURE_CLIENT_SECRET", secret),
+    ];
+    e.extend_from_slice(env);
+    let r = mlscaler_env(dir, &args, &e);
+    for s in [secret, arm::CLIENT_SECRET]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+    {
+        assert!(
+            !r.stdout.contains(s) && !r.stderr.contains(s),
+            "the secret was printed:\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+    r
+}
+
+fn pool_props(emu: &Emulator, name: &str) -> Value {
+    let state = emu.state();
+    let suffix = format!("/agentpools/{}", name.to_lowercase());
+    state["pools"]
+        .as_array()
+        .and_then(|pools| {
+            pools.iter().find(|p| {
+                p["id"]
+                    .as_str()
+                    .is_some_and(|id| id.to_lowercase().ends_with(&suffix))
+            })
+        })
+        .map(|p| p["properties"].clone())
+        .unwrap_or_else(|| panic!("no pool {name} in {state}"))
+}
+
+#[test]
+fn an_aks_pool_is_scaled_out_before_the_peak_with_one_put_and_a_decision_record() {
+    let emu = Emulator::start(&seed());
+    let dir = workdir();
+    // Dry run first: a plan, and not one write.
+    let dry = scale(
+        &emu,
+        dir.path(),
+        arm::CLIENT_SECRET,
+        &["--target", &pool("np1"), "--dry-run"],
+        &[],
+    );
+    assert_code(&dry, 0);
+    assert_eq!(dry.json()["outcome"], "would_apply");
+    assert!(emu.calls("PUT").is_empty(), "a dry run wrote");
+
+    let r = scale(
+        &emu,
+        dir.path(),
+        arm::CLIENT_SECRET,
+        &["--target", &pool("np1")],
+        &[],
+    );
+    assert_code(&r, 0);
+    let s = r.json();
+    assert_eq!(s["outcome"], "applied");
+    assert_eq!(s["before"]["count"], 12);
+    let planned = s["decision"]["nodes"].as_u64().unwrap();
+    assert!(planned > 12, "{}", s["decision"]);
+    assert_eq!(s["after"]["count"], planned);
+    assert_eq!(s["after"]["field"], "count");
+    let puts = emu.calls("PUT");
+    assert_eq!(puts.len(), 1, "{puts:?}");
+    assert_eq!(
+        puts[0].body["properties"]["nodeLabels"]["team"], "web",
+        "fields mlscaler does not model are kept"
+    );
+    let props = pool_props(&emu, "np1");
+    assert_eq!(props["count"], planned);
+    assert_eq!(props["provisioningState"], "Succeeded");
+    // Both runs are in the decision log.
+    let log = std::fs::read_to_string(dir.path().join("decisions.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 2);
+
+    // The next run finds the pool at the planned size: nothing to do, nothing sent.
+    emu.clear_log();
+    let again = scale(
+        &emu,
+        dir.path(),
+        arm::CLIENT_SECRET,
+        &["--target", &pool("np1")],
+        &[],
+    );
+    assert_code(&again, 4);
+    assert!(emu.calls("PUT").is_empty());
+}
+
+#[test]
+fn an_autoscaler_pool_gets_its_min_count_raised_or_is_left_alone_on_request() {
+    let emu = Emulator::start(&seed());
+    let dir = workdir();
+    let refused = scale(
+        &emu,
+        dir.path(),
+        arm::CLIENT_SECRET,
+        &["--target", &pool("auto1"), "--on-autoscaler", "refuse"],
+        &[],
+    );
+    assert_code(&refused, 5);
+    assert!(
+        refused.json()["held_because"]
+            .as_str()
+            .unwrap()
+            .contains("autoscaler"),
+        "{}",
+        refused.stdout
+    );
+    assert!(emu.calls("PUT").is_empty());
+
+    let r = scale(
+        &emu,
+        dir.path(),
+        arm::CLIENT_SECRET,
+        &["--target", &pool("auto1")],
+        &[],
+    );
+    assert_code(&r, 0);
+    let s = r.json();
+    assert_eq!(s["after"]["field"], "minCount");
+    let planned = s["decision"]["nodes"].as_u64().unwrap();
+    let props = pool_props(&emu, "auto1");
+    assert_eq!(props["minCount"], planned);
+    assert_eq!(props["enableAutoScaling"], true);
+    assert_eq!(props["maxCount"], 60);
+}
+
+#[test]
+fn a_busy_pool_is_held_without_a_write_and_a_quota_error_fails_with_azures_numbers() {
+    let mut sd = seed();
+    sd["quota"] = json!({"limitCores": 200, "coresPerNode": 4});
+    let emu = Emulator::start(&sd);
+    let dir = workdir();
+    let busy = scale(
+        &emu,
+        dir.path(),
+        arm::CLIENT_SECRET,
+        &["--target", &pool("upgrading")],
+        &[],
+    );
+    assert_code(&busy, 5);
+    assert!(
+        busy.json()["held_because"]
+            .as_str()
+            .unwrap()
+            .contains("Upgrading"),
+        "{}",
+        busy.stdout
+    );
+    assert!(emu.calls("PUT").is_empty());
+
+    // 36 nodes x 4 cores are in use of 200: scaling np1 out needs more than the quota.
+    let q = scale(
+        &emu,
+        dir.path(),
+        arm::CLIENT_SECRET,
+        &["--target", &pool("np1")],
+        &[],
+    );
+    assert_code(&q, 1);
+    for part in ["QuotaExceeded", "Current Limit: 200", "Additional Required"] {
+        assert!(q.stderr.contains(part), "{part} missing: {}", q.stderr);
+    }
+    assert_eq!(pool_props(&emu, "np1")["count"], 12, "the pool changed");
+}
+
+#[test]
+fn a_scale_set_capacity_is_patched_and_the_workshop_variables_name_an_aks_pool() {
+    let emu = Emulator::start(&seed());
+    let dir = workdir();
+    let r = scale(
+        &emu,
+        dir.path(),
+        arm::CLIENT_SECRET,
+        &["--target", &vmss()],
+        &[],
+    );
+    assert_code(&r, 0);
+    let s = r.json();
+    assert_eq!(s["after"]["field"], "sku.capacity");
+    let patches = emu.calls("PATCH");
+    assert_eq!(patches.len(), 1);
+    assert!(patches[0].if_match.is_some(), "the PATCH carries the ETag");
+    assert_eq!(patches[0].body["sku"]["capacity"], s["decision"]["nodes"]);
+
+    // SP_APP_ID / SP_APP_SECRET / TENANT_ID / AKS_RG / AKS_NAME as in the workshop's release variables.
+    let env = [
+        ("AZURE_CLIENT_ID", ""),
+        ("AZURE_CLIENT_SECRET", ""),
+        ("AZURE_TENANT_ID", ""),
+        ("SP_APP_ID", arm::CLIENT_ID),
+        ("SP_APP_SECRET", arm::CLIENT_SECRET),
+        ("TENANT_ID", arm::TENANT),
+        ("AZURE_SUBSCRIPTION_ID", SUB),
+        ("AKS_RG", "rg1"),
+        ("AKS_NAME", "aks1"),
+        ("AKS_POOL", "np1"),
+    ];
+    let w = scale(&emu, dir.path(), "", &["--dry-run"], &env);
+    assert_code(&w, 0);
+    assert_eq!(
+        w.json()["target"].as_str().unwrap().to_lowercase(),
+        pool("np1").to_lowercase()
+    );
+}
+
+#[test]
+fn a_wrong_secret_fails_without_printing_it_and_changes_nothing() {
+    let emu = Emulator::start(&seed());
+    let dir = workdir();
+    let r = scale(
+        &emu,
+        dir.path(),
+        "not-the-secret-xyz",
+        &["--target", &pool("np1")],
+        &[],
+    );
+    assert_code(&r, 1);
+    assert!(r.stderr.contains("error:"), "{}", r.stderr);
+    assert!(emu.calls("PUT").is_empty());
+    assert_eq!(pool_props(&emu, "np1")["count"], 12);
+}
