@@ -22,6 +22,9 @@ pub struct Cli {
     /// More log detail (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// A TOML file with settings for every command (flags > environment > file > defaults).
+    #[arg(long, global = true, env = "MLSCALER_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// Output formats.
@@ -56,6 +59,28 @@ pub enum Command {
     Scale(Box<ScaleArgs>),
     /// Show the card of a published model (or of an artifact file).
     Inspect(InspectArgs),
+    /// Check a config file and print the effective settings (secrets masked).
+    Config(ConfigArgs),
+    /// Print shell completions (bash, zsh, fish, powershell, elvish).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `mlscaler config`.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+/// What `config` does.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ConfigAction {
+    /// Validate the config file (--config / MLSCALER_CONFIG) against every command
+    /// and print each command's effective settings and where each comes from.
+    Check,
 }
 
 /// Where Blob Storage credentials come from (for --data and --models URLs).

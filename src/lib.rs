@@ -17,6 +17,7 @@ pub mod app;
 pub mod arm;
 pub mod azure;
 pub mod cli;
+pub mod config;
 pub mod core;
 pub mod emulator;
 pub mod ingest;

@@ -9,9 +9,30 @@ use serde::Serialize;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let file = match mlscaler::config::config_path(&argv)
+        .map(|p| mlscaler::config::ConfigFile::load(&p))
+    {
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::FAILED as u8);
+        }
+        None => None,
+    };
+    let argv = match &file {
+        Some(f) => match mlscaler::config::apply(argv, f) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(exit::FAILED as u8);
+            }
+        },
+        None => argv,
+    };
+    let cli = Cli::parse_from(argv);
     init_tracing(&cli);
-    match run(&cli) {
+    match run(&cli, file.as_ref()) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             // `{:#}` prints the whole context chain on one line: "what: why: cause".
@@ -22,7 +43,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<i32> {
+fn run(cli: &Cli, file: Option<&mlscaler::config::ConfigFile>) -> Result<i32> {
     let now = chrono::Utc::now();
     match &cli.command {
         Command::Train(args) => {
@@ -53,6 +74,49 @@ fn run(cli: &Cli) -> Result<i32> {
             let (code, record) = app::scale::run(args, now, cli.quiet)?;
             emit(cli, &record, || app::scale::render_text(&record))?;
             Ok(code)
+        }
+        Command::Config(_) => {
+            let eff = mlscaler::config::effective(file)?;
+            match cli.output {
+                OutputFormat::Json => {
+                    let v: serde_json::Map<String, serde_json::Value> = eff
+                        .iter()
+                        .map(|(c, rows)| {
+                            let r: serde_json::Map<String, serde_json::Value> = rows
+                                .iter()
+                                .map(|(k, v, src)| {
+                                    (k.clone(), serde_json::json!({"value": v, "source": src}))
+                                })
+                                .collect();
+                            (c.clone(), serde_json::Value::Object(r))
+                        })
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                }
+                OutputFormat::Text => {
+                    match file {
+                        Some(f) => println!("config file {}: valid", f.path.display()),
+                        None => println!("no config file (--config / MLSCALER_CONFIG): defaults and environment only"),
+                    }
+                    for (command, rows) in &eff {
+                        println!("\n[{command}]");
+                        for (k, v, src) in rows {
+                            println!("  {k:<24} {v:<40} ({src})");
+                        }
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "mlscaler",
+                &mut std::io::stdout(),
+            );
+            Ok(exit::OK)
         }
         Command::Inspect(args) => {
             let card = app::inspect::run(args)?;

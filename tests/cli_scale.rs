@@ -23,7 +23,10 @@ fn train(dir: &Path) {
 fn the_demo_plans_on_the_bundled_sample_without_azure_and_changes_nothing_on_a_dry_run() {
     let dir = tempfile::tempdir().unwrap();
     let r = mlscaler(dir.path(), &["scale", "--dry-run"]);
-    assert!(r.code == 0 || r.code == 4, "exit {}: {}", r.code, r.stderr);
+    // The demo plans at a busy moment of the sample: the pool sized for the
+    // current load is too small for what the forecast says comes next.
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("would apply"), "{}", r.stdout);
     assert!(
         r.stderr.contains("training one on the bundled sample"),
         "{}",

@@ -488,9 +488,10 @@ mod tests {
             *v = 10.0;
         }
         assert_eq!(busiest_day(&plan(&d), 0, 3600), (30, 54));
-        // Starting after the peak, the window stays inside the rows.
-        let (lo, hi) = busiest_day(&plan(&d), 60, 3600);
-        assert!(lo >= 56 && hi <= 80 && hi - lo == 24, "{lo}..{hi}");
+        // Starting inside the peak, the window starts there.
+        assert_eq!(busiest_day(&plan(&d), 50, 3600), (50, 74));
+        // Less than a day left: all of it.
+        assert_eq!(busiest_day(&plan(&d), 60, 3600), (60, 80));
     }
 
     #[test]
