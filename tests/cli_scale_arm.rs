@@ -301,3 +301,44 @@ fn a_wrong_secret_fails_without_printing_it_and_changes_nothing() {
     assert!(emu.calls("PUT").is_empty());
     assert_eq!(pool_props(&emu, "np1")["count"], 12);
 }
+
+#[test]
+fn a_scale_set_that_changed_under_us_is_re_read_and_re_planned_once() {
+    let emu = Emulator::start(&seed());
+    let dir = workdir();
+    // Someone else's write lands between our read and our PATCH: ARM answers 412.
+    emu.add_faults(json!({"method": "PATCH", "pathContains": "virtualMachineScaleSets/vmss1", "times": 1,
+        "status": 412, "code": "PreconditionFailed", "message": "The ETag in If-Match does not match."}));
+    let r = scale(
+        &emu,
+        dir.path(),
+        arm::CLIENT_SECRET,
+        &["--target", &vmss()],
+        &[],
+    );
+    assert_code(&r, 0);
+    assert_eq!(r.json()["outcome"], "applied");
+    let patches = emu.calls("PATCH");
+    assert_eq!(
+        patches.len(),
+        2,
+        "one refused, one after re-reading: {patches:?}"
+    );
+    // Twice 412 in a row: give up for this run, unchanged.
+    emu.clear_log();
+    emu.add_faults(json!({"method": "PATCH", "pathContains": "virtualMachineScaleSets/vmss1", "times": 2,
+        "status": 412, "code": "PreconditionFailed", "message": "The ETag in If-Match does not match."}));
+    let again = scale(
+        &emu,
+        dir.path(),
+        arm::CLIENT_SECRET,
+        &["--target", &vmss(), "--target-utilisation", "0.5"],
+        &[],
+    );
+    assert_code(&again, 1);
+    assert!(
+        again.stderr.contains("412") || again.stderr.contains("PreconditionFailed"),
+        "{}",
+        again.stderr
+    );
+}

@@ -202,10 +202,13 @@ pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, 
         })
     };
 
-    let mut planned = match &payload.model {
-        Model::Forecast(model) => {
-            let y = column(&model.metric)?;
-            let capacity = match (args.capacity_per_node, &target_spec) {
+    // Plan (and, after a 412 from a scale set that changed under us, re-read
+    // and re-plan once with the group already open).
+    let make_plan = |reuse: Option<Box<dyn NodeGroup>>| -> Result<Planned> {
+        Ok(match &payload.model {
+            Model::Forecast(model) => {
+                let y = column(&model.metric)?;
+                let capacity = match (args.capacity_per_node, &target_spec) {
                 (Some(c), _) => Capacity::new(c).context("--capacity-per-node")?,
                 (None, None | Some(TargetSpec::Sim(_))) => capacity_for_p999(y, args.p999_nodes).context("--p999-nodes")?,
                 (None, Some(TargetSpec::Arm(_))) => bail!(
@@ -213,120 +216,136 @@ pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, 
                     model.metric
                 ),
             };
-            let lead_secs = match &args.lead_time {
-                Some(l) => parse_duration_secs(l).context("--lead-time")?,
-                None => card.lead_steps as i64 * step.secs(),
-            };
-            let pool = PoolParams {
-                capacity_per_node: capacity.per_node(),
-                min_nodes: args.min_nodes,
-                max_nodes: args.max_nodes,
-                lead_secs,
+                let lead_secs = match &args.lead_time {
+                    Some(l) => parse_duration_secs(l).context("--lead-time")?,
+                    None => card.lead_steps as i64 * step.secs(),
+                };
+                let pool = PoolParams {
+                    capacity_per_node: capacity.per_node(),
+                    min_nodes: args.min_nodes,
+                    max_nodes: args.max_nodes,
+                    lead_secs,
+                }
+                .check()
+                .context("pool settings")?;
+                let policy = predictive_params(args)?
+                    .check(&pool)
+                    .context("policy settings")?;
+                let drift_window =
+                    parse_duration_secs(&args.drift_window).context("--drift-window")?;
+                let current = *y.last().expect("a loaded series is not empty");
+                let group = match reuse {
+                    Some(g) => g,
+                    None => open_group(
+                        args,
+                        &target_spec,
+                        pool.clamp(capacity.nodes_for(current, 0.83)).get(),
+                    )?,
+                };
+                // A forecast that cannot be made is not an error: the planner falls
+                // back to the reactive rule and never scales in.
+                let lead_steps = lead_secs / step.secs();
+                let (prepared, problem) = match control::prepare(
+                    model,
+                    &series,
+                    &policy,
+                    drift_window,
+                    eval_last_value_mae(&card, lead_steps),
+                ) {
+                    Ok(p) => (Some(p), None),
+                    Err(e) => (None, Some(e.to_string())),
+                };
+                if let Some(p) = &problem {
+                    tracing::warn!(problem = %p, "no forecast: sizing reactively on the current load");
+                }
+                Planned::forecast(
+                    args,
+                    group,
+                    &policy,
+                    y,
+                    step,
+                    now,
+                    prepared,
+                    problem,
+                    lead_secs,
+                    &model.metric,
+                )?
             }
-            .check()
-            .context("pool settings")?;
-            let policy = predictive_params(args)?
-                .check(&pool)
-                .context("policy settings")?;
-            let drift_window = parse_duration_secs(&args.drift_window).context("--drift-window")?;
-            let current = *y.last().expect("a loaded series is not empty");
-            let group = open_group(
-                args,
-                &target_spec,
-                pool.clamp(capacity.nodes_for(current, 0.83)).get(),
-            )?;
-            // A forecast that cannot be made is not an error: the planner falls
-            // back to the reactive rule and never scales in.
-            let lead_steps = lead_secs / step.secs();
-            let (prepared, problem) = match control::prepare(
-                model,
-                &series,
-                &policy,
-                drift_window,
-                eval_last_value_mae(&card, lead_steps),
-            ) {
-                Ok(p) => (Some(p), None),
-                Err(e) => (None, Some(e.to_string())),
-            };
-            if let Some(p) = &problem {
-                tracing::warn!(problem = %p, "no forecast: sizing reactively on the current load");
-            }
-            Planned::forecast(
-                args,
-                group,
-                &policy,
-                y,
-                step,
-                now,
-                prepared,
-                problem,
-                lead_secs,
-                &model.metric,
-            )?
-        }
-        Model::Regression(model) => {
-            let x: Vec<f64> = model
-                .inputs
-                .iter()
-                .map(|i| column(i).map(|c| c[c.len() - 1]))
-                .collect::<Result<_>>()?;
-            let q = args.quantile.unwrap_or(0.5);
-            let predicted = model.predict_quantile(&x, q)?;
-            let target = args.sla_target.with_context(|| {
+            Model::Regression(model) => {
+                let x: Vec<f64> = model
+                    .inputs
+                    .iter()
+                    .map(|i| column(i).map(|c| c[c.len() - 1]))
+                    .collect::<Result<_>>()?;
+                let q = args.quantile.unwrap_or(0.5);
+                let predicted = model.predict_quantile(&x, q)?;
+                let target = args.sla_target.with_context(|| {
                 format!("model '{name}' predicts '{}' from {}: the SLA mode needs --sla-target (and --sla-threshold)", model.target, model.inputs.join(", "))
             })?;
-            let pool = PoolParams {
-                capacity_per_node: 1.0,
-                min_nodes: args.min_nodes,
-                max_nodes: args.max_nodes,
-                lead_secs: step.secs(),
+                let pool = PoolParams {
+                    capacity_per_node: 1.0,
+                    min_nodes: args.min_nodes,
+                    max_nodes: args.max_nodes,
+                    lead_secs: step.secs(),
+                }
+                .check()
+                .context("pool settings")?;
+                let sla = SlaParams {
+                    target,
+                    threshold: args.sla_threshold,
+                    increment: args.sla_increment,
+                }
+                .check(&pool)
+                .context("SLA settings")?;
+                let mut group = match reuse {
+                    Some(g) => g,
+                    None => open_group(args, &target_spec, args.min_nodes)?,
+                };
+                let before = group
+                    .read()
+                    .with_context(|| format!("reading {}", group.describe()))?;
+                let decision = sla_plan(predicted, NodeCount(before.count), &sla);
+                let inputs: Vec<String> = model
+                    .inputs
+                    .iter()
+                    .zip(&x)
+                    .map(|(n, v)| format!("{n}={v}"))
+                    .collect();
+                let explanation = vec![
+                    format!(
+                        "predicted {} at q{:.0} from {}: {predicted:.3}",
+                        model.target,
+                        q * 100.0,
+                        inputs.join(", ")
+                    ),
+                    explain(&decision.reasons()[0]),
+                ];
+                Planned {
+                    group,
+                    before,
+                    decision,
+                    explanation,
+                    fell_back: false,
+                    strategy: None,
+                    state: None,
+                    forecast: None,
+                    capacity_per_node: None,
+                    metric: model.target.clone(),
+                    current: predicted,
+                }
             }
-            .check()
-            .context("pool settings")?;
-            let sla = SlaParams {
-                target,
-                threshold: args.sla_threshold,
-                increment: args.sla_increment,
-            }
-            .check(&pool)
-            .context("SLA settings")?;
-            let mut group = open_group(args, &target_spec, args.min_nodes)?;
-            let before = group
-                .read()
-                .with_context(|| format!("reading {}", group.describe()))?;
-            let decision = sla_plan(predicted, NodeCount(before.count), &sla);
-            let inputs: Vec<String> = model
-                .inputs
-                .iter()
-                .zip(&x)
-                .map(|(n, v)| format!("{n}={v}"))
-                .collect();
-            let explanation = vec![
-                format!(
-                    "predicted {} at q{:.0} from {}: {predicted:.3}",
-                    model.target,
-                    q * 100.0,
-                    inputs.join(", ")
-                ),
-                explain(&decision.reasons()[0]),
-            ];
-            Planned {
-                group,
-                before,
-                decision,
-                explanation,
-                fell_back: false,
-                strategy: None,
-                state: None,
-                forecast: None,
-                capacity_per_node: None,
-                metric: model.target.clone(),
-                current: predicted,
-            }
-        }
+        })
     };
-
-    let decided = conclude(args, &mut planned, now)?;
+    let mut planned = make_plan(None)?;
+    let decided = match conclude(args, &mut planned, now) {
+        Err(e) if is_precondition_failed(&e) => {
+            tracing::warn!(error = %format!("{e:#}"), "the target changed while applying (412): re-reading and re-planning once");
+            let group = std::mem::replace(&mut planned.group, Box::new(SimGroup::new(0)));
+            planned = make_plan(Some(group))?;
+            conclude(args, &mut planned, now)?
+        }
+        other => other?,
+    };
     let record = ScaleRecord {
         mlscaler_version: env!("CARGO_PKG_VERSION"),
         now: rfc3339(now),
@@ -531,6 +550,16 @@ impl Planned {
             current: *y.last().expect("not empty"),
         })
     }
+}
+
+/// ARM answered 412: the scale set's ETag changed between reading and writing.
+fn is_precondition_failed(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::arm::ArmError>(),
+            Some(crate::arm::ArmError::PreconditionFailed { .. })
+        )
+    })
 }
 
 /// How the run ended.
