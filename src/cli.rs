@@ -499,7 +499,8 @@ pub struct ScaleArgs {
     /// Plan and print, change nothing.
     #[arg(long, help_heading = "Run")]
     pub dry_run: bool,
-    /// Planner memory between runs (last actions, recent recommendations): a JSON file.
+    /// Planner memory between runs (last actions, recent recommendations): a JSON
+    /// file, or a blob URL (e.g. for pipeline agents that keep nothing between runs).
     #[arg(
         long,
         env = "MLSCALER_STATE",
@@ -507,7 +508,8 @@ pub struct ScaleArgs {
         help_heading = "Run"
     )]
     pub state: PathBuf,
-    /// Append one JSON line per run (inputs, forecast, every policy step, before/after, outcome).
+    /// Append one JSON line per run (inputs, forecast, every policy step, before/after,
+    /// outcome) to this file, or to this blob (URL).
     #[arg(
         long,
         env = "MLSCALER_DECISIONS",

@@ -221,3 +221,56 @@ fn the_workshop_storage_variables_and_a_read_only_sas_work() {
     );
     assert!(!r.stderr.contains("d3JvbmcK"), "{}", r.stderr);
 }
+
+#[test]
+fn the_planner_state_and_the_decision_log_can_live_in_blob_storage() {
+    let Some(az) = azurite::Azurite::from_env() else {
+        return;
+    };
+    let c = az.create_container("runs");
+    let dir = tempfile::tempdir().unwrap();
+    assert_code(
+        &mlscaler(dir.path(), &["train", "--models", "models", "-q"]),
+        0,
+    );
+    let cs = az.connection_string();
+    let env = [("AZURE_STORAGE_CONNECTION_STRING", cs.as_str())];
+    let state = az.url(&c, "web/state.json");
+    let log = az.url(&c, "web/decisions.jsonl");
+    let run = |now: &str| {
+        mlscaler_env(
+            dir.path(),
+            &[
+                "scale",
+                "--target",
+                "sim:10",
+                "--capacity-per-node",
+                "4000",
+                "--scale-in-window",
+                "2m",
+                "--now",
+                now,
+                "--state",
+                &state,
+                "--decisions",
+                &log,
+                "--output",
+                "json",
+            ],
+            &env,
+        )
+    };
+    // As in the local test: the first run holds a scale-in for a whole window, the next one applies it.
+    assert_code(&run("1998-07-20T04:00:00Z"), 4);
+    assert_code(&run("1998-07-20T04:03:00Z"), 0);
+    let store = az.store(&c);
+    let text = String::from_utf8(store.get("web/decisions.jsonl").unwrap()).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    let memory: serde_json::Value =
+        serde_json::from_slice(&store.get("web/state.json").unwrap()).unwrap();
+    assert!(memory["last_scale_in"].is_number(), "{memory}");
+    assert!(
+        !dir.path().join("decisions.jsonl").exists()
+            && !dir.path().join("mlscaler-state.json").exists()
+    );
+}

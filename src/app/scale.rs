@@ -20,7 +20,6 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::io::Write as _;
-use std::path::Path;
 use std::time::Instant;
 
 /// The moment the demo (no --target, no --data) plans at: a busy evening of
@@ -371,7 +370,7 @@ pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, 
         held_because: decided.held_because,
         duration_secs: t0.elapsed().as_secs_f64(),
     };
-    append_record(&args.decisions, &record)?;
+    append_record(args, &record)?;
     Ok((record.outcome.exit_code(), record))
 }
 
@@ -497,7 +496,7 @@ impl Planned {
         let before = group
             .read()
             .with_context(|| format!("reading {}", group.describe()))?;
-        let memory = load_memory(&args.state, now, before.count)?;
+        let memory = load_memory(args, now, before.count)?;
         let state = PoolState {
             requested: NodeCount(before.count),
             ready: NodeCount(before.count),
@@ -621,7 +620,7 @@ fn conclude(args: &ScaleArgs, p: &mut Planned, now: i64) -> Result<Decided> {
             },
         };
         strategy.record(&mut memory, &recorded, now);
-        save_memory(&args.state, &memory)?;
+        save_memory(args, &memory)?;
     }
     Ok(Decided {
         outcome,
@@ -764,44 +763,52 @@ fn predictive_params(args: &ScaleArgs) -> Result<PredictiveParams> {
     Ok(p)
 }
 
-/// The planner's memory from the state file. Without one, the memory starts
-/// with the current size as a recent recommendation, so the first runs never
-/// scale in before a whole stabilisation window has been observed.
-fn load_memory(path: &Path, now: i64, current: u32) -> Result<PlannerMemory> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+/// The planner's memory from the state file (a path or a blob URL). Without
+/// one, the memory starts with the current size as a recent recommendation,
+/// so the first runs never scale in before a whole stabilisation window has
+/// been observed.
+fn load_memory(args: &ScaleArgs, now: i64, current: u32) -> Result<PlannerMemory> {
+    let loc = args.state.to_string_lossy();
+    match storage::read_object(&loc, &args.input.storage)? {
+        Some(bytes) => serde_json::from_slice(&bytes).with_context(|| {
             format!(
                 "{}: not a planner state file (delete it to start afresh)",
-                path.display()
+                crate::store::Redacted(&loc)
             )
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        None => {
             let mut m = PlannerMemory::default();
             m.recommendations.push_back((now, NodeCount(current)));
             Ok(m)
         }
-        Err(e) => {
-            Err(e).with_context(|| format!("{}: cannot read the planner state", path.display()))
-        }
     }
 }
 
-fn save_memory(path: &Path, memory: &PlannerMemory) -> Result<()> {
+fn save_memory(args: &ScaleArgs, memory: &PlannerMemory) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(memory)?;
-    super::write_atomic(path, &bytes)
+    storage::write_object(&args.state.to_string_lossy(), &args.input.storage, &bytes)
 }
 
-fn append_record(path: &Path, record: &ScaleRecord) -> Result<()> {
+/// Append the record as one JSON line: to a local file (one write call, so
+/// concurrent appenders do not interleave lines), or to a blob (read, append,
+/// replace: one controller per log).
+fn append_record(args: &ScaleArgs, record: &ScaleRecord) -> Result<()> {
     let mut line = serde_json::to_vec(record)?;
     line.push(b'\n');
+    let loc = args.decisions.to_string_lossy();
+    if storage::is_url(&loc) {
+        let mut bytes = storage::read_object(&loc, &args.input.storage)?.unwrap_or_default();
+        bytes.extend_from_slice(&line);
+        return storage::write_object(&loc, &args.input.storage, &bytes)
+            .context("appending the decision record");
+    }
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(path)
-        .with_context(|| format!("{}: cannot open the decision log", path.display()))?;
-    // One write call per record, so concurrent appenders do not interleave lines.
+        .open(&*args.decisions)
+        .with_context(|| format!("{loc}: cannot open the decision log"))?;
     f.write_all(&line)
-        .with_context(|| format!("{}: cannot append the decision record", path.display()))
+        .with_context(|| format!("{loc}: cannot append the decision record"))
 }
 
 fn train_demo_model(models: &str) -> Result<()> {

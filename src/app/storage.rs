@@ -80,3 +80,44 @@ pub fn open_models(models: &str, st: &StorageArgs) -> Result<Box<dyn ObjectStore
     let (store, path) = azure::open(&s).context("opening Blob Storage for --models")?;
     Ok(Box::new(store.under(&path)))
 }
+
+/// One blob named by its URL: the store and the blob's name in it.
+fn blob_object(url: &str, st: &StorageArgs) -> Result<(crate::azure::BlobStore, String)> {
+    let s = settings(Some(url), st, false)?;
+    let (store, name) =
+        azure::open(&s).with_context(|| format!("opening {}", crate::store::Redacted(url)))?;
+    if name.is_empty() || name.ends_with('/') {
+        anyhow::bail!(
+            "{}: name a blob, not a container or prefix",
+            crate::store::Redacted(url)
+        );
+    }
+    Ok((store, name))
+}
+
+/// The bytes of a small file or blob (state, decision log), `None` when it
+/// does not exist yet.
+pub fn read_object(location: &str, st: &StorageArgs) -> Result<Option<Vec<u8>>> {
+    if is_url(location) {
+        let (store, name) = blob_object(location, st)?;
+        return match store.get(&name) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        };
+    }
+    match std::fs::read(location) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("{location}: cannot read")),
+    }
+}
+
+/// Replace a small file or blob atomically.
+pub fn write_object(location: &str, st: &StorageArgs, bytes: &[u8]) -> Result<()> {
+    if is_url(location) {
+        let (store, name) = blob_object(location, st)?;
+        return Ok(store.put(&name, bytes)?);
+    }
+    super::write_atomic(std::path::Path::new(location), bytes)
+}
