@@ -422,6 +422,11 @@ pub struct ScaleArgs {
     #[arg(long, env = "MLSCALER_CA_CERT", help_heading = "Azure")]
     pub ca_cert: Option<PathBuf>,
 
+    /// The scaling policy: predictive (a forecast model; or the SLA mode with a
+    /// regression model) or alarm (M-of-N alarm rules on the metric, as cloud
+    /// alarms do; no model).
+    #[arg(long, default_value = "predictive", value_parser = ["predictive", "alarm"], help_heading = "Policy")]
+    pub policy: String,
     /// Model name in --models (default: the metric, as `train` names it).
     #[arg(long, help_heading = "Model")]
     pub model: Option<String>,
@@ -485,6 +490,32 @@ pub struct ScaleArgs {
     /// Turn off the calibration of the plan by recent forecast errors.
     #[arg(long, help_heading = "Policy")]
     pub no_calibration: bool,
+
+    /// Alarm policy: what the thresholds compare: the metric itself (a published
+    /// load metric such as queue length) or utilisation (metric / (nodes x --capacity-per-node)).
+    #[arg(long, default_value = "metric", value_parser = ["metric", "utilisation"], help_heading = "Alarm policy")]
+    pub alarm_on: String,
+    /// Alarm policy: scale out when a datapoint is >= this ...
+    #[arg(long, default_value_t = 2.0, help_heading = "Alarm policy")]
+    pub alarm_out_at: f64,
+    /// ... for M of the last N datapoints.
+    #[arg(long, default_value = "2/2", help_heading = "Alarm policy")]
+    pub alarm_out_of: String,
+    /// Alarm policy: scale in when a datapoint is <= this ...
+    #[arg(long, default_value_t = 0.5, help_heading = "Alarm policy")]
+    pub alarm_in_at: f64,
+    /// ... for M of the last N datapoints.
+    #[arg(long, default_value = "20/20", help_heading = "Alarm policy")]
+    pub alarm_in_of: String,
+    /// Alarm policy: nodes added per scale-out (or a percentage of the current count, e.g. 20%).
+    #[arg(long, default_value = "1", help_heading = "Alarm policy")]
+    pub alarm_out_step: String,
+    /// Alarm policy: nodes removed per scale-in (or a percentage).
+    #[arg(long, default_value = "1", help_heading = "Alarm policy")]
+    pub alarm_in_step: String,
+    /// Alarm policy: no action within this long of the last one (kept across runs in --state).
+    #[arg(long, default_value = "300s", help_heading = "Alarm policy")]
+    pub alarm_cooldown: String,
 
     /// SLA mode (a regression model, as the workshop's controller): the latency target.
     #[arg(long, help_heading = "SLA mode")]

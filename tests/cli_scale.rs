@@ -281,3 +281,79 @@ fn the_workshop_sla_mode_steps_nodes_on_the_predicted_latency_band() {
     assert_code(&r, 1);
     assert!(r.stderr.contains("--sla-target"), "{}", r.stderr);
 }
+
+#[test]
+fn the_alarm_policy_needs_m_of_n_datapoints_and_keeps_its_cooldown_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    // A published queue-load metric, one datapoint a minute.
+    let mut csv = String::from("timestamp,queue_load\n");
+    let value = |i: usize| match i {
+        0..=29 => 1.0,
+        30..=37 => 3.0,
+        _ => 0.2,
+    };
+    for i in 0..60 {
+        csv.push_str(&format!("1998-01-01 00:{i:02}:00,{}\n", value(i)));
+    }
+    std::fs::write(dir.path().join("queue.csv"), csv).unwrap();
+    let run = |minute: usize, nodes: u32| {
+        let now = format!("1998-01-01T00:{minute:02}:00Z");
+        let target = format!("sim:{nodes}");
+        let r = mlscaler(
+            dir.path(),
+            &[
+                "scale",
+                "--policy",
+                "alarm",
+                "--data",
+                "queue.csv",
+                "--target",
+                &target,
+                "--now",
+                &now,
+                "--output",
+                "json",
+            ],
+        );
+        let steps: Vec<String> = r.json()["decision"]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["step"].as_str().unwrap().to_string())
+            .collect();
+        (
+            r.code,
+            r.json()["decision"]["nodes"].as_u64().unwrap(),
+            steps,
+        )
+    };
+    // 1 of the last 2 datapoints >= 2: no alarm.
+    assert_eq!(run(30, 4), (4, 4, vec!["no_alarm".to_string()]));
+    // 2 of 2: one node more.
+    assert_eq!(run(31, 4), (0, 5, vec!["alarm_high".to_string()]));
+    // A minute later, in a separate run, still high: the 300 s cooldown holds.
+    assert_eq!(run(32, 5), (4, 5, vec!["cooldown".to_string()]));
+    // Six minutes after the action: the alarm acts again.
+    assert_eq!(run(37, 5), (0, 6, vec!["alarm_high".to_string()]));
+    // Scale-in needs 20 of 20 low datapoints: 19 are not enough, 20 are.
+    assert_eq!(run(56, 6), (4, 6, vec!["no_alarm".to_string()]));
+    assert_eq!(run(57, 6), (0, 5, vec!["alarm_low".to_string()]));
+    // Never below the minimum.
+    let r = mlscaler(
+        dir.path(),
+        &[
+            "scale",
+            "--policy",
+            "alarm",
+            "--data",
+            "queue.csv",
+            "--target",
+            "sim:1",
+            "--now",
+            "1998-01-01T00:59:00Z",
+            "--alarm-cooldown",
+            "1s",
+        ],
+    );
+    assert_code(&r, 4);
+}

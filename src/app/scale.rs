@@ -101,7 +101,8 @@ pub struct ScaleRecord {
     pub dry_run: bool,
     pub outcome: Outcome,
     pub data: DataSummary,
-    pub model: ModelSummary,
+    /// The model used (none for the alarm policy).
+    pub model: Option<ModelSummary>,
     pub forecast: Option<ForecastSummary>,
     /// Units of the metric per node and step (forecast mode).
     pub capacity_per_node: Option<f64>,
@@ -119,6 +120,9 @@ pub struct ScaleRecord {
 /// Run `scale`. An `Err` means the target was not changed.
 pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, ScaleRecord)> {
     let t0 = Instant::now();
+    if args.policy == "alarm" {
+        return run_alarm(args, clock, quiet, t0);
+    }
     let input = &args.input;
     let target_spec = resolve_target(args)?;
     let demo = target_spec.is_none() && input.data.is_none() && input.storage.container.is_none();
@@ -161,35 +165,7 @@ pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, 
         }
         opts.step = Some(step);
     }
-    let loaded = source::load(&src, &opts)?;
-    let newest_loaded = loaded.series.time_at(loaded.series.len() - 1);
-    let now = match args.now.as_deref() {
-        Some("data-end") => newest_loaded,
-        Some(t) => crate::ingest::timestamp::parse_timestamp(t).with_context(|| {
-            format!("--now '{t}': expected RFC 3339 (e.g. 2026-11-30T12:00:00Z) or data-end")
-        })?,
-        None if demo => {
-            let t = crate::ingest::timestamp::parse_timestamp(DEMO_NOW).expect("a valid constant");
-            if !quiet {
-                eprintln!("note: demo: planning as of {DEMO_NOW} in the bundled sample (a busy evening of the 1998 World Cup), not the clock");
-            }
-            t
-        }
-        None => clock.timestamp(),
-    };
-    // Planning as of an earlier time (a replay) sees only the data up to then.
-    let known = (0..loaded.series.len())
-        .take_while(|&i| loaded.series.time_at(i) <= now)
-        .count();
-    if known == 0 {
-        bail!(
-            "--now {} is before the first step of the data ({})",
-            rfc3339(now),
-            rfc3339(loaded.series.start())
-        );
-    }
-    let series = loaded.series.head(known);
-    let newest = series.time_at(series.len() - 1);
+    let (series, now) = recent(args, &src, &opts, demo, quiet, clock)?;
     let step = series.step();
     let column = |metric: &str| -> Result<&[f64]> {
         series.column(metric).map_err(|_| {
@@ -345,6 +321,31 @@ pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, 
         }
         other => other?,
     };
+    finish(
+        args,
+        planned,
+        decided,
+        now,
+        &src,
+        &series,
+        Some(model_summary),
+        t0,
+    )
+}
+
+/// The record of a run: appended to the decision log and returned.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    args: &ScaleArgs,
+    planned: Planned,
+    decided: Decided,
+    now: i64,
+    src: &DataSource,
+    series: &crate::core::series::LoadSeries,
+    model: Option<ModelSummary>,
+    t0: Instant,
+) -> Result<(i32, ScaleRecord)> {
+    let newest = series.time_at(series.len() - 1);
     let record = ScaleRecord {
         mlscaler_version: env!("CARGO_PKG_VERSION"),
         now: rfc3339(now),
@@ -354,13 +355,13 @@ pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, 
         data: DataSummary {
             source: src.location.clone(),
             metric: planned.metric,
-            step: step.to_string(),
+            step: series.step().to_string(),
             steps: series.len(),
             newest: rfc3339(newest),
             age_secs: now - newest,
             current_demand: planned.current,
         },
-        model: model_summary,
+        model,
         forecast: planned.forecast,
         capacity_per_node: planned.capacity_per_node,
         before: planned.before,
@@ -549,6 +550,172 @@ impl Planned {
             current: *y.last().expect("not empty"),
         })
     }
+}
+
+/// The recent load as of `now` (`--now`, the demo moment, or the clock):
+/// the data up to then only, so a replay sees what a live run would have.
+fn recent(
+    args: &ScaleArgs,
+    src: &DataSource,
+    opts: &source::ReadOptions,
+    demo: bool,
+    quiet: bool,
+    clock: DateTime<Utc>,
+) -> Result<(crate::core::series::LoadSeries, i64)> {
+    let loaded = source::load(src, opts)?;
+    let newest_loaded = loaded.series.time_at(loaded.series.len() - 1);
+    let now = match args.now.as_deref() {
+        Some("data-end") => newest_loaded,
+        Some(t) => crate::ingest::timestamp::parse_timestamp(t).with_context(|| {
+            format!("--now '{t}': expected RFC 3339 (e.g. 2026-11-30T12:00:00Z) or data-end")
+        })?,
+        None if demo => {
+            let t = crate::ingest::timestamp::parse_timestamp(DEMO_NOW).expect("a valid constant");
+            if !quiet {
+                eprintln!("note: demo: planning as of {DEMO_NOW} in the bundled sample (a busy evening of the 1998 World Cup), not the clock");
+            }
+            t
+        }
+        None => clock.timestamp(),
+    };
+    let known = (0..loaded.series.len())
+        .take_while(|&i| loaded.series.time_at(i) <= now)
+        .count();
+    if known == 0 {
+        bail!(
+            "--now {} is before the first step of the data ({})",
+            rfc3339(now),
+            rfc3339(loaded.series.start())
+        );
+    }
+    Ok((loaded.series.head(known), now))
+}
+
+/// `--policy alarm`: M-of-N alarm rules on the metric (or on utilisation),
+/// fixed steps, one cooldown; the last action times persist in the state
+/// file, so a run every minute behaves like a continuously evaluating alarm.
+fn run_alarm(
+    args: &ScaleArgs,
+    clock: DateTime<Utc>,
+    quiet: bool,
+    t0: Instant,
+) -> Result<(i32, ScaleRecord)> {
+    use crate::core::policy::{Adjustment, ThresholdParams};
+    let input = &args.input;
+    let target_spec = resolve_target(args)?;
+    let src = DataSource::resolve(input.data.as_deref(), &input.storage)?;
+    let opts = source::read_options(input)?;
+    let (series, now) = recent(args, &src, &opts, false, quiet, clock)?;
+    let metric = source::choose_metric(
+        input.metric.as_deref(),
+        series.names(),
+        crate::ingest::Format::Csv,
+    )?;
+    let y = series.column(&metric).map_err(|_| {
+        anyhow::anyhow!(
+            "{}: no metric '{metric}' (the data has: {})",
+            src.location,
+            series.names().join(", ")
+        )
+    })?;
+    let m_of_n = |flag: &str, v: &str| -> Result<(usize, usize)> {
+        let (m, n) = v
+            .split_once('/')
+            .with_context(|| format!("--{flag} '{v}': expected M/N, e.g. 2/2"))?;
+        Ok((
+            m.trim()
+                .parse()
+                .with_context(|| format!("--{flag} '{v}'"))?,
+            n.trim()
+                .parse()
+                .with_context(|| format!("--{flag} '{v}'"))?,
+        ))
+    };
+    let adjustment = |flag: &str, v: &str| -> Result<Adjustment> {
+        Ok(match v.trim().strip_suffix('%') {
+            Some(p) => Adjustment::Percent(
+                p.trim()
+                    .parse()
+                    .with_context(|| format!("--{flag} '{v}'"))?,
+            ),
+            None => Adjustment::Nodes(
+                v.trim()
+                    .parse()
+                    .with_context(|| format!("--{flag} '{v}': nodes, or a percentage like 20%"))?,
+            ),
+        })
+    };
+    let (out_m, out_n) = m_of_n("alarm-out-of", &args.alarm_out_of)?;
+    let (in_m, in_n) = m_of_n("alarm-in-of", &args.alarm_in_of)?;
+    let on_utilisation = args.alarm_on == "utilisation";
+    let capacity = match (on_utilisation, args.capacity_per_node) {
+        (true, Some(c)) => c,
+        (true, None) => bail!("--alarm-on utilisation needs --capacity-per-node"),
+        (false, _) => 1.0,
+    };
+    let pool = PoolParams {
+        capacity_per_node: capacity,
+        min_nodes: args.min_nodes,
+        max_nodes: args.max_nodes,
+        lead_secs: series.step().secs(),
+    }
+    .check()
+    .context("pool settings")?;
+    let checked = ThresholdParams {
+        scale_out_at: args.alarm_out_at,
+        scale_out_m: out_m,
+        scale_out_n: out_n,
+        scale_in_at: args.alarm_in_at,
+        scale_in_m: in_m,
+        scale_in_n: in_n,
+        step_out: adjustment("alarm-out-step", &args.alarm_out_step)?,
+        step_in: adjustment("alarm-in-step", &args.alarm_in_step)?,
+        cooldown_secs: parse_duration_secs(&args.alarm_cooldown).context("--alarm-cooldown")?,
+    }
+    .check(&pool)
+    .context("alarm settings")?;
+    let strategy = Strategy::ReactiveThreshold(checked);
+    let mut group = open_group(args, &target_spec, args.min_nodes)?;
+    let before = group
+        .read()
+        .with_context(|| format!("reading {}", group.describe()))?;
+    // The datapoints the alarms evaluate: the metric itself, or the
+    // utilisation of the current nodes (the node count of earlier datapoints is
+    // not known; the current one is used for all of them).
+    let datapoints: Vec<f64> = if on_utilisation {
+        y.iter()
+            .map(|v| v / (capacity * f64::from(before.count.max(1))))
+            .collect()
+    } else {
+        y.to_vec()
+    };
+    let memory = load_memory(args, now, before.count)?;
+    let state = PoolState {
+        requested: NodeCount(before.count),
+        ready: NodeCount(before.count),
+        memory,
+    };
+    let decision = strategy.decide(
+        &PlanInput::observed(series.step(), y, &datapoints),
+        &state,
+        now,
+    );
+    let explanation = decision.reasons().iter().map(explain).collect();
+    let mut planned = Planned {
+        group,
+        before,
+        decision,
+        explanation,
+        fell_back: false,
+        strategy: Some(strategy),
+        state: Some(state),
+        forecast: None,
+        capacity_per_node: on_utilisation.then_some(capacity),
+        metric: metric.clone(),
+        current: *y.last().expect("not empty"),
+    };
+    let decided = conclude(args, &mut planned, now)?;
+    finish(args, planned, decided, now, &src, &series, None, t0)
 }
 
 /// ARM answered 412: the scale set's ETag changed between reading and writing.
@@ -928,14 +1095,18 @@ pub fn render_text(r: &ScaleRecord) -> String {
         }
     );
     out.push_str(&format!(
-        "as of {}: {} = {:.1} (newest step {}, {} old), model {} ({})\n",
+        "as of {}: {} = {:.1} (newest step {}, {} old), {}\n",
         r.now,
         r.data.metric,
         r.data.current_demand,
         r.data.newest,
         format_duration_secs(r.data.age_secs.max(0)),
-        r.model.name,
-        r.model.id
+        r.model
+            .as_ref()
+            .map_or("alarm policy (no model)".to_string(), |m| format!(
+                "model {} ({})",
+                m.name, m.id
+            ))
     ));
     if let Some(f) = &r.forecast {
         let peak = f.points.iter().copied().fold(0.0, f64::max);
