@@ -342,3 +342,50 @@ fn a_scale_set_that_changed_under_us_is_re_read_and_re_planned_once() {
         again.stderr
     );
 }
+
+#[test]
+fn the_alarm_policy_scales_an_aks_pool_by_its_step() {
+    let emu = Emulator::start(&seed());
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("timestamp,queue_load\n");
+    for i in 0..30 {
+        csv.push_str(&format!(
+            "1998-01-01 00:{i:02}:00,{}\n",
+            if i >= 28 { 4.0 } else { 1.0 }
+        ));
+    }
+    std::fs::write(dir.path().join("queue.csv"), csv).unwrap();
+    let ca = emu.ca_path.display().to_string();
+    let env = [
+        ("MLSCALER_ARM_ENDPOINT", emu.base_url.as_str()),
+        ("AZURE_AUTHORITY_HOST", emu.base_url.as_str()),
+        ("MLSCALER_CA_CERT", ca.as_str()),
+        ("AZURE_TENANT_ID", arm::TENANT),
+        ("AZURE_CLIENT_ID", arm::CLIENT_ID),
+        ("AZURE_CLIENT_SECRET", arm::CLIENT_SECRET),
+    ];
+    let r = mlscaler_env(
+        dir.path(),
+        &[
+            "scale",
+            "--policy",
+            "alarm",
+            "--data",
+            "queue.csv",
+            "--target",
+            &pool("np1"),
+            "--alarm-out-step",
+            "25%",
+            "--now",
+            "1998-01-01T00:29:00Z",
+            "--output",
+            "json",
+        ],
+        &env,
+    );
+    assert_code(&r, 0);
+    // 25% of 12 nodes: 3 more.
+    assert_eq!(r.json()["after"]["count"], 15);
+    assert_eq!(pool_props(&emu, "np1")["count"], 15);
+    assert_eq!(emu.calls("PUT").len(), 1);
+}
