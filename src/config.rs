@@ -277,11 +277,12 @@ fn is_from_user(m: &ArgMatches, id: &str) -> bool {
 /// Settings whose values are never shown.
 const SECRET_IDS: [&str; 2] = ["account_key", "connection_string"];
 
+/// One effective setting: (flag name, value as shown, source).
+pub type Setting = (String, String, &'static str);
+
 /// Every command's effective settings, with where each value comes from
 /// (flag, env, file, default), secrets masked: what `config check` prints.
-pub fn effective(
-    file: Option<&ConfigFile>,
-) -> Result<Vec<(String, Vec<(String, String, &'static str)>)>, ConfigError> {
+pub fn effective(file: Option<&ConfigFile>) -> Result<Vec<(String, Vec<Setting>)>, ConfigError> {
     let mut out = Vec::new();
     for command in ["train", "backtest", "scale"] {
         let base: Vec<OsString> = vec!["mlscaler".into(), command.into()];

@@ -47,7 +47,7 @@ impl DataSource {
                     format!("listing blobs under '{prefix}' in {}", store.describe())
                 })?;
                 // A name that matches exactly is one blob; otherwise every blob under the prefix.
-                let names: Vec<String> = if names.iter().any(|n| *n == prefix) {
+                let names: Vec<String> = if names.contains(&prefix) {
                     vec![prefix.clone()]
                 } else {
                     names.into_iter().filter(|n| !n.ends_with('/')).collect()

@@ -383,8 +383,8 @@ fn fill_gaps(
         }
         let before = a.checked_sub(1).map(|k| v[k]);
         let after = (b < n).then(|| v[b]);
-        for k in a..b {
-            v[k] = match gaps.fill {
+        for (k, slot) in v.iter_mut().enumerate().take(b).skip(a) {
+            *slot = match gaps.fill {
                 GapFill::Zero => 0.0,
                 GapFill::Previous => before.or(after).unwrap_or(0.0),
                 GapFill::Linear => match (before, after) {
