@@ -425,7 +425,9 @@ pub struct ScaleArgs {
     /// The scaling policy: predictive (a forecast model; or the SLA mode with a
     /// regression model) or alarm (M-of-N alarm rules on the metric, as cloud
     /// alarms do; no model).
-    #[arg(long, default_value = "predictive", value_parser = ["predictive", "alarm"], help_heading = "Policy")]
+    /// `jobs` scales a VM scale set instance by instance for a job scheduler
+    /// (--jobs, --nodes).
+    #[arg(long, default_value = "predictive", value_parser = ["predictive", "alarm", "jobs"], help_heading = "Policy")]
     pub policy: String,
     /// Model name in --models (default: the metric, as `train` names it).
     #[arg(long, help_heading = "Model")]
@@ -516,6 +518,23 @@ pub struct ScaleArgs {
     /// Alarm policy: no action within this long of the last one (kept across runs in --state).
     #[arg(long, default_value = "300s", help_heading = "Alarm policy")]
     pub alarm_cooldown: String,
+
+    /// Jobs policy: the scheduler's jobs (id, queue, nodes, status), a JSON array or
+    /// NDJSON, as a file or blob URL.
+    #[arg(long, help_heading = "Jobs policy")]
+    pub jobs: Option<String>,
+    /// Jobs policy: the scheduler's nodes (name, pool, status Free/Busy), a file or blob URL.
+    #[arg(long, help_heading = "Jobs policy")]
+    pub nodes: Option<String>,
+    /// Jobs policy: the queue this scale set serves (default: the scale set's name).
+    #[arg(long, help_heading = "Jobs policy")]
+    pub queue: Option<String>,
+    /// Jobs policy: extra nodes on top of what the jobs need.
+    #[arg(long, default_value_t = 0, help_heading = "Jobs policy")]
+    pub headroom: u32,
+    /// Jobs policy: delete Free instances on scale-in instead of deallocating them.
+    #[arg(long, help_heading = "Jobs policy")]
+    pub scale_in_delete: bool,
 
     /// SLA mode (a regression model, as the workshop's controller): the latency target.
     #[arg(long, help_heading = "SLA mode")]

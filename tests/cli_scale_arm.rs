@@ -389,3 +389,131 @@ fn the_alarm_policy_scales_an_aks_pool_by_its_step() {
     assert_eq!(pool_props(&emu, "np1")["count"], 15);
     assert_eq!(emu.calls("PUT").len(), 1);
 }
+
+fn jobs_seed() -> Value {
+    json!({
+        "operationDelayMs": 150,
+        "retryAfterSecs": 1,
+        "scaleSets": [{"subscription": SUB, "resourceGroup": "rg1", "name": "hpc", "skuName": "Standard_HB120rs_v3", "capacity": 4,
+            "instances": [
+                {"instanceId": "0", "powerState": "running"},
+                {"instanceId": "1", "powerState": "running"},
+                {"instanceId": "2", "powerState": "deallocated"},
+                {"instanceId": "3", "powerState": "deallocated"}
+            ]}]
+    })
+}
+
+fn hpc() -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachineScaleSets/hpc")
+}
+
+fn run_jobs(emu: &Emulator, dir: &Path, jobs: Value, nodes: Value, extra: &[&str]) -> Run {
+    let to_ndjson = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.to_string() + "\n")
+            .collect::<String>()
+    };
+    std::fs::write(dir.join("jobs.ndjson"), to_ndjson(&jobs)).unwrap();
+    std::fs::write(dir.join("nodes.json"), nodes.to_string()).unwrap();
+    let ca = emu.ca_path.display().to_string();
+    let env = [
+        ("MLSCALER_ARM_ENDPOINT", emu.base_url.as_str()),
+        ("AZURE_AUTHORITY_HOST", emu.base_url.as_str()),
+        ("MLSCALER_CA_CERT", ca.as_str()),
+        ("AZURE_TENANT_ID", arm::TENANT),
+        ("AZURE_CLIENT_ID", arm::CLIENT_ID),
+        ("AZURE_CLIENT_SECRET", arm::CLIENT_SECRET),
+    ];
+    let target = hpc();
+    let mut args = vec![
+        "scale",
+        "--policy",
+        "jobs",
+        "--target",
+        target.as_str(),
+        "--jobs",
+        "jobs.ndjson",
+        "--nodes",
+        "nodes.json",
+        "--max-nodes",
+        "6",
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    mlscaler_env(dir, &args, &env)
+}
+
+fn posts(emu: &Emulator, action: &str) -> Vec<Value> {
+    emu.calls("POST")
+        .into_iter()
+        .filter(|e| e.path.ends_with(action))
+        .map(|e| e.body["instanceIds"].clone())
+        .collect()
+}
+
+#[test]
+fn jobs_start_deallocated_instances_first_and_busy_instances_are_never_scaled_in() {
+    let emu = Emulator::start(&jobs_seed());
+    let dir = tempfile::tempdir().unwrap();
+    // 3 queued + 1 running node of work for queue "hpc"; a held job and another queue do not count.
+    let jobs = json!([
+        {"id": "a", "queue": "hpc", "nodes": 3, "status": "Queued"},
+        {"id": "b", "queue": "hpc", "nodes": 1, "status": "Running"},
+        {"id": "c", "queue": "hpc", "nodes": 8, "status": "Hold"},
+        {"id": "d", "queue": "other", "nodes": 5, "status": "Queued"}
+    ]);
+    let nodes = json!([{"name": "hpc_0", "pool": "hpc", "status": "Busy"}, {"name": "hpc_1", "pool": "hpc", "status": "Free"}]);
+    let dry = run_jobs(
+        &emu,
+        dir.path(),
+        jobs.clone(),
+        nodes.clone(),
+        &["--dry-run"],
+    );
+    assert_code(&dry, 0);
+    assert_eq!(dry.json()["outcome"], "would_apply");
+    assert!(
+        emu.calls("POST").is_empty() && emu.calls("PUT").is_empty(),
+        "a dry run wrote"
+    );
+
+    let r = run_jobs(&emu, dir.path(), jobs, nodes, &[]);
+    assert_code(&r, 0);
+    let plan = &r.json()["plan"];
+    assert_eq!(plan["start"], json!(["2", "3"]), "{plan}");
+    assert_eq!(plan["create"], 0);
+    assert_eq!(plan["protect"], json!(["0"]));
+    assert_eq!(posts(&emu, "/start"), vec![json!(["2", "3"])]);
+    assert!(
+        emu.calls("PATCH").is_empty(),
+        "no new instances while deallocated ones can start"
+    );
+
+    // The work is done but instance 0 is still busy, 3 is unknown to the scheduler:
+    // only the Free ones go, and never below --min-nodes.
+    emu.clear_log();
+    let jobs = json!([{"id": "b", "queue": "hpc", "nodes": 1, "status": "Running"}]);
+    let nodes = json!([
+        {"name": "hpc_0", "pool": "hpc", "status": "Busy"},
+        {"name": "1", "pool": "hpc", "status": "Free"},
+        {"name": "hpc_2", "pool": "hpc", "status": "Free"}
+    ]);
+    let r = run_jobs(&emu, dir.path(), jobs, nodes, &[]);
+    assert_code(&r, 0);
+    assert_eq!(posts(&emu, "/deallocate"), vec![json!(["1", "2"])]);
+    assert!(r.stdout.contains("busy or unknown"), "{}", r.stdout);
+
+    // More work than stopped instances: start the two, create the rest, up to the max of 6.
+    emu.clear_log();
+    let jobs = json!([{"id": "e", "queue": "hpc", "nodes": 9, "status": "Queued"}]);
+    let r = run_jobs(&emu, dir.path(), jobs, json!([]), &[]);
+    assert_code(&r, 0);
+    assert_eq!(posts(&emu, "/start"), vec![json!(["1", "2"])]);
+    let patches = emu.calls("PATCH");
+    assert_eq!(patches.len(), 1);
+    assert_eq!(patches[0].body["sku"]["capacity"], 6);
+}

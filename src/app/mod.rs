@@ -4,6 +4,7 @@
 
 pub mod backtest;
 pub mod inspect;
+pub mod jobs;
 pub mod scale;
 pub mod source;
 pub mod storage;

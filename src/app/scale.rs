@@ -409,6 +409,9 @@ pub fn run_loop(
         jitter_secs = jitter,
         "loop mode: reconciling on a schedule until SIGTERM/SIGINT"
     );
+    if args.policy == "jobs" {
+        bail!("--every is not available with --policy jobs yet: run it from a CronJob or timer every minute");
+    }
     let (mut round, mut failed) = (0u64, 0u64);
     let mut last_code;
     loop {
@@ -796,41 +799,48 @@ fn conclude(args: &ScaleArgs, p: &mut Planned, now: i64) -> Result<Decided> {
     })
 }
 
+/// The ARM client for `args` (credential, endpoint, extra root) and the
+/// runtime it must be used on.
+pub fn arm_client(args: &ScaleArgs) -> Result<(crate::arm::ArmClient, crate::arm::Blocking)> {
+    use crate::arm::{ArmClient, ArmConfig, Blocking};
+    use crate::azure::credential::{AuthChoice, AuthSettings, AUTHORITY_HOST_ENV, CA_CERT_ENV};
+    // Flags win over the environment (clap has already read the same variables into them).
+    let lookup = |k: &str| -> Option<String> {
+        let flag = match k {
+            crate::arm::client::ENDPOINT_ENV => args.arm_endpoint.clone(),
+            AUTHORITY_HOST_ENV => args.authority_host.clone(),
+            CA_CERT_ENV => args.ca_cert.as_ref().map(|p| p.display().to_string()),
+            _ => None,
+        };
+        flag.or_else(|| std::env::var(k).ok())
+    };
+    let config = ArmConfig::from_lookup(lookup)?;
+    let auth = AuthSettings::from_lookup(lookup);
+    let choice: AuthChoice = args
+        .auth
+        .parse()
+        .with_context(|| format!("--auth {}", args.auth))?;
+    Ok((ArmClient::connect(config, choice, &auth)?, Blocking::new()?))
+}
+
 fn open_group(
     args: &ScaleArgs,
     spec: &Option<TargetSpec>,
     demo_nodes: u32,
 ) -> Result<Box<dyn NodeGroup>> {
-    use crate::arm::{ArmClient, ArmConfig, AutoscalerMode, Blocking, TargetId};
-    use crate::azure::credential::{AuthChoice, AuthSettings, AUTHORITY_HOST_ENV, CA_CERT_ENV};
+    use crate::arm::{AutoscalerMode, TargetId};
     Ok(match spec {
         None => Box::new(SimGroup::new(demo_nodes)),
         Some(TargetSpec::Sim(n)) => Box::new(SimGroup::new(*n)),
         Some(TargetSpec::Arm(id)) => {
-            // Flags win over the environment (clap has already read the same variables into them).
-            let lookup = |k: &str| -> Option<String> {
-                let flag = match k {
-                    crate::arm::client::ENDPOINT_ENV => args.arm_endpoint.clone(),
-                    AUTHORITY_HOST_ENV => args.authority_host.clone(),
-                    CA_CERT_ENV => args.ca_cert.as_ref().map(|p| p.display().to_string()),
-                    _ => None,
-                };
-                flag.or_else(|| std::env::var(k).ok())
-            };
-            let config = ArmConfig::from_lookup(lookup)?;
-            let auth = AuthSettings::from_lookup(lookup);
-            let choice: AuthChoice = args
-                .auth
-                .parse()
-                .with_context(|| format!("--auth {}", args.auth))?;
-            let client = ArmClient::connect(config, choice, &auth)?;
+            let (client, rt) = arm_client(args)?;
             let mode = match args.on_autoscaler {
                 OnAutoscaler::AdjustMin => AutoscalerMode::AdjustMinCount,
                 OnAutoscaler::Refuse => AutoscalerMode::Refuse,
             };
             let vmss = matches!(id, TargetId::Vmss(_));
             Box::new(ArmGroup::new(
-                crate::arm::open_group(client, id.clone(), Blocking::new()?),
+                crate::arm::open_group(client, id.clone(), rt),
                 mode,
                 vmss,
             ))

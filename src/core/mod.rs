@@ -14,6 +14,7 @@ pub mod calendar;
 pub mod control;
 pub mod features;
 pub mod gate;
+pub mod instances;
 pub mod metrics;
 pub mod model;
 pub mod policy;

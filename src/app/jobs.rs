@@ -1,0 +1,249 @@
+//! `mlscaler scale --policy jobs`: scale a VM scale set instance by instance
+//! for a job scheduler ([`crate::core::instances`]): read the jobs and nodes
+//! documents, list the instances with their power state, plan, and start,
+//! create, deallocate or delete exactly the planned instances.
+
+use super::{exit, storage};
+use crate::arm::{ArmClient, Blocking, InstanceAction, ProtectionPolicy, TargetId, VmssId, VmssVm};
+use crate::cli::ScaleArgs;
+use crate::core::instances::{
+    plan_instances, Instance, InstanceParams, InstancePlan, Job, Power, ScaleIn, SchedulerNode,
+};
+use crate::core::time::rfc3339;
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::io::Write as _;
+
+/// One run of the jobs policy, printed and appended to the decision log.
+#[derive(Debug, Serialize)]
+pub struct JobsRecord {
+    pub mlscaler_version: &'static str,
+    pub now: String,
+    pub target: String,
+    pub queue: String,
+    pub dry_run: bool,
+    /// "applied", "would_apply" or "nothing_to_do".
+    pub outcome: &'static str,
+    pub jobs: usize,
+    pub scheduler_nodes: usize,
+    pub instances: Vec<Instance>,
+    pub plan: InstancePlan,
+    /// What was done, in order.
+    pub actions: Vec<String>,
+}
+
+/// Read a JSON array or NDJSON document of `T` from a file or a blob.
+fn read_documents<T: DeserializeOwned>(
+    location: &str,
+    args: &ScaleArgs,
+    what: &str,
+) -> Result<Vec<T>> {
+    let bytes = storage::read_object(location, &args.input.storage)?.with_context(|| {
+        format!(
+            "{}: the {what} document does not exist",
+            crate::store::Redacted(location)
+        )
+    })?;
+    let text = String::from_utf8(bytes).with_context(|| format!("{location}: not UTF-8"))?;
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        return serde_json::from_str(trimmed)
+            .with_context(|| format!("{location}: not a JSON array of {what}"));
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{location}: line {}: not a {what} record", i + 1))
+        })
+        .collect()
+}
+
+fn instance_of(vm: &VmssVm) -> Instance {
+    let id = vm.instance_id.clone().unwrap_or_default();
+    let mut names: Vec<String> = vm.name.iter().cloned().collect();
+    if let Some(cn) = vm
+        .properties
+        .as_ref()
+        .and_then(|p| p.extra.get("osProfile"))
+        .and_then(|o| o.get("computerName"))
+        .and_then(|c| c.as_str())
+    {
+        names.push(cn.to_string());
+    }
+    let power = match vm.power_state() {
+        Some("running" | "starting") => Power::Running,
+        Some("deallocated" | "stopped") => Power::Deallocated,
+        _ => Power::Other,
+    };
+    Instance {
+        instance_id: id,
+        names,
+        power,
+        protected_from_scale_in: vm.protection().protect_from_scale_in,
+    }
+}
+
+/// Run the jobs policy once.
+pub fn run(
+    args: &ScaleArgs,
+    clock: DateTime<Utc>,
+    client: impl FnOnce() -> Result<(ArmClient, Blocking)>,
+) -> Result<(i32, JobsRecord)> {
+    let (Some(jobs_loc), Some(nodes_loc)) = (&args.jobs, &args.nodes) else {
+        bail!("--policy jobs needs --jobs (the scheduler's jobs: JSON array or NDJSON) and --nodes (its nodes)");
+    };
+    let id = match args.target.as_deref().map(TargetId::parse) {
+        Some(Ok(TargetId::Vmss(id))) => id,
+        Some(Ok(TargetId::AgentPool(_))) => bail!("--policy jobs scales VM scale set instances; an AKS pool is scaled by count (--policy predictive or alarm)"),
+        Some(Err(e)) => return Err(e).context("--target"),
+        None => bail!("--policy jobs needs --target with the ARM resource id of a VM scale set"),
+    };
+    let queue = args.queue.clone().unwrap_or_else(|| id.name.clone());
+    let jobs: Vec<Job> = read_documents(jobs_loc, args, "jobs")?;
+    let nodes: Vec<SchedulerNode> = read_documents(nodes_loc, args, "nodes")?;
+    let (client, rt) = client()?;
+    let vms = rt
+        .block_on(client.list_vmss_instances(&id, true))
+        .with_context(|| format!("listing the instances of {id}"))?;
+    let instances: Vec<Instance> = vms.iter().map(instance_of).collect();
+    let params = InstanceParams {
+        min_nodes: args.min_nodes,
+        max_nodes: args.max_nodes,
+        headroom: args.headroom,
+        scale_in: if args.scale_in_delete {
+            ScaleIn::Delete
+        } else {
+            ScaleIn::Deallocate
+        },
+    };
+    let plan = plan_instances(&queue, &jobs, &nodes, &instances, &params);
+    let mut actions = Vec::new();
+    let outcome = if !plan.is_change() {
+        "nothing_to_do"
+    } else if args.dry_run {
+        "would_apply"
+    } else {
+        apply(&client, &rt, &id, &plan, &mut actions)?;
+        "applied"
+    };
+    let record = JobsRecord {
+        mlscaler_version: env!("CARGO_PKG_VERSION"),
+        now: rfc3339(clock.timestamp()),
+        target: id.to_string(),
+        queue,
+        dry_run: args.dry_run,
+        outcome,
+        jobs: jobs.len(),
+        scheduler_nodes: nodes.len(),
+        instances,
+        plan,
+        actions,
+    };
+    let mut line = serde_json::to_vec(&record)?;
+    line.push(b'\n');
+    let loc = args.decisions.to_string_lossy();
+    if storage::is_url(&loc) {
+        let mut bytes = storage::read_object(&loc, &args.input.storage)?.unwrap_or_default();
+        bytes.extend_from_slice(&line);
+        storage::write_object(&loc, &args.input.storage, &bytes)?;
+    } else {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&args.decisions)
+            .and_then(|mut f| f.write_all(&line))
+            .with_context(|| format!("{loc}: cannot append the decision record"))?;
+    }
+    let code = if outcome == "nothing_to_do" {
+        exit::NOTHING_TO_DO
+    } else {
+        exit::OK
+    };
+    Ok((code, record))
+}
+
+/// Protect busy instances first, then start, create, and scale in.
+fn apply(
+    client: &ArmClient,
+    rt: &Blocking,
+    id: &VmssId,
+    plan: &InstancePlan,
+    actions: &mut Vec<String>,
+) -> Result<()> {
+    let protect = ProtectionPolicy {
+        protect_from_scale_in: true,
+        protect_from_scale_set_actions: false,
+    };
+    for i in &plan.protect {
+        rt.block_on(client.set_instance_protection(id, i, protect))
+            .with_context(|| format!("protecting instance {i}"))?;
+        actions.push(format!("protected instance {i} from scale-in"));
+    }
+    if !plan.start.is_empty() {
+        rt.block_on(client.vmss_instance_action(id, InstanceAction::Start, &plan.start))
+            .context("starting instances")?;
+        actions.push(format!("started instances {}", plan.start.join(", ")));
+    }
+    if plan.create > 0 {
+        let vmss = rt.block_on(client.get_vmss(id))?;
+        let capacity = vmss.sku.as_ref().and_then(|s| s.capacity).unwrap_or(0);
+        let to = capacity + u64::from(plan.create);
+        rt.block_on(client.set_vmss_capacity(id, to, vmss.etag.as_deref()))
+            .with_context(|| format!("raising the capacity to {to}"))?;
+        actions.push(format!(
+            "capacity {capacity} -> {to}: {} new instance(s)",
+            plan.create
+        ));
+    }
+    for (ids, action, verb) in [
+        (&plan.deallocate, InstanceAction::Deallocate, "deallocated"),
+        (&plan.delete, InstanceAction::Delete, "deleted"),
+    ] {
+        if !ids.is_empty() {
+            rt.block_on(client.vmss_instance_action(id, action, ids))
+                .with_context(|| format!("{verb} instances"))?;
+            actions.push(format!("{verb} instances {}", ids.join(", ")));
+        }
+    }
+    Ok(())
+}
+
+/// The record as text for people.
+pub fn render_text(r: &JobsRecord) -> String {
+    let p = &r.plan;
+    let mut out = format!(
+        "{}{} (queue '{}'): {} running -> {} ({})\n",
+        if r.dry_run { "[dry run] " } else { "" },
+        r.target,
+        r.queue,
+        p.running,
+        p.target,
+        r.outcome.replace('_', " ")
+    );
+    for reason in &p.reasons {
+        out.push_str(&format!("  - {reason}\n"));
+    }
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    out.push_str(&format!(
+        "  start: {}; create: {}; deallocate: {}; delete: {}; protect: {}\n",
+        list(&p.start),
+        p.create,
+        list(&p.deallocate),
+        list(&p.delete),
+        list(&p.protect)
+    ));
+    for a in &r.actions {
+        out.push_str(&format!("applied: {a}\n"));
+    }
+    out
+}
