@@ -12,21 +12,11 @@ use mlscaler::core::policy::{plan, NodeCount, PlanInput, PoolParams, PoolState, 
 use mlscaler::core::series::LoadSeries;
 use mlscaler::core::time::Step;
 
-const WORLDCUP: &str = include_str!("../data/worldcup98_requests_per_minute.csv");
+#[path = "support/worldcup.rs"]
+mod worldcup;
 
 fn worldcup() -> LoadSeries {
-    let y: Vec<f64> = WORLDCUP
-        .lines()
-        .skip(1)
-        .map(|l| {
-            l.rsplit(',')
-                .next()
-                .expect("two columns")
-                .trim()
-                .parse()
-                .expect("a count")
-        })
-        .collect();
+    let y = worldcup::requests_per_minute();
     LoadSeries::new(
         893_968_200,
         Step::from_secs(60).expect("positive"),

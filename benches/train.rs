@@ -9,22 +9,13 @@ use mlscaler::core::model::{train_forecaster, ForecastParams};
 use mlscaler::core::series::LoadSeries;
 use mlscaler::core::time::Step;
 
-const WORLDCUP: &str = include_str!("../data/worldcup98_requests_per_minute.csv");
+#[path = "support/worldcup.rs"]
+mod worldcup;
+
 const YEAR: usize = 525_600;
 
 fn year_of_minutes() -> LoadSeries {
-    let base: Vec<f64> = WORLDCUP
-        .lines()
-        .skip(1)
-        .map(|l| {
-            l.rsplit(',')
-                .next()
-                .expect("two columns")
-                .trim()
-                .parse()
-                .expect("a count")
-        })
-        .collect();
+    let base = worldcup::requests_per_minute();
     let y: Vec<f64> = (0..YEAR)
         .map(|i| base[i % base.len()] * (1.0 + 0.15 * (i / base.len()) as f64))
         .collect();
