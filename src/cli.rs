@@ -427,7 +427,8 @@ pub struct ScaleArgs {
     /// alarms do; no model).
     /// `jobs` scales a VM scale set instance by instance for a job scheduler
     /// (--jobs, --nodes).
-    #[arg(long, default_value = "predictive", value_parser = ["predictive", "alarm", "jobs"], help_heading = "Policy")]
+    /// `vertical` moves a VM scale set up or down a ladder of VM sizes on memory pressure.
+    #[arg(long, default_value = "predictive", value_parser = ["predictive", "alarm", "jobs", "vertical"], help_heading = "Policy")]
     pub policy: String,
     /// Model name in --models (default: the metric, as `train` names it).
     #[arg(long, help_heading = "Model")]
@@ -535,6 +536,19 @@ pub struct ScaleArgs {
     /// Jobs policy: delete Free instances on scale-in instead of deallocating them.
     #[arg(long, help_heading = "Jobs policy")]
     pub scale_in_delete: bool,
+
+    /// Vertical policy: VM sizes from smallest to largest (comma-separated).
+    #[arg(long, value_delimiter = ',', help_heading = "Vertical policy")]
+    pub ladder: Vec<String>,
+    /// Vertical policy: one size up when memory utilisation (--metric) reaches this.
+    #[arg(long, default_value_t = 0.8, help_heading = "Vertical policy")]
+    pub memory_high: f64,
+    /// Vertical policy: one size down when it stayed at or below this ...
+    #[arg(long, default_value_t = 0.4, help_heading = "Vertical policy")]
+    pub memory_low: f64,
+    /// ... for this long.
+    #[arg(long, default_value = "30m", help_heading = "Vertical policy")]
+    pub memory_window: String,
 
     /// SLA mode (a regression model, as the workshop's controller): the latency target.
     #[arg(long, help_heading = "SLA mode")]

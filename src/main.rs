@@ -61,6 +61,12 @@ fn run(cli: &Cli, file: Option<&mlscaler::config::ConfigFile>) -> Result<i32> {
             emit(cli, &record, || app::jobs::render_text(&record))?;
             Ok(code)
         }
+        Command::Scale(args) if args.policy == "vertical" && args.every.is_none() => {
+            let (code, record) =
+                app::vertical::run(args, now, cli.quiet, || app::scale::arm_client(args))?;
+            emit(cli, &record, || app::vertical::render_text(&record))?;
+            Ok(code)
+        }
         Command::Scale(args) if args.every.is_some() => {
             app::scale::run_loop(args, cli.quiet, |record| {
                 // One record per round: a JSON line each for pipelines, the text for people.

@@ -517,3 +517,101 @@ fn jobs_start_deallocated_instances_first_and_busy_instances_are_never_scaled_in
     assert_eq!(patches.len(), 1);
     assert_eq!(patches[0].body["sku"]["capacity"], 6);
 }
+
+#[test]
+fn memory_pressure_moves_a_scale_set_one_size_up_the_ladder_and_rolls_its_instances() {
+    let emu = Emulator::start(&json!({
+        "operationDelayMs": 150,
+        "retryAfterSecs": 1,
+        "scaleSets": [{"subscription": SUB, "resourceGroup": "rg1", "name": "mem", "skuName": "Standard_D2s_v5", "capacity": 2}],
+        "clusters": [{"subscription": SUB, "resourceGroup": "rg1", "name": "aks1",
+            "pools": [{"name": "np1", "properties": {"count": 3, "vmSize": "Standard_D2s_v5", "mode": "User", "osType": "Linux"}}]}]
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("timestamp,mem_util\n");
+    for i in 0..60 {
+        // Calm for 40 minutes, then memory pressure.
+        csv.push_str(&format!(
+            "1998-01-01 00:{i:02}:00,{}\n",
+            if i < 40 { 0.3 } else { 0.9 }
+        ));
+    }
+    std::fs::write(dir.path().join("mem.csv"), csv).unwrap();
+    let ca = emu.ca_path.display().to_string();
+    let env = [
+        ("MLSCALER_ARM_ENDPOINT", emu.base_url.as_str()),
+        ("AZURE_AUTHORITY_HOST", emu.base_url.as_str()),
+        ("MLSCALER_CA_CERT", ca.as_str()),
+        ("AZURE_TENANT_ID", arm::TENANT),
+        ("AZURE_CLIENT_ID", arm::CLIENT_ID),
+        ("AZURE_CLIENT_SECRET", arm::CLIENT_SECRET),
+    ];
+    let mem = format!("/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachineScaleSets/mem");
+    let run = |target: &str, ladder: &str, now: &str| {
+        mlscaler_env(
+            dir.path(),
+            &[
+                "scale",
+                "--policy",
+                "vertical",
+                "--data",
+                "mem.csv",
+                "--target",
+                target,
+                "--ladder",
+                ladder,
+                "--memory-window",
+                "30m",
+                "--now",
+                now,
+                "--output",
+                "json",
+            ],
+            &env,
+        )
+    };
+    let ladder = "Standard_D2s_v5,Standard_D4s_v5,Standard_D8s_v5";
+    let r = run(&mem, ladder, "1998-01-01T00:45:00Z");
+    assert_code(&r, 0);
+    assert_eq!(r.json()["decision"]["to"], "Standard_D4s_v5");
+    let patches = emu.calls("PATCH");
+    assert_eq!(patches.len(), 1);
+    assert_eq!(patches[0].body["sku"]["name"], "Standard_D4s_v5");
+    assert!(patches[0].if_match.is_some());
+    let upgrades: Vec<Value> = emu
+        .calls("POST")
+        .into_iter()
+        .filter(|e| e.path.ends_with("/manualupgrade"))
+        .map(|e| e.body)
+        .collect();
+    assert_eq!(
+        upgrades,
+        vec![json!({"instanceIds": ["0", "1"]})],
+        "the Manual upgrade policy: mlscaler rolls the instances"
+    );
+
+    // At the top of a (shorter) ladder: held, nothing sent.
+    emu.clear_log();
+    let top = run(
+        &mem,
+        "Standard_D2s_v5,Standard_D4s_v5",
+        "1998-01-01T00:50:00Z",
+    );
+    assert_code(&top, 4);
+    assert!(top.stdout.contains("largest size"), "{}", top.stdout);
+    assert!(emu.calls("PATCH").is_empty());
+    // Calm for the whole 30-minute window (minutes 9..39): one size down.
+    let calm = run(&mem, ladder, "1998-01-01T00:39:00Z");
+    assert_code(&calm, 0);
+    assert_eq!(calm.json()["decision"]["to"], "Standard_D2s_v5");
+    // An AKS pool cannot change size in place: said clearly, nothing sent.
+    emu.clear_log();
+    let aks = run(&pool("np1"), ladder, "1998-01-01T00:45:00Z");
+    assert_code(&aks, 1);
+    assert!(
+        aks.stderr.contains("cannot change its VM size in place"),
+        "{}",
+        aks.stderr
+    );
+    assert!(emu.calls("PUT").is_empty() && emu.calls("PATCH").is_empty());
+}

@@ -11,6 +11,7 @@ pub mod storage;
 pub mod target;
 pub mod train;
 pub mod ui;
+pub mod vertical;
 
 /// Process exit codes, documented in the README.
 pub mod exit {

@@ -409,8 +409,11 @@ pub fn run_loop(
         jitter_secs = jitter,
         "loop mode: reconciling on a schedule until SIGTERM/SIGINT"
     );
-    if args.policy == "jobs" {
-        bail!("--every is not available with --policy jobs yet: run it from a CronJob or timer every minute");
+    if args.policy == "jobs" || args.policy == "vertical" {
+        bail!(
+            "--every is not available with --policy {} yet: run it from a CronJob or timer",
+            args.policy
+        );
     }
     let (mut round, mut failed) = (0u64, 0u64);
     let mut last_code;
@@ -557,7 +560,7 @@ impl Planned {
 
 /// The recent load as of `now` (`--now`, the demo moment, or the clock):
 /// the data up to then only, so a replay sees what a live run would have.
-fn recent(
+pub(super) fn recent(
     args: &ScaleArgs,
     src: &DataSource,
     opts: &source::ReadOptions,

@@ -149,6 +149,9 @@ pub enum InstanceAction {
     Deallocate,
     /// Delete the instances (scale-in of exactly those).
     Delete,
+    /// Bring the instances to the scale set's latest model (after a size
+    /// change under the Manual upgrade policy).
+    ManualUpgrade,
 }
 
 impl InstanceAction {
@@ -157,6 +160,7 @@ impl InstanceAction {
             InstanceAction::Start => "start",
             InstanceAction::Deallocate => "deallocate",
             InstanceAction::Delete => "delete",
+            InstanceAction::ManualUpgrade => "manualupgrade",
         }
     }
 }
@@ -186,6 +190,21 @@ impl ArmClient {
     ) -> Result<Vmss, ArmError> {
         let url = self.url(&id.to_string(), &self.config().compute_api_version.clone())?;
         let body = json!({ "sku": { "capacity": capacity } });
+        self.write_and_wait(reqwest::Method::PATCH, &url, Some(&body), etag)
+            .await?;
+        self.get_vmss(id).await
+    }
+
+    /// PATCH `{"sku":{"name":name}}` with `If-Match` and wait: a new VM size
+    /// for the scale set's model (instances follow per its upgrade policy).
+    pub async fn set_vmss_sku(
+        &self,
+        id: &VmssId,
+        name: &str,
+        etag: Option<&str>,
+    ) -> Result<Vmss, ArmError> {
+        let url = self.url(&id.to_string(), &self.config().compute_api_version.clone())?;
+        let body = json!({ "sku": { "name": name } });
         self.write_and_wait(reqwest::Method::PATCH, &url, Some(&body), etag)
             .await?;
         self.get_vmss(id).await

@@ -22,3 +22,4 @@ pub mod regression;
 pub mod series;
 pub mod sim;
 pub mod time;
+pub mod vertical;

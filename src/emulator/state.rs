@@ -249,6 +249,9 @@ struct Vm {
     power: String,
     protect_in: bool,
     protect_actions: bool,
+    /// False after a change of the scale set's model (its size) until the
+    /// instance is upgraded (manualUpgrade, under the Manual upgrade policy).
+    latest_model: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -276,6 +279,12 @@ enum Effect {
     VmssCapacity {
         key: String,
         capacity: u64,
+        /// A new VM size (the model changes: instances are not on it until upgraded).
+        sku_name: Option<String>,
+    },
+    Upgrade {
+        key: String,
+        ids: Vec<String>,
     },
     Power {
         key: String,
@@ -299,6 +308,7 @@ impl Effect {
         match self {
             Effect::PoolProps { key, .. }
             | Effect::VmssCapacity { key, .. }
+            | Effect::Upgrade { key, .. }
             | Effect::Power { key, .. }
             | Effect::DeleteVms { key, .. }
             | Effect::Protect { key, .. } => key,
@@ -411,6 +421,7 @@ impl State {
                         power: "running".into(),
                         protect_in: false,
                         protect_actions: false,
+                        latest_model: true,
                     })
                     .collect()
             } else {
@@ -421,6 +432,7 @@ impl State {
                         power: i.power_state.clone(),
                         protect_in: i.protect_from_scale_in,
                         protect_actions: false,
+                        latest_model: true,
                     })
                     .collect()
             };
@@ -519,8 +531,29 @@ impl State {
                     p.etag_n += 1;
                 }
             }
-            Effect::VmssCapacity { key, capacity } => {
+            Effect::Upgrade { key, ids } => {
                 if let Some(v) = self.scale_sets.get_mut(key) {
+                    for i in v
+                        .instances
+                        .iter_mut()
+                        .filter(|i| ids.contains(&i.instance_id))
+                    {
+                        i.latest_model = true;
+                    }
+                }
+            }
+            Effect::VmssCapacity {
+                key,
+                capacity,
+                sku_name,
+            } => {
+                if let Some(v) = self.scale_sets.get_mut(key) {
+                    if let Some(n) = sku_name.as_ref().filter(|n| **n != v.sku_name) {
+                        v.sku_name = n.clone();
+                        for i in &mut v.instances {
+                            i.latest_model = false;
+                        }
+                    }
                     let cap = *capacity as usize;
                     while v.instances.len() < cap {
                         v.instances.push(Vm {
@@ -528,6 +561,7 @@ impl State {
                             power: "running".into(),
                             protect_in: false,
                             protect_actions: false,
+                            latest_model: true,
                         });
                         v.next_instance += 1;
                     }
@@ -881,7 +915,8 @@ impl State {
                 }
             }
             (Some("microsoft.compute"), ["virtualmachinescalesets", _, action])
-                if m == "POST" && matches!(*action, "start" | "deallocate" | "delete") =>
+                if m == "POST"
+                    && matches!(*action, "start" | "deallocate" | "delete" | "manualupgrade") =>
             {
                 self.instance_action(&key, action, req, fail, now)
             }
@@ -1306,6 +1341,19 @@ impl State {
                 }
             },
         };
+        let sku_name = match body.pointer("/sku/name") {
+            None => None,
+            Some(Value::String(n)) if n.starts_with("Standard_") || n.starts_with("Basic_") => {
+                Some(n.clone())
+            }
+            Some(n) => {
+                return arm_error(
+                    400,
+                    "InvalidParameter",
+                    format!("The value {n} of parameter 'sku.name' is not valid."),
+                )
+            }
+        };
         if let Some(msg) = self.quota_check(cap.saturating_sub(v.capacity), &v.location) {
             return arm_error(409, "OperationNotAllowed", msg);
         }
@@ -1314,6 +1362,7 @@ impl State {
             Effect::VmssCapacity {
                 key: key.to_string(),
                 capacity: cap,
+                sku_name: sku_name.clone(),
             },
             fail,
             now,
@@ -1321,6 +1370,9 @@ impl State {
         let v = &self.scale_sets[key];
         let mut shown = Self::vmss_body(v);
         shown["sku"]["capacity"] = json!(cap);
+        if let Some(n) = &sku_name {
+            shown["sku"]["name"] = json!(n);
+        }
         EmuResponse::json(200, shown)
             .header("ETag", format!("\"{}\"", v.etag_n))
             .header(
@@ -1339,7 +1391,7 @@ impl State {
 
     fn vm_body(v: &ScaleSet, vm: &Vm, expand: bool) -> Value {
         let mut props = json!({
-            "latestModelApplied": true,
+            "latestModelApplied": vm.latest_model,
             "provisioningState": "Succeeded",
             "protectionPolicy": {"protectFromScaleIn": vm.protect_in, "protectFromScaleSetActions": vm.protect_actions},
         });
@@ -1504,6 +1556,10 @@ impl State {
                 key: key.into(),
                 ids,
                 power: "deallocated".into(),
+            },
+            "manualupgrade" => Effect::Upgrade {
+                key: key.into(),
+                ids,
             },
             _ => Effect::DeleteVms {
                 key: key.into(),
