@@ -493,6 +493,10 @@ pub struct ScaleArgs {
     /// Turn off the calibration of the plan by recent forecast errors.
     #[arg(long, help_heading = "Policy")]
     pub no_calibration: bool,
+    /// When the forecast cannot be trusted (missing, stale, drifted): reactive
+    /// (size on the current load, never scale in) or alarm (the --alarm-* rule decides).
+    #[arg(long, default_value = "reactive", value_parser = ["reactive", "alarm"], help_heading = "Policy")]
+    pub fallback: String,
 
     /// Alarm policy: what the thresholds compare: the metric itself (a published
     /// load metric such as queue length) or utilisation (metric / (nodes x --capacity-per-node)).

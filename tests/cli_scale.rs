@@ -357,3 +357,44 @@ fn the_alarm_policy_needs_m_of_n_datapoints_and_keeps_its_cooldown_across_runs()
     );
     assert_code(&r, 4);
 }
+
+#[test]
+fn with_fallback_alarm_the_alarm_rule_decides_when_the_forecast_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    train(dir.path());
+    // Stale data (an hour after the sample ends), as in the test above, but the
+    // team's alarm rule on utilisation takes over: 20 of 20 datapoints are low.
+    let r = mlscaler(
+        dir.path(),
+        &[
+            "scale",
+            "--now",
+            "1998-07-26T23:00:00Z",
+            "--target",
+            "sim:10",
+            "--capacity-per-node",
+            "4000",
+            "--fallback",
+            "alarm",
+            "--alarm-on",
+            "utilisation",
+            "--output",
+            "json",
+        ],
+    );
+    assert_code(&r, 0);
+    let s = r.json();
+    assert_eq!(s["decision"]["nodes"], 9);
+    let text = s["explanation"].to_string();
+    assert!(
+        text.contains("stale") && text.contains("the alarm rule decides"),
+        "{text}"
+    );
+    let steps: Vec<&str> = s["decision"]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["alarm_low"]);
+}

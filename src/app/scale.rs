@@ -523,10 +523,23 @@ impl Planned {
         if let Some(p) = &problem {
             explanation.insert(0, format!("no forecast: {p}"));
         }
-        let fell_back = decision
+        let mut fell_back = decision
             .reasons()
             .iter()
             .any(|r| matches!(r, Reason::Fallback { .. }));
+        let mut decision = decision;
+        if fell_back && args.fallback == "alarm" {
+            // The forecast was not trusted: the team's alarm rule decides instead.
+            let alarm = alarm_strategy(args, policy.pool())?;
+            let capacity = policy.pool().capacity().per_node();
+            let datapoints = alarm_datapoints(args, y, capacity, before.count);
+            decision = alarm.decide(&PlanInput::observed(step, y, &datapoints), &state, now);
+            explanation.push(
+                "the forecast was not used: the alarm rule decides (--fallback alarm)".into(),
+            );
+            explanation.extend(decision.reasons().iter().map(explain));
+            fell_back = false;
+        }
         let lead = policy.pool().lead_steps(step);
         let forecast = prepared.as_ref().map(|p| {
             let f = &p.forecast;
@@ -606,7 +619,6 @@ fn run_alarm(
     quiet: bool,
     t0: Instant,
 ) -> Result<(i32, ScaleRecord)> {
-    use crate::core::policy::{Adjustment, ThresholdParams};
     let input = &args.input;
     let target_spec = resolve_target(args)?;
     let src = DataSource::resolve(input.data.as_deref(), &input.storage)?;
@@ -624,6 +636,58 @@ fn run_alarm(
             series.names().join(", ")
         )
     })?;
+    let on_utilisation = args.alarm_on == "utilisation";
+    let capacity = match (on_utilisation, args.capacity_per_node) {
+        (true, Some(c)) => c,
+        (true, None) => bail!("--alarm-on utilisation needs --capacity-per-node"),
+        (false, _) => 1.0,
+    };
+    let pool = PoolParams {
+        capacity_per_node: capacity,
+        min_nodes: args.min_nodes,
+        max_nodes: args.max_nodes,
+        lead_secs: series.step().secs(),
+    }
+    .check()
+    .context("pool settings")?;
+    let strategy = alarm_strategy(args, &pool)?;
+    let mut group = open_group(args, &target_spec, args.min_nodes)?;
+    let before = group
+        .read()
+        .with_context(|| format!("reading {}", group.describe()))?;
+    let datapoints = alarm_datapoints(args, y, capacity, before.count);
+    let memory = load_memory(args, now, before.count)?;
+    let state = PoolState {
+        requested: NodeCount(before.count),
+        ready: NodeCount(before.count),
+        memory,
+    };
+    let decision = strategy.decide(
+        &PlanInput::observed(series.step(), y, &datapoints),
+        &state,
+        now,
+    );
+    let explanation = decision.reasons().iter().map(explain).collect();
+    let mut planned = Planned {
+        group,
+        before,
+        decision,
+        explanation,
+        fell_back: false,
+        strategy: Some(strategy),
+        state: Some(state),
+        forecast: None,
+        capacity_per_node: on_utilisation.then_some(capacity),
+        metric: metric.clone(),
+        current: *y.last().expect("not empty"),
+    };
+    let decided = conclude(args, &mut planned, now)?;
+    finish(args, planned, decided, now, &src, &series, None, t0)
+}
+
+/// The alarm rule of the `--alarm-*` flags, for `pool`.
+fn alarm_strategy(args: &ScaleArgs, pool: &crate::core::policy::CheckedPool) -> Result<Strategy> {
+    use crate::core::policy::{Adjustment, ThresholdParams};
     let m_of_n = |flag: &str, v: &str| -> Result<(usize, usize)> {
         let (m, n) = v
             .split_once('/')
@@ -653,20 +717,6 @@ fn run_alarm(
     };
     let (out_m, out_n) = m_of_n("alarm-out-of", &args.alarm_out_of)?;
     let (in_m, in_n) = m_of_n("alarm-in-of", &args.alarm_in_of)?;
-    let on_utilisation = args.alarm_on == "utilisation";
-    let capacity = match (on_utilisation, args.capacity_per_node) {
-        (true, Some(c)) => c,
-        (true, None) => bail!("--alarm-on utilisation needs --capacity-per-node"),
-        (false, _) => 1.0,
-    };
-    let pool = PoolParams {
-        capacity_per_node: capacity,
-        min_nodes: args.min_nodes,
-        max_nodes: args.max_nodes,
-        lead_secs: series.step().secs(),
-    }
-    .check()
-    .context("pool settings")?;
     let checked = ThresholdParams {
         scale_out_at: args.alarm_out_at,
         scale_out_m: out_m,
@@ -678,50 +728,22 @@ fn run_alarm(
         step_in: adjustment("alarm-in-step", &args.alarm_in_step)?,
         cooldown_secs: parse_duration_secs(&args.alarm_cooldown).context("--alarm-cooldown")?,
     }
-    .check(&pool)
+    .check(pool)
     .context("alarm settings")?;
-    let strategy = Strategy::ReactiveThreshold(checked);
-    let mut group = open_group(args, &target_spec, args.min_nodes)?;
-    let before = group
-        .read()
-        .with_context(|| format!("reading {}", group.describe()))?;
-    // The datapoints the alarms evaluate: the metric itself, or the
-    // utilisation of the current nodes (the node count of earlier datapoints is
-    // not known; the current one is used for all of them).
-    let datapoints: Vec<f64> = if on_utilisation {
+    Ok(Strategy::ReactiveThreshold(checked))
+}
+
+/// The datapoints the alarms evaluate: the metric itself, or the utilisation
+/// of the current nodes (the node count of earlier datapoints is not known;
+/// the current one is used for all of them).
+fn alarm_datapoints(args: &ScaleArgs, y: &[f64], capacity: f64, nodes: u32) -> Vec<f64> {
+    if args.alarm_on == "utilisation" {
         y.iter()
-            .map(|v| v / (capacity * f64::from(before.count.max(1))))
+            .map(|v| v / (capacity * f64::from(nodes.max(1))))
             .collect()
     } else {
         y.to_vec()
-    };
-    let memory = load_memory(args, now, before.count)?;
-    let state = PoolState {
-        requested: NodeCount(before.count),
-        ready: NodeCount(before.count),
-        memory,
-    };
-    let decision = strategy.decide(
-        &PlanInput::observed(series.step(), y, &datapoints),
-        &state,
-        now,
-    );
-    let explanation = decision.reasons().iter().map(explain).collect();
-    let mut planned = Planned {
-        group,
-        before,
-        decision,
-        explanation,
-        fell_back: false,
-        strategy: Some(strategy),
-        state: Some(state),
-        forecast: None,
-        capacity_per_node: on_utilisation.then_some(capacity),
-        metric: metric.clone(),
-        current: *y.last().expect("not empty"),
-    };
-    let decided = conclude(args, &mut planned, now)?;
-    finish(args, planned, decided, now, &src, &series, None, t0)
+    }
 }
 
 /// ARM answered 412: the scale set's ETag changed between reading and writing.
