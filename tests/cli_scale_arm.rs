@@ -63,12 +63,13 @@ fn scale(emu: &Emulator, dir: &Path, secret: &str, extra: &[&str], env: &[(&str,
         "4000",
         "--max-nodes",
         "100",
-        "--now",
-        "1998-06-30T18:40:00Z",
         "--output",
         "json",
     ];
     args.extend_from_slice(extra);
+    if !extra.contains(&"--now") {
+        args.extend_from_slice(&["--now", "1998-06-30T18:40:00Z"]);
+    }
     let ca = emu.ca_path.display().to_string();
     let mut e = vec![
         ("MLSCALER_ARM_ENDPOINT", emu.base_url.as_str()),
@@ -614,4 +615,50 @@ fn memory_pressure_moves_a_scale_set_one_size_up_the_ladder_and_rolls_its_instan
         aks.stderr
     );
     assert!(emu.calls("PUT").is_empty() && emu.calls("PATCH").is_empty());
+}
+
+#[test]
+fn a_quiet_night_scales_an_aks_pool_and_a_scale_set_in_after_the_stabilisation_window() {
+    let mut sd = seed();
+    sd["clusters"][0]["pools"][0]["properties"]["count"] = json!(30);
+    sd["scaleSets"][0]["capacity"] = json!(30);
+    let emu = Emulator::start(&sd);
+    let dir = workdir();
+    for (target, field, state) in [
+        (pool("np1"), "count", "aks-state.json"),
+        (vmss(), "sku.capacity", "vmss-state.json"),
+    ] {
+        let run = |now: &str| {
+            scale(
+                &emu,
+                dir.path(),
+                arm::CLIENT_SECRET,
+                &[
+                    "--target",
+                    &target,
+                    "--state",
+                    state,
+                    "--min-nodes",
+                    "2",
+                    "--now",
+                    now,
+                ],
+                &[],
+            )
+        };
+        // The first run has no memory of recommendations: it holds for a whole window.
+        let first = run("1998-07-20T04:00:00Z");
+        assert_code(&first, 4);
+        let second = run("1998-07-20T04:03:00Z");
+        assert_code(&second, 0);
+        let s = second.json();
+        let n = s["decision"]["nodes"].as_u64().unwrap();
+        assert!((2..30).contains(&n), "{}", s["decision"]);
+        assert_eq!(s["after"]["field"], field);
+        assert_eq!(s["after"]["count"], n);
+    }
+    assert_eq!(
+        pool_props(&emu, "np1")["count"].as_u64().unwrap() < 30,
+        true
+    );
 }
