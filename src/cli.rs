@@ -597,6 +597,10 @@ pub struct ScaleArgs {
     /// With --every: stop after this many rounds (default: run until stopped).
     #[arg(long, help_heading = "Run")]
     pub rounds: Option<u64>,
+    /// Write a plot (SVG) of the last six hours, the forecast band over the lead
+    /// time and the capacity before and after the plan (predictive policy).
+    #[arg(long, help_heading = "Run")]
+    pub plot: Option<PathBuf>,
     /// Plan as of this time (RFC 3339, or `data-end` for the last step of the data)
     /// instead of the clock; for replays and demos.
     #[arg(long, help_heading = "Run")]

@@ -63,11 +63,19 @@ fn at_a_busy_hour_the_forecast_is_trusted_and_sizes_the_pool_before_the_load() {
             "--dry-run",
             "--output",
             "json",
+            "--plot",
+            "plan.svg",
         ],
     );
     assert_code(&r, 0);
     let s = r.json();
     assert_eq!(s["outcome"], "would_apply");
+    let svg = std::fs::read_to_string(dir.path().join("plan.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg")
+            && svg.contains("planned capacity")
+            && svg.contains("10-90% forecast")
+    );
     assert_eq!(
         s["data"]["newest"], "1998-06-30T18:40:00Z",
         "a replay sees no data after --now"

@@ -312,6 +312,20 @@ pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, 
         })
     };
     let mut planned = make_plan(None)?;
+    if let (Some(path), Some(f), Some(cap)) =
+        (&args.plot, &planned.forecast, planned.capacity_per_node)
+    {
+        let svg = plan_plot(
+            &series,
+            &planned.metric,
+            f,
+            cap,
+            planned.before.count,
+            planned.decision.nodes().get(),
+            now,
+        );
+        super::write_atomic(path, svg.as_bytes())?;
+    }
     let decided = match conclude(args, &mut planned, now) {
         Err(e) if is_precondition_failed(&e) => {
             tracing::warn!(error = %format!("{e:#}"), "the target changed while applying (412): re-reading and re-planning once");
@@ -822,6 +836,95 @@ fn conclude(args: &ScaleArgs, p: &mut Planned, now: i64) -> Result<Decided> {
         after,
         held_because,
     })
+}
+
+/// The last six hours of the metric, the forecast over the lead time with its
+/// 10-90% band, and the capacity before and after the plan.
+fn plan_plot(
+    series: &crate::core::series::LoadSeries,
+    metric: &str,
+    f: &ForecastSummary,
+    capacity: f64,
+    before: u32,
+    after: u32,
+    now: i64,
+) -> String {
+    use crate::report::plot::{Band, Chart, Line};
+    let step = series.step().secs();
+    let y = series.column(metric).unwrap_or(&[]);
+    let past = y.len().min((6 * 3600 / step.max(1)) as usize + 1);
+    let n = past + f.points.len();
+    let mut times = Vec::with_capacity(n);
+    let (mut actual, mut point, mut lo, mut hi) = (
+        vec![f64::NAN; n],
+        vec![f64::NAN; n],
+        vec![f64::NAN; n],
+        vec![f64::NAN; n],
+    );
+    for (k, i) in (y.len() - past..y.len()).enumerate() {
+        times.push(series.time_at(i));
+        actual[k] = y[i];
+    }
+    // The forecast starts at the last observation, so the lines join.
+    point[past - 1] = y[y.len() - 1];
+    for (h, v) in f.points.iter().enumerate() {
+        times.push(now + (h as i64 + 1) * step);
+        point[past + h] = *v;
+        lo[past + h] = f.p10[h];
+        hi[past + h] = f.p90[h];
+    }
+    let cap_before = vec![capacity * f64::from(before); n];
+    let cap_after: Vec<f64> = (0..n)
+        .map(|k| {
+            if k + 1 >= past {
+                capacity * f64::from(after)
+            } else {
+                f64::NAN
+            }
+        })
+        .collect();
+    let title = format!(
+        "{metric}: last 6 h, forecast over {} and capacity {before} -> {after} nodes",
+        f.lead_time
+    );
+    Chart {
+        title: &title,
+        y_label: metric,
+        times: &times,
+        lines: vec![
+            Line {
+                name: "actual",
+                color: "#222222",
+                values: &actual,
+                width: 1.2,
+            },
+            Line {
+                name: "forecast",
+                color: "#1f77b4",
+                values: &point,
+                width: 1.2,
+            },
+            Line {
+                name: "capacity now",
+                color: "#7f7f7f",
+                values: &cap_before,
+                width: 0.8,
+            },
+            Line {
+                name: "planned capacity",
+                color: "#d62728",
+                values: &cap_after,
+                width: 1.2,
+            },
+        ],
+        bands: vec![Band {
+            name: "10-90% forecast",
+            color: "#1f77b4",
+            lo: &lo,
+            hi: &hi,
+        }],
+    }
+    .to_svg()
 }
 
 /// The ARM client for `args` (credential, endpoint, extra root) and the
