@@ -659,3 +659,81 @@ fn a_quiet_night_scales_an_aks_pool_and_a_scale_set_in_after_the_stabilisation_w
     }
     assert!(pool_props(&emu, "np1")["count"].as_u64().unwrap() < 30);
 }
+
+#[test]
+fn sigterm_in_the_middle_of_a_round_lets_the_round_finish_its_write_and_exits_0() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let emu = Emulator::start(&seed());
+    let dir = workdir();
+    // The round's read of the pool takes 3 s: the signal arrives while the round runs.
+    emu.add_faults(
+        json!({"method": "GET", "pathContains": "agentPools/np1", "times": 1, "delayMs": 3000}),
+    );
+    let data = cli::data("worldcup98_requests_per_minute.csv");
+    let target = pool("np1");
+    let ca = emu.ca_path.display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlscaler"))
+        .current_dir(dir.path())
+        .args([
+            "scale",
+            "--data",
+            data.to_str().unwrap(),
+            "--model",
+            "count",
+            "--target",
+            &target,
+            "--capacity-per-node",
+            "4000",
+            "--every",
+            "1h",
+            "--jitter",
+            "0s",
+        ])
+        .env("MLSCALER_ARM_ENDPOINT", &emu.base_url)
+        .env("AZURE_AUTHORITY_HOST", &emu.base_url)
+        .env("MLSCALER_CA_CERT", &ca)
+        .env("AZURE_TENANT_ID", arm::TENANT)
+        .env("AZURE_CLIENT_ID", arm::CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", arm::CLIENT_SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    // The round has started once the token has been fetched.
+    while !emu.requests().iter().any(|e| e.path.contains("/oauth2/")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the round never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the loop did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(
+        err.contains("stopped on a signal after 1 round(s), 0 failed"),
+        "{err}"
+    );
+    // The round finished: its decision record is there, whole.
+    let log = std::fs::read_to_string(dir.path().join("decisions.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 1);
+    let rec: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(rec["before"]["count"], 12);
+}

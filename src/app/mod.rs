@@ -6,6 +6,7 @@ pub mod backtest;
 pub mod inspect;
 pub mod jobs;
 pub mod scale;
+pub mod schedule;
 pub mod source;
 pub mod storage;
 pub mod target;

@@ -398,7 +398,7 @@ pub fn run_loop(
     quiet: bool,
     mut report: impl FnMut(&ScaleRecord),
 ) -> Result<i32> {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
     let every =
         parse_duration_secs(args.every.as_deref().unwrap_or_default()).context("--every")?;
@@ -417,7 +417,6 @@ pub fn run_loop(
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("installing the signal handler")?;
     }
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
     tracing::info!(
         every_secs = every,
         jitter_secs = jitter,
@@ -429,49 +428,37 @@ pub fn run_loop(
             args.policy
         );
     }
-    let (mut round, mut failed) = (0u64, 0u64);
-    let mut last_code;
-    loop {
-        round += 1;
-        let started = Instant::now();
-        match run(args, Utc::now(), quiet) {
-            Ok((code, record)) => {
+    let mut pacer = super::schedule::RealPacer::new();
+    let ended = super::schedule::run_rounds(
+        std::time::Duration::from_secs(every as u64),
+        std::time::Duration::from_secs(jitter.max(0) as u64),
+        args.rounds,
+        &stop,
+        &mut pacer,
+        |round| match run(args, Utc::now(), quiet) {
+            Ok((_, record)) => {
+                // Per-round outcomes (nothing to do, held) are in the logs and
+                // records; the loop itself goes on.
                 tracing::info!(round, outcome = ?record.outcome, before = record.before.count, after = record.decision.nodes().get(), "round done");
                 report(&record);
-                // Per-round outcomes (nothing to do, held) are in the logs and
-                // records; the loop itself succeeded.
-                let _ = code;
-                last_code = exit::OK;
+                true
             }
             Err(e) => {
-                failed += 1;
-                last_code = exit::FAILED;
                 tracing::error!(round, error = %format!("{e:#}"), "round failed; the next round runs as planned");
                 if !quiet {
                     eprintln!("round {round} failed: {e:#}");
                 }
+                false
             }
-        }
-        if args.rounds.is_some_and(|n| round >= n) || stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let wait = std::time::Duration::from_secs(every as u64).saturating_sub(started.elapsed())
-            + std::time::Duration::from_millis(rand::Rng::random_range(
-                &mut rng,
-                0..=jitter.max(0) as u64 * 1000,
-            ));
-        let until = Instant::now() + wait;
-        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(
-                std::time::Duration::from_millis(100)
-                    .min(until.saturating_duration_since(Instant::now())),
-            );
-        }
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-    }
-    let how = if stop.load(Ordering::SeqCst) {
+        },
+    );
+    let (round, failed) = (ended.rounds, ended.failed);
+    let last_code = if ended.last_failed {
+        exit::FAILED
+    } else {
+        exit::OK
+    };
+    let how = if ended.by_signal {
         "on a signal"
     } else {
         "after the last round"
