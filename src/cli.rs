@@ -326,6 +326,18 @@ pub struct BacktestArgs {
     /// Reactive threshold: cooldown after any action (default 300s).
     #[arg(long, help_heading = "Baselines")]
     pub threshold_cooldown: Option<String>,
+    /// Reactive threshold (the alarm rule): breaching datapoints to scale out, as M/N (default 2/2).
+    #[arg(long, help_heading = "Baselines")]
+    pub threshold_out_of: Option<String>,
+    /// Reactive threshold: breaching datapoints to scale in, as M/N (default 20/20).
+    #[arg(long, help_heading = "Baselines")]
+    pub threshold_in_of: Option<String>,
+    /// Reactive threshold: nodes added per scale-out, or a percentage (default 20%).
+    #[arg(long, help_heading = "Baselines")]
+    pub threshold_out_step: Option<String>,
+    /// Reactive threshold: nodes removed per scale-in, or a percentage (default 1).
+    #[arg(long, help_heading = "Baselines")]
+    pub threshold_in_step: Option<String>,
     /// Target tracking: target utilisation (default 0.7).
     #[arg(long, help_heading = "Baselines")]
     pub tracking_utilisation: Option<f64>,

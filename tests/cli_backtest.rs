@@ -261,3 +261,50 @@ fn zero_demand_stretches_and_gaps_are_simulated_at_the_pool_minimum_and_counted(
         assert_eq!((c[1], c[3]), ("0", "2"), "{row}");
     }
 }
+
+#[test]
+fn the_alarm_rule_of_the_threshold_baseline_is_configurable_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = head(dir.path(), "small.csv", 3 * 1440);
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "backtest",
+            "--data",
+            small.as_str(),
+            "--policy",
+            "reactive_threshold,oracle",
+            "--output",
+            "json",
+            "-q",
+        ];
+        a.extend_from_slice(extra);
+        mlscaler(dir.path(), &a)
+    };
+    let default = run(&[]);
+    assert_code(&default, 0);
+    // The DataRobot-style alarm: 1 of 1 datapoints, one node at a time.
+    let alarm = run(&[
+        "--threshold-out-of",
+        "1/1",
+        "--threshold-out-step",
+        "1",
+        "--threshold-in-of",
+        "10/10",
+        "--threshold-in-step",
+        "10%",
+    ]);
+    assert_code(&alarm, 0);
+    let actions = |r: &cli::Run| {
+        policy(&r.json(), "reactive_threshold")["actions"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_ne!(
+        actions(&default),
+        actions(&alarm),
+        "the settings changed nothing"
+    );
+    let bad = run(&["--threshold-out-of", "3/2"]);
+    assert_code(&bad, 1);
+    assert!(bad.stderr.contains("3 of 2"), "{}", bad.stderr);
+}
