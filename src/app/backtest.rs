@@ -7,7 +7,7 @@ use crate::cli::BacktestArgs;
 use crate::core::backtest::{
     capacity_for_p999, run_backtest, Backtest, BacktestParams, BacktestReport, PolicyPlan, Trace,
 };
-use crate::core::policy::{Adjustment, Capacity, PolicyKind, PoolParams};
+use crate::core::policy::{Capacity, PolicyKind, PoolParams};
 use crate::core::series::GapFill;
 use crate::core::time::{format_duration_secs, parse_duration_secs, rfc3339};
 use crate::ingest::Format;
@@ -209,44 +209,19 @@ fn params(args: &BacktestArgs, capacity: Capacity) -> Result<BacktestParams> {
     if let Some(v) = &args.threshold_cooldown {
         p.threshold.cooldown_secs = dur("threshold-cooldown", v)?;
     }
-    let m_of_n = |flag: &str, v: &str| -> Result<(usize, usize)> {
-        let (m, n) = v
-            .split_once('/')
-            .with_context(|| format!("--{flag} '{v}': expected M/N, e.g. 2/2"))?;
-        Ok((
-            m.trim()
-                .parse()
-                .with_context(|| format!("--{flag} '{v}'"))?,
-            n.trim()
-                .parse()
-                .with_context(|| format!("--{flag} '{v}'"))?,
-        ))
-    };
-    let step = |flag: &str, v: &str| -> Result<Adjustment> {
-        Ok(match v.trim().strip_suffix('%') {
-            Some(pc) => Adjustment::Percent(
-                pc.trim()
-                    .parse()
-                    .with_context(|| format!("--{flag} '{v}'"))?,
-            ),
-            None => Adjustment::Nodes(
-                v.trim()
-                    .parse()
-                    .with_context(|| format!("--{flag} '{v}': nodes, or a percentage like 20%"))?,
-            ),
-        })
-    };
     if let Some(v) = &args.threshold_out_of {
-        (p.threshold.scale_out_m, p.threshold.scale_out_n) = m_of_n("threshold-out-of", v)?;
+        (p.threshold.scale_out_m, p.threshold.scale_out_n) =
+            super::parse_m_of_n("threshold-out-of", v)?;
     }
     if let Some(v) = &args.threshold_in_of {
-        (p.threshold.scale_in_m, p.threshold.scale_in_n) = m_of_n("threshold-in-of", v)?;
+        (p.threshold.scale_in_m, p.threshold.scale_in_n) =
+            super::parse_m_of_n("threshold-in-of", v)?;
     }
     if let Some(v) = &args.threshold_out_step {
-        p.threshold.step_out = step("threshold-out-step", v)?;
+        p.threshold.step_out = super::parse_step("threshold-out-step", v)?;
     }
     if let Some(v) = &args.threshold_in_step {
-        p.threshold.step_in = step("threshold-in-step", v)?;
+        p.threshold.step_in = super::parse_step("threshold-in-step", v)?;
     }
     if let Some(v) = args.tracking_utilisation {
         p.target_tracking.target_utilisation = v;

@@ -14,7 +14,6 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::io::Write as _;
 
 /// One run of the jobs policy, printed and appended to the decision log.
 #[derive(Debug, Serialize)]
@@ -143,21 +142,7 @@ pub fn run(
         plan,
         actions,
     };
-    let mut line = serde_json::to_vec(&record)?;
-    line.push(b'\n');
-    let loc = args.decisions.to_string_lossy();
-    if storage::is_url(&loc) {
-        let mut bytes = storage::read_object(&loc, &args.input.storage)?.unwrap_or_default();
-        bytes.extend_from_slice(&line);
-        storage::write_object(&loc, &args.input.storage, &bytes)?;
-    } else {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&args.decisions)
-            .and_then(|mut f| f.write_all(&line))
-            .with_context(|| format!("{loc}: cannot append the decision record"))?;
-    }
+    super::scale::append_record(args, &record)?;
     let code = if outcome == "nothing_to_do" {
         exit::NOTHING_TO_DO
     } else {

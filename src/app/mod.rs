@@ -46,3 +46,35 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> 
     std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))
 }
+
+/// An alarm's "M/N" (M breaching datapoints of the last N) from a flag.
+pub fn parse_m_of_n(flag: &str, v: &str) -> anyhow::Result<(usize, usize)> {
+    use anyhow::Context as _;
+    let (m, n) = v
+        .split_once('/')
+        .with_context(|| format!("--{flag} '{v}': expected M/N, e.g. 2/2"))?;
+    let num = |x: &str| {
+        x.trim()
+            .parse::<usize>()
+            .with_context(|| format!("--{flag} '{v}'"))
+    };
+    Ok((num(m)?, num(n)?))
+}
+
+/// A scaling step from a flag: a node count, or a percentage like "20%".
+pub fn parse_step(flag: &str, v: &str) -> anyhow::Result<crate::core::policy::Adjustment> {
+    use crate::core::policy::Adjustment;
+    use anyhow::Context as _;
+    Ok(match v.trim().strip_suffix('%') {
+        Some(p) => Adjustment::Percent(
+            p.trim()
+                .parse()
+                .with_context(|| format!("--{flag} '{v}'"))?,
+        ),
+        None => Adjustment::Nodes(
+            v.trim()
+                .parse()
+                .with_context(|| format!("--{flag} '{v}': nodes, or a percentage like 20%"))?,
+        ),
+    })
+}

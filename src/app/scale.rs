@@ -688,36 +688,9 @@ fn run_alarm(
 
 /// The alarm rule of the `--alarm-*` flags, for `pool`.
 fn alarm_strategy(args: &ScaleArgs, pool: &crate::core::policy::CheckedPool) -> Result<Strategy> {
-    use crate::core::policy::{Adjustment, ThresholdParams};
-    let m_of_n = |flag: &str, v: &str| -> Result<(usize, usize)> {
-        let (m, n) = v
-            .split_once('/')
-            .with_context(|| format!("--{flag} '{v}': expected M/N, e.g. 2/2"))?;
-        Ok((
-            m.trim()
-                .parse()
-                .with_context(|| format!("--{flag} '{v}'"))?,
-            n.trim()
-                .parse()
-                .with_context(|| format!("--{flag} '{v}'"))?,
-        ))
-    };
-    let adjustment = |flag: &str, v: &str| -> Result<Adjustment> {
-        Ok(match v.trim().strip_suffix('%') {
-            Some(p) => Adjustment::Percent(
-                p.trim()
-                    .parse()
-                    .with_context(|| format!("--{flag} '{v}'"))?,
-            ),
-            None => Adjustment::Nodes(
-                v.trim()
-                    .parse()
-                    .with_context(|| format!("--{flag} '{v}': nodes, or a percentage like 20%"))?,
-            ),
-        })
-    };
-    let (out_m, out_n) = m_of_n("alarm-out-of", &args.alarm_out_of)?;
-    let (in_m, in_n) = m_of_n("alarm-in-of", &args.alarm_in_of)?;
+    use crate::core::policy::ThresholdParams;
+    let (out_m, out_n) = super::parse_m_of_n("alarm-out-of", &args.alarm_out_of)?;
+    let (in_m, in_n) = super::parse_m_of_n("alarm-in-of", &args.alarm_in_of)?;
     let checked = ThresholdParams {
         scale_out_at: args.alarm_out_at,
         scale_out_m: out_m,
@@ -725,8 +698,8 @@ fn alarm_strategy(args: &ScaleArgs, pool: &crate::core::policy::CheckedPool) -> 
         scale_in_at: args.alarm_in_at,
         scale_in_m: in_m,
         scale_in_n: in_n,
-        step_out: adjustment("alarm-out-step", &args.alarm_out_step)?,
-        step_in: adjustment("alarm-in-step", &args.alarm_in_step)?,
+        step_out: super::parse_step("alarm-out-step", &args.alarm_out_step)?,
+        step_in: super::parse_step("alarm-in-step", &args.alarm_in_step)?,
         cooldown_secs: parse_duration_secs(&args.alarm_cooldown).context("--alarm-cooldown")?,
     }
     .check(pool)
@@ -1084,7 +1057,7 @@ fn save_memory(args: &ScaleArgs, memory: &PlannerMemory) -> Result<()> {
 /// Append the record as one JSON line: to a local file (one write call, so
 /// concurrent appenders do not interleave lines), or to a blob (read, append,
 /// replace: one controller per log).
-fn append_record(args: &ScaleArgs, record: &ScaleRecord) -> Result<()> {
+pub(super) fn append_record<T: Serialize>(args: &ScaleArgs, record: &T) -> Result<()> {
     let mut line = serde_json::to_vec(record)?;
     line.push(b'\n');
     let loc = args.decisions.to_string_lossy();

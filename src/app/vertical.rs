@@ -13,7 +13,6 @@ use crate::store::registry::Registry;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::io::Write as _;
 
 /// One run of the vertical policy, printed and appended to the decision log.
 #[derive(Debug, Serialize)]
@@ -162,19 +161,7 @@ pub fn run(
         decision,
         actions,
     };
-    let mut line = serde_json::to_vec(&record)?;
-    line.push(b'\n');
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&args.decisions)
-        .and_then(|mut f| f.write_all(&line))
-        .with_context(|| {
-            format!(
-                "{}: cannot append the decision record",
-                args.decisions.display()
-            )
-        })?;
+    super::scale::append_record(args, &record)?;
     let code = match outcome {
         "nothing_to_do" => exit::NOTHING_TO_DO,
         "held" => exit::HELD,
