@@ -265,8 +265,17 @@ pub struct BacktestArgs {
     #[command(flatten)]
     pub input: DataArgs,
 
-    /// Policies to compare: all, or a comma-separated list of predictive,
-    /// reactive_threshold, target_tracking, seasonal_naive, oracle.
+    /// What to simulate: `nodes`, a pool scaled by node count (--data is the load);
+    /// `jobs`, a VM scale set scaled instance by instance for a job queue (--data is
+    /// a job trace); `vertical`, a VM scale set moved along a ladder of VM sizes
+    /// (--data is memory demand).
+    #[arg(long, value_enum, default_value_t = BacktestMode::Nodes, help_heading = "Policies")]
+    pub mode: BacktestMode,
+
+    /// Policies to compare: all, or a comma-separated list. Nodes mode: predictive,
+    /// reactive_threshold, target_tracking, seasonal_naive, oracle. Jobs mode:
+    /// static_peak, jobs, jobs_forecast. Vertical mode: vertical, vertical_forecast,
+    /// static_largest, oracle.
     #[arg(
         long,
         value_delimiter = ',',
@@ -366,6 +375,72 @@ pub struct BacktestArgs {
     /// Write a plot (SVG) of demand, forecast and ready capacity per policy.
     #[arg(long, help_heading = "Output")]
     pub plot: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub jobs: JobsBacktestArgs,
+    #[command(flatten)]
+    pub vertical: VerticalBacktestArgs,
+}
+
+/// What `backtest` simulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BacktestMode {
+    Nodes,
+    Jobs,
+    Vertical,
+}
+
+/// `backtest --mode jobs`: a job trace replayed through a simulated scheduler
+/// and scale set. --lead-time is the time a new instance takes to be ready.
+#[derive(Debug, Clone, Args)]
+pub struct JobsBacktestArgs {
+    /// Time a deallocated instance takes to be ready again after a start.
+    #[arg(long, default_value = "3m", help_heading = "Jobs mode")]
+    pub start_lead_time: String,
+    /// How often the controller runs (each run sees the queue and the nodes as they are).
+    #[arg(long, default_value = "1m", help_heading = "Jobs mode")]
+    pub decision_every: String,
+    /// Only jobs of this queue (default: every job in the trace).
+    #[arg(long, help_heading = "Jobs mode")]
+    pub queue: Option<String>,
+    /// Nodes per job when the trace does not say (raw logs).
+    #[arg(long, default_value_t = 1, help_heading = "Jobs mode")]
+    pub nodes_per_job: u32,
+    /// Delete Free instances on scale-in instead of deallocating them.
+    #[arg(long, help_heading = "Jobs mode")]
+    pub scale_in_delete: bool,
+    /// jobs_forecast: the arrival rate of the last this-long forecasts the arrivals over the lead time.
+    #[arg(long, default_value = "1h", help_heading = "Jobs mode")]
+    pub arrival_window: String,
+}
+
+/// `backtest --mode vertical`: memory demand replayed against a scale set that
+/// moves along a ladder of VM sizes. --lead-time is the time a resize takes to roll out.
+#[derive(Debug, Clone, Args)]
+pub struct VerticalBacktestArgs {
+    /// VM sizes from smallest to largest (comma-separated).
+    #[arg(long, value_delimiter = ',', help_heading = "Vertical mode")]
+    pub ladder: Vec<String>,
+    /// Memory of each ladder size in GiB (comma-separated; default: from the
+    /// built-in table of common sizes).
+    #[arg(long, value_delimiter = ',', help_heading = "Vertical mode")]
+    pub ladder_memory: Vec<f64>,
+    /// One size up when memory utilisation (observed or forecast) reaches this.
+    #[arg(long, default_value_t = 0.8, help_heading = "Vertical mode")]
+    pub memory_high: f64,
+    /// One size down when it stayed at or below this ...
+    #[arg(long, default_value_t = 0.4, help_heading = "Vertical mode")]
+    pub memory_low: f64,
+    /// ... for this long.
+    #[arg(long, default_value = "30m", help_heading = "Vertical mode")]
+    pub memory_window: String,
+    /// GiB of memory per unit of the metric (default: chosen so that the 99.9th
+    /// percentile of demand fills --p999-fill of the largest size).
+    #[arg(long, help_heading = "Vertical mode")]
+    pub memory_per_unit: Option<f64>,
+    /// Without --memory-per-unit: the share of the largest size that the 99.9th percentile of demand fills.
+    #[arg(long, default_value_t = 0.7, help_heading = "Vertical mode")]
+    pub p999_fill: f64,
 }
 
 /// What to do when an AKS pool has the cluster autoscaler on (AKS rejects a

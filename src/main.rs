@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::Parser;
 use mlscaler::app::{self, exit};
-use mlscaler::cli::{Cli, Command, LogFormat, OutputFormat};
+use mlscaler::cli::{BacktestMode, Cli, Command, LogFormat, OutputFormat};
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -49,6 +49,16 @@ fn run(cli: &Cli, file: Option<&mlscaler::config::ConfigFile>) -> Result<i32> {
         Command::Train(args) => {
             let (code, summary) = app::train::run(args, now, cli.quiet)?;
             emit(cli, &summary, || app::train::render_text(&summary))?;
+            Ok(code)
+        }
+        Command::Backtest(args) if args.mode == BacktestMode::Jobs => {
+            let (code, summary) = app::backtest_jobs::run(args, cli.quiet)?;
+            emit(cli, &summary, || app::backtest_jobs::render_text(&summary))?;
+            Ok(code)
+        }
+        Command::Backtest(args) if args.mode == BacktestMode::Vertical => {
+            let (code, summary) = app::backtest_vertical::run(args, cli.quiet)?;
+            emit(cli, &summary, || app::backtest_vertical::render_text(&summary))?;
             Ok(code)
         }
         Command::Backtest(args) => {

@@ -3,6 +3,8 @@
 //! world lives in [`crate::ingest`], [`crate::store`] and [`crate::azure`].
 
 pub mod backtest;
+pub mod backtest_jobs;
+pub mod backtest_vertical;
 pub mod inspect;
 pub mod jobs;
 pub mod scale;

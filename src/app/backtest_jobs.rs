@@ -1,0 +1,19 @@
+//! `mlscaler backtest --mode jobs` (being written).
+
+use crate::cli::BacktestArgs;
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+/// What the jobs backtest did.
+#[derive(Debug, Serialize)]
+pub struct Summary {}
+
+/// Run `backtest --mode jobs`.
+pub fn run(_args: &BacktestArgs, _quiet: bool) -> Result<(i32, Summary)> {
+    bail!("backtest --mode jobs is not available yet")
+}
+
+/// The summary as text for people.
+pub fn render_text(_s: &Summary) -> String {
+    String::new()
+}

@@ -1,0 +1,1 @@
+//! Job-queue simulation for `backtest --mode jobs` (being written).

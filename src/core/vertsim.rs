@@ -1,0 +1,1 @@
+//! VM-size ladder simulation for `backtest --mode vertical` (being written).
