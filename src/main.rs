@@ -58,23 +58,14 @@ fn run(cli: &Cli, file: Option<&mlscaler::config::ConfigFile>) -> Result<i32> {
         }
         Command::Backtest(args) if args.mode == BacktestMode::Vertical => {
             let (code, summary) = app::backtest_vertical::run(args, cli.quiet)?;
-            emit(cli, &summary, || app::backtest_vertical::render_text(&summary))?;
+            emit(cli, &summary, || {
+                app::backtest_vertical::render_text(&summary)
+            })?;
             Ok(code)
         }
         Command::Backtest(args) => {
             let (code, summary) = app::backtest::run(args, cli.quiet)?;
             emit(cli, &summary, || app::backtest::render_text(&summary))?;
-            Ok(code)
-        }
-        Command::Scale(args) if args.policy == "jobs" && args.every.is_none() => {
-            let (code, record) = app::jobs::run(args, now, || app::scale::arm_client(args))?;
-            emit(cli, &record, || app::jobs::render_text(&record))?;
-            Ok(code)
-        }
-        Command::Scale(args) if args.policy == "vertical" && args.every.is_none() => {
-            let (code, record) =
-                app::vertical::run(args, now, cli.quiet, || app::scale::arm_client(args))?;
-            emit(cli, &record, || app::vertical::render_text(&record))?;
             Ok(code)
         }
         Command::Scale(args) if args.every.is_some() => {
@@ -84,16 +75,14 @@ fn run(cli: &Cli, file: Option<&mlscaler::config::ConfigFile>) -> Result<i32> {
                     OutputFormat::Json => {
                         println!("{}", serde_json::to_string(record).unwrap_or_default())
                     }
-                    OutputFormat::Text if !cli.quiet => {
-                        print!("{}", app::scale::render_text(record))
-                    }
+                    OutputFormat::Text if !cli.quiet => print!("{}", record.render_text()),
                     OutputFormat::Text => {}
                 }
             })
         }
         Command::Scale(args) => {
-            let (code, record) = app::scale::run(args, now, cli.quiet)?;
-            emit(cli, &record, || app::scale::render_text(&record))?;
+            let (code, record) = app::round::run(args, now, cli.quiet)?;
+            emit(cli, &record, || record.render_text())?;
             Ok(code)
         }
         Command::Config(_) => {

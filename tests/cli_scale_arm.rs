@@ -70,15 +70,8 @@ fn scale(emu: &Emulator, dir: &Path, secret: &str, extra: &[&str], env: &[(&str,
     if !extra.contains(&"--now") {
         args.extend_from_slice(&["--now", "1998-06-30T18:40:00Z"]);
     }
-    let ca = emu.ca_path.display().to_string();
-    let mut e = vec![
-        ("MLSCALER_ARM_ENDPOINT", emu.base_url.as_str()),
-        ("AZURE_AUTHORITY_HOST", emu.base_url.as_str()),
-        ("MLSCALER_CA_CERT", ca.as_str()),
-        ("AZURE_TENANT_ID", arm::TENANT),
-        ("AZURE_CLIENT_ID", arm::CLIENT_ID),
-        ("AZURE_CLIENT_SECRET", secret),
-    ];
+    let owned = emu.cli_env(secret);
+    let mut e: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
     e.extend_from_slice(env);
     let r = mlscaler_env(dir, &args, &e);
     for s in [secret, arm::CLIENT_SECRET]
@@ -356,15 +349,8 @@ fn the_alarm_policy_scales_an_aks_pool_by_its_step() {
         ));
     }
     std::fs::write(dir.path().join("queue.csv"), csv).unwrap();
-    let ca = emu.ca_path.display().to_string();
-    let env = [
-        ("MLSCALER_ARM_ENDPOINT", emu.base_url.as_str()),
-        ("AZURE_AUTHORITY_HOST", emu.base_url.as_str()),
-        ("MLSCALER_CA_CERT", ca.as_str()),
-        ("AZURE_TENANT_ID", arm::TENANT),
-        ("AZURE_CLIENT_ID", arm::CLIENT_ID),
-        ("AZURE_CLIENT_SECRET", arm::CLIENT_SECRET),
-    ];
+    let owned = emu.cli_env(arm::CLIENT_SECRET);
+    let env: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let r = mlscaler_env(
         dir.path(),
         &[
@@ -419,15 +405,8 @@ fn run_jobs(emu: &Emulator, dir: &Path, jobs: Value, nodes: Value, extra: &[&str
     };
     std::fs::write(dir.join("jobs.ndjson"), to_ndjson(&jobs)).unwrap();
     std::fs::write(dir.join("nodes.json"), nodes.to_string()).unwrap();
-    let ca = emu.ca_path.display().to_string();
-    let env = [
-        ("MLSCALER_ARM_ENDPOINT", emu.base_url.as_str()),
-        ("AZURE_AUTHORITY_HOST", emu.base_url.as_str()),
-        ("MLSCALER_CA_CERT", ca.as_str()),
-        ("AZURE_TENANT_ID", arm::TENANT),
-        ("AZURE_CLIENT_ID", arm::CLIENT_ID),
-        ("AZURE_CLIENT_SECRET", arm::CLIENT_SECRET),
-    ];
+    let owned = emu.cli_env(arm::CLIENT_SECRET);
+    let env: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let target = hpc();
     let mut args = vec![
         "scale",
@@ -520,6 +499,119 @@ fn jobs_start_deallocated_instances_first_and_busy_instances_are_never_scaled_in
 }
 
 #[test]
+fn forecast_job_arrivals_add_headroom_on_top_of_the_queues_demand() {
+    let emu = Emulator::start(&jobs_seed());
+    let dir = tempfile::tempdir().unwrap();
+    // A model of job arrivals per 5 minutes, trained on the bundled raw logs
+    // (23 hours: no daily season, a one-hour rolling window).
+    let logs = cli::data("agilethought_logs.txt");
+    let logs = logs.to_str().unwrap();
+    let train = mlscaler(
+        dir.path(),
+        &[
+            "train",
+            "--data",
+            logs,
+            "--metric",
+            "job_arrivals",
+            "--step",
+            "5m",
+            "--lead-time",
+            "10m",
+            "--seasons",
+            "none",
+            "--rolling",
+            "1h",
+            "--models",
+            "models",
+            "--name",
+            "arrivals",
+            "-q",
+        ],
+    );
+    assert_code(&train, 0);
+    let jobs = json!([{"id": "a", "queue": "hpc", "nodes": 2, "status": "Running"}]);
+    let nodes = json!([{"name": "hpc_0", "pool": "hpc", "status": "Busy"}, {"name": "hpc_1", "pool": "hpc", "status": "Busy"}]);
+    let forecast = [
+        "--dry-run",
+        "--model",
+        "arrivals",
+        "--models",
+        "models",
+        "--data",
+        logs,
+        "--now",
+        "2019-06-15T23:00:00Z",
+    ];
+    let r = run_jobs(&emu, dir.path(), jobs.clone(), nodes.clone(), &forecast);
+    assert_code(&r, 0);
+    let v = r.json();
+    let a = &v["arrivals"];
+    // About 22 jobs arrive per 5 minutes in the evening of these logs: two steps of lead time.
+    let expected = a["expected_jobs"].as_f64().unwrap();
+    assert!((20.0..80.0).contains(&expected), "{a}\n{}", r.stderr);
+    assert_eq!(a["nodes_per_job"], 2.0);
+    assert_eq!(a["lead_time"], "10m");
+    let headroom = a["headroom"].as_u64().unwrap();
+    assert_eq!(headroom, (expected * 2.0).ceil() as u64, "{a}");
+    assert_eq!(v["plan"]["demand"].as_u64().unwrap(), 2 + headroom);
+    assert_eq!(v["plan"]["target"], 6, "capped by --max-nodes");
+    assert!(r.stdout.contains("expects"), "{}", r.stdout);
+    // Without the model, only the queue's own demand counts.
+    let plain = run_jobs(
+        &emu,
+        dir.path(),
+        jobs.clone(),
+        nodes.clone(),
+        &["--dry-run"],
+    );
+    assert_eq!(plain.json()["plan"]["demand"], 2);
+    assert!(plain.json()["arrivals"].is_null());
+    // A model without the history it forecasts from is refused before anything is read from ARM.
+    emu.clear_log();
+    let r = run_jobs(
+        &emu,
+        dir.path(),
+        jobs,
+        nodes,
+        &["--dry-run", "--model", "arrivals", "--models", "models"],
+    );
+    assert_code(&r, 1);
+    assert!(r.stderr.contains("--data"), "{}", r.stderr);
+    assert!(emu.requests().is_empty());
+}
+
+#[test]
+fn the_jobs_policy_runs_in_loop_mode_one_record_per_round() {
+    let emu = Emulator::start(&jobs_seed());
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = json!([
+        {"id": "a", "queue": "hpc", "nodes": 3, "status": "Queued"},
+        {"id": "b", "queue": "hpc", "nodes": 1, "status": "Running"}
+    ]);
+    let nodes = json!([{"name": "hpc_0", "pool": "hpc", "status": "Busy"}, {"name": "hpc_1", "pool": "hpc", "status": "Free"}]);
+    let r = run_jobs(
+        &emu,
+        dir.path(),
+        jobs,
+        nodes,
+        &["--every", "1s", "--jitter", "0s", "--rounds", "2"],
+    );
+    assert_code(&r, 0);
+    let rounds: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
+        .collect();
+    assert_eq!(rounds.len(), 2, "{}", r.stdout);
+    // Round 1 starts the two deallocated instances; round 2 finds the demand met.
+    assert_eq!(rounds[0]["outcome"], "applied");
+    assert_eq!(rounds[0]["plan"]["start"], json!(["2", "3"]));
+    assert_eq!(rounds[1]["outcome"], "nothing_to_do", "{}", rounds[1]);
+    assert_eq!(posts(&emu, "/start").len(), 1, "started once");
+}
+
+#[test]
 fn memory_pressure_moves_a_scale_set_one_size_up_the_ladder_and_rolls_its_instances() {
     let emu = Emulator::start(&json!({
         "operationDelayMs": 150,
@@ -538,15 +630,8 @@ fn memory_pressure_moves_a_scale_set_one_size_up_the_ladder_and_rolls_its_instan
         ));
     }
     std::fs::write(dir.path().join("mem.csv"), csv).unwrap();
-    let ca = emu.ca_path.display().to_string();
-    let env = [
-        ("MLSCALER_ARM_ENDPOINT", emu.base_url.as_str()),
-        ("AZURE_AUTHORITY_HOST", emu.base_url.as_str()),
-        ("MLSCALER_CA_CERT", ca.as_str()),
-        ("AZURE_TENANT_ID", arm::TENANT),
-        ("AZURE_CLIENT_ID", arm::CLIENT_ID),
-        ("AZURE_CLIENT_SECRET", arm::CLIENT_SECRET),
-    ];
+    let owned = emu.cli_env(arm::CLIENT_SECRET);
+    let env: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mem = format!("/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachineScaleSets/mem");
     let run = |target: &str, ladder: &str, now: &str| {
         mlscaler_env(
@@ -672,7 +757,6 @@ fn sigterm_in_the_middle_of_a_round_lets_the_round_finish_its_write_and_exits_0(
     );
     let data = cli::data("worldcup98_requests_per_minute.csv");
     let target = pool("np1");
-    let ca = emu.ca_path.display().to_string();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mlscaler"))
         .current_dir(dir.path())
         .args([
@@ -690,12 +774,7 @@ fn sigterm_in_the_middle_of_a_round_lets_the_round_finish_its_write_and_exits_0(
             "--jitter",
             "0s",
         ])
-        .env("MLSCALER_ARM_ENDPOINT", &emu.base_url)
-        .env("AZURE_AUTHORITY_HOST", &emu.base_url)
-        .env("MLSCALER_CA_CERT", &ca)
-        .env("AZURE_TENANT_ID", arm::TENANT)
-        .env("AZURE_CLIENT_ID", arm::CLIENT_ID)
-        .env("AZURE_CLIENT_SECRET", arm::CLIENT_SECRET)
+        .envs(emu.cli_env(arm::CLIENT_SECRET))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -3,13 +3,14 @@
 //! documents, list the instances with their power state, plan, and start,
 //! create, deallocate or delete exactly the planned instances.
 
+use super::source::DataSource;
 use super::{exit, storage};
 use crate::arm::{ArmClient, Blocking, InstanceAction, ProtectionPolicy, TargetId, VmssId, VmssVm};
 use crate::cli::ScaleArgs;
 use crate::core::instances::{
     plan_instances, Instance, InstanceParams, InstancePlan, Job, Power, ScaleIn, SchedulerNode,
 };
-use crate::core::time::rfc3339;
+use crate::core::time::{format_duration_secs, parse_duration_secs, rfc3339};
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -28,9 +29,69 @@ pub struct JobsRecord {
     pub jobs: usize,
     pub scheduler_nodes: usize,
     pub instances: Vec<Instance>,
+    /// The forecast of job arrivals behind the headroom (with --model).
+    pub arrivals: Option<ArrivalForecast>,
     pub plan: InstancePlan,
     /// What was done, in order.
     pub actions: Vec<String>,
+}
+
+/// Headroom from forecast job arrivals: the jobs a model expects to arrive
+/// within the lead time (a new instance is not ready sooner), times the mean
+/// nodes per job of the queue. An upper bound: some of those jobs may find a
+/// node that a finishing job frees.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArrivalForecast {
+    pub model: String,
+    pub metric: String,
+    pub lead_time: String,
+    /// Jobs expected to arrive within the lead time.
+    pub expected_jobs: f64,
+    /// Mean nodes per job of the queue's current jobs (1 when there are none).
+    pub nodes_per_job: f64,
+    /// Nodes added on top of the queue's demand.
+    pub headroom: u32,
+}
+
+/// The arrival forecast of `--model` (a forecast model of job arrivals per
+/// step, e.g. trained on the `job_arrivals` column of raw logs) over the lead time.
+fn forecast_arrivals(
+    args: &ScaleArgs,
+    name: &str,
+    queue: &str,
+    jobs: &[Job],
+    clock: DateTime<Utc>,
+    quiet: bool,
+) -> Result<ArrivalForecast> {
+    let input = &args.input;
+    let src = DataSource::resolve(input.data.as_deref(), &input.storage)?;
+    let (card, model) = super::vertical::latest_forecaster(args, name)?;
+    let opts = super::vertical::read_options_for(args, &model)?;
+    let (series, _) = super::scale::recent(args, &src, &opts, false, quiet, clock)?;
+    let f = model
+        .forecast(&series)
+        .with_context(|| format!("forecasting {} with model '{name}'", model.metric))?;
+    let step = series.step().secs();
+    let lead_secs = match &args.lead_time {
+        Some(l) => parse_duration_secs(l).context("--lead-time")?,
+        None => card.lead_steps as i64 * step,
+    };
+    let lead_steps = series.step().steps_ceil(lead_secs).clamp(1, f.horizon());
+    let expected_jobs: f64 = f.points[..lead_steps].iter().map(|v| v.max(0.0)).sum();
+    let (sum, n) = jobs
+        .iter()
+        .filter(|j| j.queue == queue)
+        .fold((0u64, 0u64), |(s, n), j| (s + u64::from(j.nodes), n + 1));
+    let nodes_per_job = if n == 0 { 1.0 } else { sum as f64 / n as f64 };
+    let headroom = (expected_jobs * nodes_per_job - 1e-9).ceil().max(0.0) as u32;
+    Ok(ArrivalForecast {
+        model: name.to_string(),
+        metric: model.metric.clone(),
+        lead_time: format_duration_secs(lead_steps as i64 * step),
+        expected_jobs,
+        nodes_per_job,
+        headroom,
+    })
 }
 
 /// Read a JSON array or NDJSON document of `T` from a file or a blob.
@@ -90,6 +151,7 @@ fn instance_of(vm: &VmssVm) -> Instance {
 pub fn run(
     args: &ScaleArgs,
     clock: DateTime<Utc>,
+    quiet: bool,
     client: impl FnOnce() -> Result<(ArmClient, Blocking)>,
 ) -> Result<(i32, JobsRecord)> {
     let (Some(jobs_loc), Some(nodes_loc)) = (&args.jobs, &args.nodes) else {
@@ -104,6 +166,13 @@ pub fn run(
     let queue = args.queue.clone().unwrap_or_else(|| id.name.clone());
     let jobs: Vec<Job> = read_documents(jobs_loc, args, "jobs")?;
     let nodes: Vec<SchedulerNode> = read_documents(nodes_loc, args, "nodes")?;
+    let arrivals = match &args.model {
+        Some(_) if args.input.data.is_none() && args.input.storage.container.is_none() => bail!(
+            "--policy jobs with --model forecasts job arrivals: --data should name their history (e.g. the scheduler's raw logs)"
+        ),
+        Some(name) => Some(forecast_arrivals(args, name, &queue, &jobs, clock, quiet)?),
+        None => None,
+    };
     let (client, rt) = client()?;
     let vms = rt
         .block_on(client.list_vmss_instances(&id, true))
@@ -112,14 +181,23 @@ pub fn run(
     let params = InstanceParams {
         min_nodes: args.min_nodes,
         max_nodes: args.max_nodes,
-        headroom: args.headroom,
+        headroom: args.headroom + arrivals.as_ref().map_or(0, |a| a.headroom),
         scale_in: if args.scale_in_delete {
             ScaleIn::Delete
         } else {
             ScaleIn::Deallocate
         },
     };
-    let plan = plan_instances(&queue, &jobs, &nodes, &instances, &params);
+    let mut plan = plan_instances(&queue, &jobs, &nodes, &instances, &params);
+    if let Some(a) = &arrivals {
+        plan.reasons.insert(
+            1,
+            format!(
+                "headroom {}: model '{}' expects {:.1} job(s) to arrive within the lead time of {} ({:.1} node(s) per job)",
+                a.headroom, a.model, a.expected_jobs, a.lead_time, a.nodes_per_job
+            ),
+        );
+    }
     let mut actions = Vec::new();
     let outcome = if !plan.is_change() {
         "nothing_to_do"
@@ -138,6 +216,7 @@ pub fn run(
         outcome,
         jobs: jobs.len(),
         scheduler_nodes: nodes.len(),
+        arrivals,
         instances,
         plan,
         actions,

@@ -7,6 +7,7 @@ pub mod backtest_jobs;
 pub mod backtest_vertical;
 pub mod inspect;
 pub mod jobs;
+pub mod round;
 pub mod scale;
 pub mod schedule;
 pub mod source;

@@ -157,14 +157,10 @@ pub fn run(args: &ScaleArgs, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, 
         location: format!("{}/{}", registry.location(), pointer.artifact),
     };
 
-    let mut opts = source::read_options(input)?;
-    if let Model::Forecast(m) = &payload.model {
-        let step = m.spec.step();
-        if let Some(s) = opts.step.filter(|s| *s != step) {
-            bail!("--step {s} differs from the model's step {step}; the data is read at the model's step");
-        }
-        opts.step = Some(step);
-    }
+    let opts = match &payload.model {
+        Model::Forecast(m) => super::vertical::read_options_for(args, m)?,
+        _ => source::read_options(input)?,
+    };
     let (series, now) = recent(args, &src, &opts, demo, quiet, clock)?;
     let step = series.step();
     let column = |metric: &str| -> Result<&[f64]> {
@@ -396,7 +392,7 @@ fn finish(
 pub fn run_loop(
     args: &ScaleArgs,
     quiet: bool,
-    mut report: impl FnMut(&ScaleRecord),
+    mut report: impl FnMut(&super::round::Record),
 ) -> Result<i32> {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
@@ -422,12 +418,6 @@ pub fn run_loop(
         jitter_secs = jitter,
         "loop mode: reconciling on a schedule until SIGTERM/SIGINT"
     );
-    if args.policy == "jobs" || args.policy == "vertical" {
-        bail!(
-            "--every is not available with --policy {} yet: run it from a CronJob or timer",
-            args.policy
-        );
-    }
     let mut pacer = super::schedule::RealPacer::new();
     let ended = super::schedule::run_rounds(
         std::time::Duration::from_secs(every as u64),
@@ -435,11 +425,11 @@ pub fn run_loop(
         args.rounds,
         &stop,
         &mut pacer,
-        |round| match run(args, Utc::now(), quiet) {
+        |round| match super::round::run(args, Utc::now(), quiet) {
             Ok((_, record)) => {
                 // Per-round outcomes (nothing to do, held) are in the logs and
                 // records; the loop itself goes on.
-                tracing::info!(round, outcome = ?record.outcome, before = record.before.count, after = record.decision.nodes().get(), "round done");
+                tracing::info!(round, outcome = %record.outcome(), "round done");
                 report(&record);
                 true
             }

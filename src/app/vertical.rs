@@ -53,7 +53,15 @@ pub fn run(
     }
     let input = &args.input;
     let src = DataSource::resolve(input.data.as_deref(), &input.storage)?;
-    let opts = source::read_options(input)?;
+    // With a model, the data is read at the model's step.
+    let model = match &args.model {
+        Some(name) => Some((name, latest_forecaster(args, name)?.1)),
+        None => None,
+    };
+    let opts = match &model {
+        Some((_, m)) => read_options_for(args, m)?,
+        None => source::read_options(input)?,
+    };
     let (series, now) = super::scale::recent(args, &src, &opts, false, quiet, clock)?;
     let metric = source::choose_metric(
         input.metric.as_deref(),
@@ -77,14 +85,9 @@ pub fn run(
     .check()
     .context("vertical settings")?;
     // A forecast of the memory metric, when a model is named.
-    let forecast_peak = match &args.model {
+    let forecast_peak = match &model {
         None => None,
-        Some(name) => {
-            let store = storage::open_models(&args.models, &input.storage)?;
-            let (_, payload) = Registry::new(store.as_ref()).load_latest(name)?;
-            let Model::Forecast(m) = payload.model else {
-                bail!("model '{name}' is not a forecast model")
-            };
+        Some((name, m)) => {
             let f = m
                 .forecast(&series)
                 .with_context(|| format!("forecasting {metric} with model '{name}'"))?;
@@ -168,6 +171,38 @@ pub fn run(
         _ => exit::OK,
     };
     Ok((code, record))
+}
+
+/// The latest version of the forecast model `name` in the model store of `args`.
+pub(super) fn latest_forecaster(
+    args: &ScaleArgs,
+    name: &str,
+) -> Result<(
+    crate::store::card::ModelCard,
+    crate::core::model::ForecastModel,
+)> {
+    let store = storage::open_models(&args.models, &args.input.storage)?;
+    let (_, payload) = Registry::new(store.as_ref()).load_latest(name)?;
+    let Model::Forecast(m) = payload.model else {
+        bail!("model '{name}' is not a forecast model")
+    };
+    Ok((payload.card, m))
+}
+
+/// The read options of `args`, at the step of `model` (a different --step is an error).
+pub(super) fn read_options_for(
+    args: &ScaleArgs,
+    model: &crate::core::model::ForecastModel,
+) -> Result<source::ReadOptions> {
+    let mut opts = source::read_options(&args.input)?;
+    let step = model.spec.step();
+    if let Some(s) = opts.step.filter(|s| *s != step) {
+        bail!(
+            "--step {s} differs from the model's step {step}; the data is read at the model's step"
+        );
+    }
+    opts.step = Some(step);
+    Ok(opts)
 }
 
 /// The record as text for people.

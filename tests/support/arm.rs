@@ -57,6 +57,19 @@ impl Jitter for HalfJitter {
 }
 
 impl Emulator {
+    /// The environment that points `mlscaler` at this emulator, signing in
+    /// as the test service principal with `secret`.
+    pub fn cli_env(&self, secret: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("MLSCALER_ARM_ENDPOINT", self.base_url.clone()),
+            ("AZURE_AUTHORITY_HOST", self.base_url.clone()),
+            ("MLSCALER_CA_CERT", self.ca_path.display().to_string()),
+            ("AZURE_TENANT_ID", TENANT.to_string()),
+            ("AZURE_CLIENT_ID", CLIENT_ID.to_string()),
+            ("AZURE_CLIENT_SECRET", secret.to_string()),
+        ]
+    }
+
     /// Starts an emulator with `seed` (see `mlscaler::emulator::Seed`).
     pub fn start(seed: &Value) -> Emulator {
         let dir = tempfile::tempdir().expect("temp dir for the emulator");
