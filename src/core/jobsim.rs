@@ -68,8 +68,10 @@ pub enum JobPolicy {
     StaticPeak,
     /// The live planner on the queue's explicit demand (headroom 0).
     Jobs,
-    /// The live planner with headroom for the arrivals expected before new
-    /// capacity can be ready (a causal, naive rate forecast).
+    /// The live planner with headroom for the node arrivals expected before
+    /// new capacity can be ready (a causal, naive rate forecast: see
+    /// [`forecast_headroom`]; the lead is the start lead while deallocated
+    /// instances can supply it, the create lead otherwise).
     JobsForecast,
 }
 
@@ -664,7 +666,11 @@ impl<'a> Sim<'a> {
 
     /// jobs_forecast: the nodes expected to arrive before capacity asked for
     /// now can be ready: the node arrivals of the last `arrival_window_secs`
-    /// (a causal, naive rate), scaled to the create lead time, rounded up.
+    /// (a causal, naive rate), scaled to the lead time of that capacity,
+    /// rounded up. The lead is the start lead while enough deallocated
+    /// instances are left to supply the headroom, the create lead otherwise:
+    /// scaling to the create lead alone (while a start is what actually
+    /// happens) asks for more spare nodes than the trace ever runs at once.
     fn headroom(&mut self, t: i64) -> u32 {
         while let Some(&(a, n)) = self.recent.front() {
             if a > t - self.p.arrival_window_secs {
@@ -676,11 +682,27 @@ impl<'a> Sim<'a> {
         if self.policy != JobPolicy::JobsForecast {
             return 0;
         }
-        forecast_headroom(
+        // Capacity asked for now comes from a start while deallocated
+        // instances are left, from a create otherwise.
+        let deallocated = self
+            .inst
+            .iter()
+            .filter(|i| i.state == State::Deallocated)
+            .count() as u64;
+        let by_start = forecast_headroom(
             self.recent_nodes,
             self.p.arrival_window_secs,
-            self.p.create_lead_secs,
-        )
+            self.p.start_lead_secs,
+        );
+        if u64::from(by_start) <= deallocated {
+            by_start
+        } else {
+            forecast_headroom(
+                self.recent_nodes,
+                self.p.arrival_window_secs,
+                self.p.create_lead_secs,
+            )
+        }
     }
 
     /// What a live run sees, through the real planner.
@@ -1000,6 +1022,8 @@ mod tests {
             .collect();
         let p = JobSimParams {
             arrival_window_secs: 1200,
+            // The same lead for starts and creates, whichever applies.
+            start_lead_secs: 600,
             ..params(0, &[JobPolicy::JobsForecast])
         };
         let (m, rows) = one(&jobs, &p);
