@@ -228,7 +228,10 @@ fn shorten(line: &[u8]) -> String {
 /// Read one line (through `\n`) into `buf`, keeping at most
 /// [`MAX_LINE_BYTES`] of it. Returns the bytes consumed (0 at the end) and
 /// whether the line was kept whole.
-fn read_line<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>) -> std::io::Result<(usize, bool)> {
+pub(super) fn read_line<R: BufRead>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<(usize, bool)> {
     let mut read = 0;
     loop {
         let available = match reader.fill_buf() {
@@ -256,19 +259,19 @@ fn read_line<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>) -> std::io::Result<(
 
 /// What a known line says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Event<'a> {
-    time: i64,
-    id: &'a [u8],
-    start: bool,
+pub(super) struct Event<'a> {
+    pub time: i64,
+    pub id: &'a [u8],
+    pub start: bool,
     /// `None` for a session, the kind name for a job.
-    job: Option<&'a [u8]>,
+    pub job: Option<&'a [u8]>,
 }
 
 const JOB_SUFFIX: &[u8] = b"JobHandler.cs Job";
 const SESSION_SUFFIX: &[u8] = b"Session";
 
 /// Parse one line (without its newline); `None` if it is not in the format.
-fn parse_line(line: &[u8]) -> Option<Event<'_>> {
+pub(super) fn parse_line(line: &[u8]) -> Option<Event<'_>> {
     let t1 = memchr(b'\t', line)?;
     let rest = &line[t1 + 1..];
     let t2 = memchr(b'\t', rest)?;

@@ -6,6 +6,8 @@
 //! - [`aggregate_logs`] streams raw logs (the workshop's tab-separated format)
 //!   into a load table per interval: concurrent sessions and jobs, arrivals,
 //!   completions, durations.
+//! - [`read_job_trace`] reads a job trace (CSV, NDJSON or raw logs) into one
+//!   record per job, for `backtest --mode jobs`.
 //! - [`timestamp`] holds the fast timestamp parser and formatter.
 //!
 //! Timestamps are `i64` seconds since the Unix epoch, UTC. Values are `f64`
@@ -16,6 +18,7 @@
 
 mod csv_table;
 mod error;
+mod jobs;
 mod logs;
 mod ndjson;
 mod parquet_table;
@@ -23,6 +26,7 @@ pub mod timestamp;
 mod value;
 
 pub use error::{ColumnRole, IngestError, Location, ValueProblem};
+pub use jobs::{read_job_trace, JobTraceError, JobTraceStats, TraceRecord};
 pub use logs::{aggregate_logs, LogOptions, LogStats, MAX_LINE_BYTES, MAX_LOG_INTERVALS};
 
 use std::fmt;
