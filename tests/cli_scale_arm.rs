@@ -552,8 +552,16 @@ fn forecast_job_arrivals_add_headroom_on_top_of_the_queues_demand() {
     assert!((20.0..80.0).contains(&expected), "{a}\n{}", r.stderr);
     assert_eq!(a["nodes_per_job"], 2.0);
     assert_eq!(a["lead_time"], "10m");
+    // Jobs in these logs last 62-334 s: all of today's are done before a new
+    // instance is ready, and only the arrivals of the last few minutes still
+    // run then, so the headroom is well below "every arrival on top".
+    let duration = a["mean_duration_secs"].as_f64().unwrap();
+    assert!((62.0..=334.0).contains(&duration), "{a}");
     let headroom = a["headroom"].as_u64().unwrap();
-    assert_eq!(headroom, (expected * 2.0).ceil() as u64, "{a}");
+    assert!(
+        headroom > 0 && headroom < (expected * 2.0).ceil() as u64,
+        "{a}"
+    );
     assert_eq!(v["plan"]["demand"].as_u64().unwrap(), 2 + headroom);
     assert_eq!(v["plan"]["target"], 6, "capped by --max-nodes");
     assert!(r.stdout.contains("expects"), "{}", r.stdout);

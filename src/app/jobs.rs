@@ -8,7 +8,8 @@ use super::{exit, storage};
 use crate::arm::{ArmClient, Blocking, InstanceAction, ProtectionPolicy, TargetId, VmssId, VmssVm};
 use crate::cli::ScaleArgs;
 use crate::core::instances::{
-    plan_instances, Instance, InstanceParams, InstancePlan, Job, Power, ScaleIn, SchedulerNode,
+    arrival_headroom, plan_instances, Instance, InstanceParams, InstancePlan, Job, JobStatus,
+    Power, ScaleIn, SchedulerNode,
 };
 use crate::core::time::{format_duration_secs, parse_duration_secs, rfc3339};
 use anyhow::{bail, Context, Result};
@@ -36,10 +37,12 @@ pub struct JobsRecord {
     pub actions: Vec<String>,
 }
 
-/// Headroom from forecast job arrivals: the jobs a model expects to arrive
-/// within the lead time (a new instance is not ready sooner), times the mean
-/// nodes per job of the queue. An upper bound: some of those jobs may find a
-/// node that a finishing job frees.
+/// Headroom from forecast job arrivals ([`arrival_headroom`]): the nodes the
+/// queue is expected to need one lead time from now (a new instance is not
+/// ready sooner) beyond what it needs now, from the jobs a model expects to
+/// arrive within the lead time, the mean nodes per job of the queue, and the
+/// mean job duration when the data has it (`mean_job_duration_s`, as raw logs do;
+/// without it every arrival counts on top: an upper bound).
 #[derive(Debug, Clone, Serialize)]
 pub struct ArrivalForecast {
     pub model: String,
@@ -49,9 +52,14 @@ pub struct ArrivalForecast {
     pub expected_jobs: f64,
     /// Mean nodes per job of the queue's current jobs (1 when there are none).
     pub nodes_per_job: f64,
+    /// Mean duration of recent jobs (the last hour of `mean_job_duration_s`), if known.
+    pub mean_duration_secs: Option<f64>,
     /// Nodes added on top of the queue's demand.
     pub headroom: u32,
 }
+
+/// The column of mean job durations that raw logs produce (sessions excluded).
+const DURATION_COLUMN: &str = "mean_job_duration_s";
 
 /// The arrival forecast of `--model` (a forecast model of job arrivals per
 /// step, e.g. trained on the `job_arrivals` column of raw logs) over the lead time.
@@ -77,19 +85,40 @@ fn forecast_arrivals(
         None => card.lead_steps as i64 * step,
     };
     let lead_steps = series.step().steps_ceil(lead_secs).clamp(1, f.horizon());
+    let lead_secs = lead_steps as i64 * step;
     let expected_jobs: f64 = f.points[..lead_steps].iter().map(|v| v.max(0.0)).sum();
+    let queued_or_running =
+        |j: &&Job| j.queue == queue && matches!(j.status, JobStatus::Queued | JobStatus::Running);
     let (sum, n) = jobs
         .iter()
         .filter(|j| j.queue == queue)
         .fold((0u64, 0u64), |(s, n), j| (s + u64::from(j.nodes), n + 1));
     let nodes_per_job = if n == 0 { 1.0 } else { sum as f64 / n as f64 };
-    let headroom = (expected_jobs * nodes_per_job - 1e-9).ceil().max(0.0) as u32;
+    let mean_duration_secs = series.column(DURATION_COLUMN).ok().and_then(|d| {
+        let recent = &d[d
+            .len()
+            .saturating_sub(series.step().steps_ceil(3600).max(1))..];
+        let known: Vec<f64> = recent
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .collect();
+        (!known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64)
+    });
+    let demand: u32 = jobs.iter().filter(queued_or_running).map(|j| j.nodes).sum();
+    let headroom = arrival_headroom(
+        demand,
+        expected_jobs * nodes_per_job / lead_secs as f64,
+        lead_secs,
+        mean_duration_secs,
+    );
     Ok(ArrivalForecast {
         model: name.to_string(),
         metric: model.metric.clone(),
-        lead_time: format_duration_secs(lead_steps as i64 * step),
+        lead_time: format_duration_secs(lead_secs),
         expected_jobs,
         nodes_per_job,
+        mean_duration_secs,
         headroom,
     })
 }
@@ -193,8 +222,15 @@ pub fn run(
         plan.reasons.insert(
             1,
             format!(
-                "headroom {}: model '{}' expects {:.1} job(s) to arrive within the lead time of {} ({:.1} node(s) per job)",
-                a.headroom, a.model, a.expected_jobs, a.lead_time, a.nodes_per_job
+                "headroom {}: model '{}' expects {:.1} job(s) to arrive within the lead time of {} ({:.1} node(s) per job{}); the 95th percentile of the demand then is {} node(s) above today's",
+                a.headroom,
+                a.model,
+                a.expected_jobs,
+                a.lead_time,
+                a.nodes_per_job,
+                a.mean_duration_secs
+                    .map_or(", duration unknown: every arrival counts".to_string(), |d| format!(", jobs of {d:.0} s on average")),
+                a.headroom
             ),
         );
     }

@@ -115,6 +115,44 @@ pub struct InstanceParams {
     pub scale_in: ScaleIn,
 }
 
+/// z for the 95th percentile of a normal approximation to Poisson arrivals.
+pub const ARRIVAL_Z95: f64 = 1.645;
+
+/// Headroom from forecast arrivals: the nodes the queue is expected to need
+/// one lead time from now beyond what it needs now (`demand`), since nodes
+/// asked for now are ready only then.
+///
+/// With arrivals of `rate` nodes per second and a mean job duration `W`, the
+/// jobs still running at `t + lead` are the current ones that outlive the
+/// lead (`demand * max(0, 1 - lead / W)`, jobs ending uniformly) plus the
+/// arrivals of the last `min(lead, W)` before it (`rate * min(lead, W)`,
+/// Little's law over the window); the 95th percentile adds
+/// [`ARRIVAL_Z95`] standard deviations of the Poisson arrivals. Without a
+/// duration every job is taken to outlive the lead: current demand plus every
+/// arrival, an upper bound.
+pub fn arrival_headroom(
+    demand: u32,
+    rate_nodes_per_sec: f64,
+    lead_secs: i64,
+    mean_duration_secs: Option<f64>,
+) -> u32 {
+    let lead = lead_secs.max(0) as f64;
+    let rate = if rate_nodes_per_sec.is_finite() {
+        rate_nodes_per_sec.max(0.0)
+    } else {
+        0.0
+    };
+    let w = mean_duration_secs.filter(|w| w.is_finite() && *w > 0.0);
+    let (survivors, window) = match w {
+        Some(w) => (f64::from(demand) * (1.0 - lead / w).max(0.0), lead.min(w)),
+        None => (f64::from(demand), lead),
+    };
+    let arriving = rate * window;
+    let p95 = survivors + arriving + ARRIVAL_Z95 * arriving.sqrt();
+    let need = (p95 - 1e-9).ceil().max(0.0);
+    (need - f64::from(demand)).clamp(0.0, f64::from(u32::MAX)) as u32
+}
+
 /// Plan the instances of one scale set serving `queue`.
 pub fn plan_instances(
     queue: &str,
@@ -351,6 +389,23 @@ mod tests {
             (plan.delete.as_slice(), plan.deallocate.len()),
             (["1".to_string()].as_slice(), 0)
         );
+    }
+
+    #[test]
+    fn arrival_headroom_counts_the_jobs_still_running_one_lead_time_ahead() {
+        // 6 nodes per minute, jobs of 3 minutes, lead 10 minutes, 20 nodes busy now:
+        // all current jobs are done by then, 18 of the arrivals still run
+        // (Little's law), p95 = 18 + 1.645 * sqrt(18) = 24.98 -> 25, so 5 more.
+        assert_eq!(arrival_headroom(20, 0.1, 600, Some(180.0)), 5);
+        // A short lead: 2 of 3 minutes of current jobs survive (13.33), 6 arrive
+        // (p95 6 + 4.03): 23.4 -> 24, 4 more.
+        assert_eq!(arrival_headroom(20, 0.1, 60, Some(180.0)), 4);
+        // Expected demand below today's: no headroom (scale-in is the planner's job).
+        assert_eq!(arrival_headroom(40, 0.1, 600, Some(180.0)), 0);
+        // Without a duration every arrival counts on top: 60 + 1.645 * sqrt(60) = 72.7 -> 73.
+        assert_eq!(arrival_headroom(20, 0.1, 600, None), 73);
+        assert_eq!(arrival_headroom(3, 0.0, 600, None), 0);
+        assert_eq!(arrival_headroom(3, f64::NAN, 600, Some(f64::NAN)), 0);
     }
 
     #[test]

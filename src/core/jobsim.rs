@@ -35,8 +35,8 @@
 //! the same report.
 
 use super::instances::{
-    plan_instances, Instance, InstanceParams, InstancePlan, Job, JobStatus, NodeStatus, Power,
-    ScaleIn, SchedulerNode,
+    arrival_headroom, plan_instances, Instance, InstanceParams, InstancePlan, Job, JobStatus,
+    NodeStatus, Power, ScaleIn, SchedulerNode,
 };
 use serde::Serialize;
 use std::cmp::Reverse;
@@ -68,10 +68,10 @@ pub enum JobPolicy {
     StaticPeak,
     /// The live planner on the queue's explicit demand (headroom 0).
     Jobs,
-    /// The live planner with headroom for the node arrivals expected before
-    /// new capacity can be ready (a causal, naive rate forecast: see
-    /// [`forecast_headroom`]; the lead is the start lead while deallocated
-    /// instances can supply it, the create lead otherwise).
+    /// The live planner with headroom for the demand expected one lead time
+    /// ahead (a causal, naive arrival rate and the mean duration of recent
+    /// jobs: see [`arrival_headroom`]; the lead is the start lead while
+    /// deallocated instances can supply it, the create lead otherwise).
     JobsForecast,
 }
 
@@ -275,13 +275,6 @@ pub fn peak_concurrent_nodes(jobs: &[TraceJob]) -> u32 {
     peak as u32
 }
 
-/// jobs_forecast's headroom: `nodes` arrived over the last `window_secs`,
-/// scaled to `lead_secs` and rounded up (a naive rate forecast).
-pub fn forecast_headroom(nodes: u64, window_secs: i64, lead_secs: i64) -> u32 {
-    let (w, lead) = (window_secs.max(1) as u64, lead_secs.max(0) as u64);
-    u32::try_from(nodes.saturating_mul(lead).div_ceil(w)).unwrap_or(u32::MAX)
-}
-
 /// Replay `jobs` (any order) through every policy of `p`.
 pub fn simulate(jobs: &[TraceJob], p: &JobSimParams) -> Result<JobSim, JobSimError> {
     check(jobs, p)?;
@@ -461,6 +454,9 @@ struct Sim<'a> {
     /// Arrivals in the forecast window: (time, nodes).
     recent: VecDeque<(i64, u32)>,
     recent_nodes: u64,
+    /// Jobs finished in the forecast window: (time, duration).
+    done: VecDeque<(i64, i64)>,
+    done_secs: i64,
     paid: u32,
     busy: u32,
     last_t: i64,
@@ -512,6 +508,8 @@ impl<'a> Sim<'a> {
             next_arrival: 0,
             recent: VecDeque::new(),
             recent_nodes: 0,
+            done: VecDeque::new(),
+            done_secs: 0,
             paid: initial as u32,
             busy: 0,
             last_t: jobs[0].submit,
@@ -587,6 +585,9 @@ impl<'a> Sim<'a> {
 
     fn complete(&mut self, t: i64, j: usize) {
         self.finished_at = self.finished_at.max(t);
+        let d = self.jobs[j].duration_secs;
+        self.done.push_back((t, d));
+        self.done_secs += d;
         for i in std::mem::take(&mut self.assigned[j]) {
             self.inst[i].job = None;
             self.busy -= 1;
@@ -664,44 +665,46 @@ impl<'a> Sim<'a> {
         });
     }
 
-    /// jobs_forecast: the nodes expected to arrive before capacity asked for
-    /// now can be ready: the node arrivals of the last `arrival_window_secs`
-    /// (a causal, naive rate), scaled to the lead time of that capacity,
-    /// rounded up. The lead is the start lead while enough deallocated
-    /// instances are left to supply the headroom, the create lead otherwise:
-    /// scaling to the create lead alone (while a start is what actually
-    /// happens) asks for more spare nodes than the trace ever runs at once.
+    /// jobs_forecast: the nodes the queue is expected to need one lead time
+    /// from now beyond its demand now ([`arrival_headroom`]), from what a
+    /// controller can observe: the node arrivals of the last
+    /// `arrival_window_secs` (a causal, naive rate) and the mean duration of
+    /// the jobs that finished in it (none yet: every arrival counts on top).
+    /// The lead is the start lead while enough deallocated instances are left
+    /// to supply the headroom, the create lead otherwise.
     fn headroom(&mut self, t: i64) -> u32 {
+        let from = t - self.p.arrival_window_secs;
         while let Some(&(a, n)) = self.recent.front() {
-            if a > t - self.p.arrival_window_secs {
+            if a > from {
                 break;
             }
             self.recent.pop_front();
             self.recent_nodes -= u64::from(n);
         }
+        while let Some(&(a, d)) = self.done.front() {
+            if a > from {
+                break;
+            }
+            self.done.pop_front();
+            self.done_secs -= d;
+        }
         if self.policy != JobPolicy::JobsForecast {
             return 0;
         }
-        // Capacity asked for now comes from a start while deallocated
-        // instances are left, from a create otherwise.
+        let rate = self.recent_nodes as f64 / self.p.arrival_window_secs.max(1) as f64;
+        let duration =
+            (!self.done.is_empty()).then(|| self.done_secs as f64 / self.done.len() as f64);
+        let demand = self.nodes_of(self.queue.iter()) + self.nodes_of(self.running.iter());
         let deallocated = self
             .inst
             .iter()
             .filter(|i| i.state == State::Deallocated)
             .count() as u64;
-        let by_start = forecast_headroom(
-            self.recent_nodes,
-            self.p.arrival_window_secs,
-            self.p.start_lead_secs,
-        );
+        let by_start = arrival_headroom(demand, rate, self.p.start_lead_secs, duration);
         if u64::from(by_start) <= deallocated {
             by_start
         } else {
-            forecast_headroom(
-                self.recent_nodes,
-                self.p.arrival_window_secs,
-                self.p.create_lead_secs,
-            )
+            arrival_headroom(demand, rate, self.p.create_lead_secs, duration)
         }
     }
 
@@ -1011,12 +1014,8 @@ mod tests {
     }
 
     #[test]
-    fn the_forecast_headroom_is_the_recent_node_arrival_rate_over_the_lead() {
-        assert_eq!(forecast_headroom(6, 3600, 600), 1);
-        assert_eq!(forecast_headroom(7, 3600, 600), 2, "rounded up");
-        assert_eq!(forecast_headroom(0, 3600, 600), 0);
-        // One-node arrivals every 150 s from 0 to 1650, window 20 min, lead 10 min:
-        // at 1200 the window (0, 1200] holds 8 arrivals: 8 * 600 / 1200 = 4.
+    fn the_forecast_headroom_is_the_demand_expected_one_lead_time_ahead() {
+        // One-node jobs of 30 s every 150 s from 0 to 1650, window 20 min, lead 10 min.
         let jobs: Vec<TraceJob> = (0..12)
             .map(|i| job(&format!("j{i:02}"), i * 150, 30, 1))
             .collect();
@@ -1028,12 +1027,18 @@ mod tests {
         };
         let (m, rows) = one(&jobs, &p);
         let at = |t: i64| rows.iter().find(|r| r.time == t).unwrap();
-        assert_eq!(at(0).headroom, 1);
-        assert_eq!(at(1200).headroom, 4);
+        // At 0 no job has finished: every arrival counts on top of the one
+        // node needed now: 1 + 0.5 + 1.645 * sqrt(0.5) = 2.66 -> 3, so 2 more.
+        assert_eq!(at(0).headroom, 2);
+        assert_eq!(at(0).headroom, arrival_headroom(1, 1.0 / 1200.0, 600, None));
         assert_eq!(
-            at(1200).target,
-            Some(4 + at(1200).queued_nodes + at(1200).running_nodes)
+            at(0).target,
+            Some(2 + at(0).queued_nodes + at(0).running_nodes)
         );
+        // At 1200 jobs are known to last 30 s: today's node is free again
+        // long before the lead is over, and the arrivals still running then
+        // (8 per 1200 s * 30 s = 0.2; p95 0.94 -> 1 node) need no more than now.
+        assert_eq!(at(1200).headroom, 0);
         assert_eq!(m.busy_removed, 0);
     }
 

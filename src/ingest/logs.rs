@@ -104,7 +104,9 @@ const KEEP_UNKNOWN: usize = 5;
 /// - `session_arrivals`, `job_arrivals`: Starts in the interval,
 /// - `completions`: Ends (sessions and jobs) that closed something in the interval,
 /// - `mean_duration_s`: mean duration of the sessions and jobs that ended in
-///   the interval; NaN (counted in [`RawTable::missing_values`]) if none did.
+///   the interval; NaN (counted in [`RawTable::missing_values`]) if none did,
+/// - `mean_job_duration_s`: the same for jobs alone (what a job queue's
+///   forecast of the nodes it needs one lead time ahead uses).
 ///
 /// Time is only observed up to the last event: the last interval's means
 /// divide what was seen until then by the full step.
@@ -439,6 +441,8 @@ struct Counts {
     job_arrivals: Vec<u32>,
     completions: Vec<u32>,
     duration_sum: Vec<i64>,
+    job_completions: Vec<u32>,
+    job_duration_sum: Vec<i64>,
 }
 
 fn bump<T: Copy + Default + std::ops::AddAssign>(v: &mut Vec<T>, idx: usize, by: T) {
@@ -538,6 +542,10 @@ impl Aggregator {
             stats.completed += 1;
             bump(&mut self.counts.completions, idx, 1);
             bump(&mut self.counts.duration_sum, idx, t - open.start);
+            if open.what != What::Session {
+                bump(&mut self.counts.job_completions, idx, 1);
+                bump(&mut self.counts.job_duration_sum, idx, t - open.start);
+            }
         }
         Ok(())
     }
@@ -610,7 +618,19 @@ impl Aggregator {
             .zip(&completions)
             .map(|(&s, &k)| if k > 0.0 { s as f64 / k } else { f64::NAN })
             .collect();
-        let missing_values = mean_duration.iter().filter(|v| v.is_nan()).count();
+        let job_completions = counts(std::mem::take(&mut c.job_completions));
+        c.job_duration_sum.resize(n, 0);
+        let mean_job_duration: Vec<f64> = c
+            .job_duration_sum
+            .iter()
+            .zip(&job_completions)
+            .map(|(&s, &k)| if k > 0.0 { s as f64 / k } else { f64::NAN })
+            .collect();
+        let missing_values = mean_duration
+            .iter()
+            .chain(&mean_job_duration)
+            .filter(|v| v.is_nan())
+            .count();
         columns.push(RawColumn {
             name: "session_arrivals".into(),
             values: counts(c.session_arrivals),
@@ -626,6 +646,10 @@ impl Aggregator {
         columns.push(RawColumn {
             name: "mean_duration_s".into(),
             values: mean_duration,
+        });
+        columns.push(RawColumn {
+            name: "mean_job_duration_s".into(),
+            values: mean_job_duration,
         });
         RawTable {
             source: source.to_string(),
@@ -713,7 +737,10 @@ mod tests {
         let d = col(&t, "mean_duration_s");
         assert!(d[0].is_nan());
         assert_eq!(&d[1..], [30.0, 120.0, 180.0]);
-        assert_eq!(t.missing_values, 1);
+        // Jobs alone: the one job (0..180) ended in the last interval.
+        let j = col(&t, "mean_job_duration_s");
+        assert!(j[..3].iter().all(|v| v.is_nan()) && j[3] == 180.0, "{j:?}");
+        assert_eq!(t.missing_values, 1 + 3);
         assert_eq!((s.sessions_started, s.jobs_started, s.completed), (2, 1, 3));
     }
 
@@ -738,7 +765,11 @@ mod tests {
             &[170.0 / 300.0, 1.0, 1.0, 100.0 / 300.0]
         ));
         assert_eq!(col(&t, "completions"), [0.0, 0.0, 0.0, 1.0]);
-        assert_eq!(t.missing_values, 3, "three intervals without completions");
+        assert_eq!(
+            t.missing_values,
+            3 + 4,
+            "three intervals without completions, four without a job's"
+        );
     }
 
     #[test]
@@ -796,7 +827,8 @@ mod tests {
                 "session_arrivals",
                 "job_arrivals",
                 "completions",
-                "mean_duration_s"
+                "mean_duration_s",
+                "mean_job_duration_s"
             ]
         );
         assert!(close(col(&t, "jobs"), &[2.5, 0.0]));
@@ -818,7 +850,8 @@ mod tests {
                 "session_arrivals",
                 "job_arrivals",
                 "completions",
-                "mean_duration_s"
+                "mean_duration_s",
+                "mean_job_duration_s"
             ]
         );
         assert!(close(col(&t, "jobs"), &[2.5, 0.0]));
@@ -1090,12 +1123,10 @@ mod tests {
             (open_secs - durations).abs() < 1e-6 * durations,
             "{open_secs} vs {durations}"
         );
+        let nan = |name: &str| col(&t, name).iter().filter(|v| v.is_nan()).count();
         assert_eq!(
             t.missing_values,
-            col(&t, "mean_duration_s")
-                .iter()
-                .filter(|v| v.is_nan())
-                .count()
+            nan("mean_duration_s") + nan("mean_job_duration_s")
         );
     }
 }
