@@ -58,7 +58,9 @@ fn run(cli: &Cli, file: Option<&mlscaler::config::ConfigFile>) -> Result<i32> {
         }
         Command::Backtest(args) if args.mode == BacktestMode::Vertical => {
             let (code, summary) = app::backtest_vertical::run(args, cli.quiet)?;
-            emit(cli, &summary, || app::backtest_vertical::render_text(&summary))?;
+            emit(cli, &summary, || {
+                app::backtest_vertical::render_text(&summary)
+            })?;
             Ok(code)
         }
         Command::Backtest(args) => {
