@@ -37,6 +37,8 @@ pub struct Summary {
     pub metric: String,
     /// How the GiB per unit of the metric was chosen.
     pub memory_per_unit_source: String,
+    /// Settings that make the result suspect (e.g. a ladder whose steps make the size flap).
+    pub warnings: Vec<String>,
     pub report: VerticalReport,
     /// Files written.
     pub files: BTreeMap<String, String>,
@@ -158,6 +160,7 @@ pub fn run(args: &BacktestArgs, quiet: bool) -> Result<(i32, Summary)> {
     let ladder: Vec<String> = v.ladder.iter().map(|s| s.trim().to_string()).collect();
     let memory = ladder_memory(&ladder, &v.ladder_memory).context("--ladder / --ladder-memory")?;
     let policies = policies(&args.policy)?;
+    let warnings = flapping(&ladder, &memory, v.memory_low, v.memory_high);
 
     let input = &args.input;
     let mut opts = source::read_options(input)?;
@@ -317,6 +320,7 @@ pub fn run(args: &BacktestArgs, quiet: bool) -> Result<(i32, Summary)> {
         source: src.location.clone(),
         metric,
         memory_per_unit_source: per_unit_source,
+        warnings,
         report,
         files,
         seconds,
@@ -329,6 +333,25 @@ pub fn run(args: &BacktestArgs, quiet: bool) -> Result<(i32, Summary)> {
         .seconds
         .insert("total".into(), t0.elapsed().as_secs_f64());
     Ok((exit::OK, summary))
+}
+
+/// plan_vertical moves down one size when utilisation stayed at or below
+/// `low`; on the smaller size that demand is `low x` the memory ratio, and
+/// when that is above `high` the next decision moves up again.
+fn flapping(ladder: &[String], memory: &[f64], low: f64, high: f64) -> Vec<String> {
+    memory
+        .windows(2)
+        .zip(ladder.windows(2))
+        .filter(|(m, _)| low * m[1] / m[0] > high)
+        .map(|(m, s)| {
+            format!(
+                "moving down from {} to {} at memory utilisation {low} lands at {:.2}, above --memory-high {high}: expect the size to flap between them (use sizes closer together or a lower --memory-low)",
+                s[1],
+                s[0],
+                low * m[1] / m[0]
+            )
+        })
+        .collect()
 }
 
 /// The causal forecast of the peak memory demand over the lead time at every
@@ -553,6 +576,9 @@ pub fn render_text(s: &Summary) -> String {
             f.trained, f.retrains, f.scored_with_forecast_pct
         );
     }
+    for w in &s.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
     out.push('\n');
     let mut rows = vec![vec![
         "policy".to_string(),
@@ -606,5 +632,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("--mode nodes"), "{e}");
+    }
+
+    #[test]
+    fn a_ladder_step_that_lands_a_move_down_at_the_high_threshold_is_flagged() {
+        let ladder: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        assert!(flapping(&ladder, &[8.0, 16.0, 24.0], 0.4, 0.8).is_empty());
+        // Doubling sizes land exactly at the threshold: not above it.
+        assert!(flapping(&ladder, &[8.0, 16.0, 32.0], 0.4, 0.8).is_empty());
+        // 16 -> 64 GiB: 0.4 on 64 is 1.6 on 16.
+        let w = flapping(&ladder, &[8.0, 16.0, 64.0], 0.4, 0.8);
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].contains("from c to b") && w[0].contains("1.60"),
+            "{w:?}"
+        );
     }
 }

@@ -797,7 +797,7 @@ mod tests {
         // knows it 2 steps early.
         let demand: Vec<f64> = (0..20).map(|i| if i < 10 { 5.0 } else { 7.0 }).collect();
         let forecast: Vec<Option<f64>> = (0..20)
-            .map(|i| (i >= 3).then(|| if i >= 8 { 7.0 } else { 5.0 }))
+            .map(|i| (i >= 3).then_some(if i >= 8 { 7.0 } else { 5.0 }))
             .collect();
         let sim = run_vertsim(&p, 60, &demand, Some(&forecast)).unwrap();
         let v = sim.run(VerticalPolicy::Vertical).unwrap();
