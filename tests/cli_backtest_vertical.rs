@@ -212,6 +212,11 @@ fn on_the_nyc_taxi_trace_the_forecast_avoids_most_out_of_memory_steps_and_runs_a
         "vertical_forecast {vf}\nvertical {v}"
     );
     assert!(f(&vf["over_high_pct"]) < f(&v["over_high_pct"]));
+    // With sizes that double, a one-step roll-out and a one-datapoint window,
+    // vertical is the oracle one step late: the same GiB-hours and resizes.
+    let oracle = policy(&s, "oracle");
+    assert_eq!(v["gib_hours"], oracle["gib_hours"]);
+    assert_eq!(v["resizes"], oracle["resizes"]);
     assert!(f(&v["gib_hours"]) < f(&policy(&s, "static_largest")["gib_hours"]));
     let again = taxi(dir.path(), &[]);
     assert_eq!(again.json()["report"], s["report"]);
@@ -232,6 +237,34 @@ fn on_the_nyc_taxi_trace_the_forecast_avoids_most_out_of_memory_steps_and_runs_a
     let s = r.json();
     assert_eq!(s["report"]["memory_per_unit"], 0.004);
     assert_eq!(s["report"]["policies"].as_array().unwrap().len(), 2);
+
+    // A ladder step of 4x: a move down at 0.4 lands at 1.6: flagged, in text too.
+    let t = data("nab_nyc_taxi.csv");
+    let r = mlscaler(
+        dir.path(),
+        &[
+            "backtest",
+            "--mode",
+            "vertical",
+            "--data",
+            t.to_str().unwrap(),
+            "--lead-time",
+            "30m",
+            "--ladder",
+            "small,big",
+            "--ladder-memory",
+            "32,128",
+            "--policy",
+            "vertical",
+        ],
+    );
+    assert_code(&r, 0);
+    assert!(
+        r.stdout.contains("warning: moving down from big to small") && r.stdout.contains("flap"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("GiB-hours") && r.stdout.ends_with('\n'));
 }
 
 #[test]

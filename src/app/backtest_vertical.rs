@@ -608,6 +608,9 @@ pub fn render_text(s: &Summary) -> String {
         ]);
     }
     out.push_str(&table::render(&rows));
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
     for (k, v) in &s.files {
         let _ = writeln!(out, "{k}: {v}");
     }
