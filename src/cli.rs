@@ -363,7 +363,10 @@ pub struct BacktestArgs {
     /// Score from this fraction of the trace on (0.5: the second half).
     #[arg(long, default_value_t = 0.5, help_heading = "Output")]
     pub score_from: f64,
-    /// Write the per-step plan (timestamp,demand,forecast,target_nodes,ready_nodes,policy) as CSV.
+    /// Write the per-step plan as CSV. Nodes mode:
+    /// timestamp,demand,forecast,target_nodes,ready_nodes,policy; jobs mode: one row
+    /// per decision (queued, running, headroom, target, instances by state, actions);
+    /// vertical mode: timestamp,demand_gib,forecast_gib,size,memory_gib,utilisation,resized,policy.
     #[arg(long, help_heading = "Output")]
     pub plan_out: Option<PathBuf>,
     /// The policy whose plan --plan-out writes ("all": every policy, one after the other).
