@@ -274,3 +274,31 @@ fn the_planner_state_and_the_decision_log_can_live_in_blob_storage() {
             && !dir.path().join("mlscaler-state.json").exists()
     );
 }
+
+#[test]
+fn a_job_trace_in_blob_storage_backtests_like_the_same_file() {
+    let Some(az) = azurite::Azurite::from_env() else {
+        return;
+    };
+    let c = az.create_container("jobs");
+    let logs = std::fs::read(data("agilethought_logs.txt")).unwrap();
+    az.upload(&c, "scheduler/logs.txt", &logs);
+    let dir = tempfile::tempdir().unwrap();
+    let cs = az.connection_string();
+    let env = [("AZURE_STORAGE_CONNECTION_STRING", cs.as_str())];
+    let run = |source: &str| {
+        let r = mlscaler_env(
+            dir.path(),
+            &[
+                "backtest", "--mode", "jobs", "--data", source, "--output", "json",
+            ],
+            &env,
+        );
+        assert_code(&r, 0);
+        r.json()
+    };
+    let from_blob = run(&az.url(&c, "scheduler/logs.txt"));
+    let from_file = run(data("agilethought_logs.txt").to_str().unwrap());
+    assert_eq!(from_blob["jobs"], 6000);
+    assert_eq!(from_blob["report"], from_file["report"]);
+}
