@@ -634,6 +634,11 @@ pub struct ScaleArgs {
     /// Vertical policy: VM sizes from smallest to largest (comma-separated).
     #[arg(long, value_delimiter = ',', help_heading = "Vertical policy")]
     pub ladder: Vec<String>,
+    /// Vertical policy: memory of each ladder size in GiB (comma-separated, in ladder
+    /// order; default: the built-in table of common sizes). With it a move down is made
+    /// only if the recent peak still fits under --memory-high on the smaller size.
+    #[arg(long, value_delimiter = ',', help_heading = "Vertical policy")]
+    pub ladder_memory: Vec<f64>,
     /// Vertical policy: one size up when memory utilisation (--metric) reaches this.
     #[arg(long, default_value_t = 0.8, help_heading = "Vertical policy")]
     pub memory_high: f64,

@@ -641,29 +641,28 @@ fn memory_pressure_moves_a_scale_set_one_size_up_the_ladder_and_rolls_its_instan
     let owned = emu.cli_env(arm::CLIENT_SECRET);
     let env: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mem = format!("/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachineScaleSets/mem");
-    let run = |target: &str, ladder: &str, now: &str| {
-        mlscaler_env(
-            dir.path(),
-            &[
-                "scale",
-                "--policy",
-                "vertical",
-                "--data",
-                "mem.csv",
-                "--target",
-                target,
-                "--ladder",
-                ladder,
-                "--memory-window",
-                "30m",
-                "--now",
-                now,
-                "--output",
-                "json",
-            ],
-            &env,
-        )
+    let run_with = |target: &str, ladder: &str, now: &str, extra: &[&str]| {
+        let mut args = vec![
+            "scale",
+            "--policy",
+            "vertical",
+            "--data",
+            "mem.csv",
+            "--target",
+            target,
+            "--ladder",
+            ladder,
+            "--memory-window",
+            "30m",
+            "--now",
+            now,
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        mlscaler_env(dir.path(), &args, &env)
     };
+    let run = |target: &str, ladder: &str, now: &str| run_with(target, ladder, now, &[]);
     let ladder = "Standard_D2s_v5,Standard_D4s_v5,Standard_D8s_v5";
     let r = run(&mem, ladder, "1998-01-01T00:45:00Z");
     assert_code(&r, 0);
@@ -694,8 +693,24 @@ fn memory_pressure_moves_a_scale_set_one_size_up_the_ladder_and_rolls_its_instan
     assert_code(&top, 4);
     assert!(top.stdout.contains("largest size"), "{}", top.stdout);
     assert!(emu.calls("PATCH").is_empty());
-    // Calm for the whole 30-minute window (minutes 9..39): one size down.
+    // Calm for the whole 30-minute window (minutes 9..39), but with a smaller
+    // size of 4 GiB below the current 16 GiB, 0.3 would become 1.2 there: held.
+    let guarded = run_with(
+        &mem,
+        ladder,
+        "1998-01-01T00:39:00Z",
+        &["--ladder-memory", "4,16,32"],
+    );
+    assert_code(&guarded, 4);
+    assert!(
+        guarded.stdout.contains("undone at once"),
+        "{}",
+        guarded.stdout
+    );
+    assert!(emu.calls("PATCH").is_empty());
+    // With the real sizes (8, 16, 32 GiB from the built-in table): one size down.
     let calm = run(&mem, ladder, "1998-01-01T00:39:00Z");
+    assert_eq!(calm.json()["ladder_memory_gib"], json!([8.0, 16.0, 32.0]));
     assert_code(&calm, 0);
     assert_eq!(calm.json()["decision"]["to"], "Standard_D2s_v5");
     // An AKS pool cannot change size in place: said clearly, nothing sent.

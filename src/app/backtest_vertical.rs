@@ -336,8 +336,9 @@ pub fn run(args: &BacktestArgs, quiet: bool) -> Result<(i32, Summary)> {
 }
 
 /// plan_vertical moves down one size when utilisation stayed at or below
-/// `low`; on the smaller size that demand is `low x` the memory ratio, and
-/// when that is above `high` the next decision moves up again.
+/// `low` and the peak fits under `high` on the smaller size; where `low x`
+/// the memory ratio is above `high`, a move down needs a much lower peak than
+/// `low`, so the size tends to stay up.
 fn flapping(ladder: &[String], memory: &[f64], low: f64, high: f64) -> Vec<String> {
     memory
         .windows(2)
@@ -345,7 +346,7 @@ fn flapping(ladder: &[String], memory: &[f64], low: f64, high: f64) -> Vec<Strin
         .filter(|(m, _)| low * m[1] / m[0] > high)
         .map(|(m, s)| {
             format!(
-                "moving down from {} to {} at memory utilisation {low} lands at {:.2}, above --memory-high {high}: expect the size to flap between them (use sizes closer together or a lower --memory-low)",
+                "moving down from {} to {} at memory utilisation {low} would land at {:.2}, above --memory-high {high}: the policy moves down only when the recent peak fits the smaller size, so it may stay on the larger one (use sizes closer together or a lower --memory-low)",
                 s[1],
                 s[0],
                 low * m[1] / m[0]

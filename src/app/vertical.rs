@@ -8,6 +8,7 @@ use crate::arm::{ArmClient, Blocking, InstanceAction, TargetId};
 use crate::cli::ScaleArgs;
 use crate::core::time::{parse_duration_secs, rfc3339};
 use crate::core::vertical::{plan_vertical, VerticalDecision, VerticalParams};
+use crate::core::vertsim::{builtin_memory_gib, ladder_memory};
 use crate::store::artifact::Model;
 use crate::store::registry::Registry;
 use anyhow::{bail, Context, Result};
@@ -27,6 +28,9 @@ pub struct VerticalRecord {
     pub memory_now: f64,
     pub forecast_peak: Option<f64>,
     pub size_before: String,
+    /// The memory of each ladder size (GiB), when given or in the built-in
+    /// table; without it a move down is not checked against --memory-high.
+    pub ladder_memory_gib: Option<Vec<f64>>,
     pub provisioning_state: String,
     pub upgrade_policy: String,
     pub decision: VerticalDecision,
@@ -76,11 +80,20 @@ pub fn run(
         )
     })?;
     let window_secs = parse_duration_secs(&args.memory_window).context("--memory-window")?;
+    // The memory of each size, when given or known: guards moves down.
+    let memory_gib = if !args.ladder_memory.is_empty()
+        || args.ladder.iter().all(|s| builtin_memory_gib(s).is_some())
+    {
+        Some(ladder_memory(&args.ladder, &args.ladder_memory).context("--ladder-memory")?)
+    } else {
+        None
+    };
     let params = VerticalParams {
         ladder: args.ladder.clone(),
         high: args.memory_high,
         low: args.memory_low,
         window: series.step().steps_ceil(window_secs),
+        memory_gib: memory_gib.clone(),
     }
     .check()
     .context("vertical settings")?;
@@ -159,6 +172,7 @@ pub fn run(
         memory_now: *memory.last().expect("not empty"),
         forecast_peak,
         size_before: size,
+        ladder_memory_gib: memory_gib,
         provisioning_state: state,
         upgrade_policy: upgrade,
         decision,

@@ -19,6 +19,11 @@ pub struct VerticalParams {
     pub low: f64,
     /// The stabilisation window, in datapoints.
     pub window: usize,
+    /// The memory of each ladder size (GiB, in ladder order), when known: a
+    /// move down is then made only if the window's peak still fits under
+    /// `high` on the smaller size, so it is not undone at once (flapping
+    /// restarts every instance twice).
+    pub memory_gib: Option<Vec<f64>>,
 }
 
 /// Errors in the vertical settings.
@@ -34,6 +39,12 @@ pub enum VerticalError {
     Thresholds { low: f64, high: f64 },
     #[error("the stabilisation window should hold at least one datapoint")]
     Window,
+    #[error("the ladder has {sizes} sizes but {values} memory values: give one per size, in ladder order")]
+    MemoryCount { sizes: usize, values: usize },
+    #[error(
+        "the memory of the ladder sizes should be positive and grow along the ladder, but is {0:?}"
+    )]
+    Memory(Vec<f64>),
 }
 
 /// Checked vertical settings.
@@ -58,6 +69,19 @@ impl VerticalParams {
         }
         if self.window == 0 {
             return Err(VerticalError::Window);
+        }
+        if let Some(m) = &self.memory_gib {
+            if m.len() != self.ladder.len() {
+                return Err(VerticalError::MemoryCount {
+                    sizes: self.ladder.len(),
+                    values: m.len(),
+                });
+            }
+            let ok =
+                m.iter().all(|g| g.is_finite() && *g > 0.0) && m.windows(2).all(|w| w[0] < w[1]);
+            if !ok {
+                return Err(VerticalError::Memory(m.clone()));
+            }
         }
         Ok(CheckedVertical(self))
     }
@@ -146,6 +170,36 @@ pub fn plan_vertical(
             p.low, p.window
         );
         return match at.checked_sub(1) {
+            Some(down) if p.memory_gib.is_some() => {
+                let m = p.memory_gib.as_deref().expect("checked above");
+                let peak = window
+                    .iter()
+                    .copied()
+                    .chain(forecast_peak)
+                    .fold(0.0_f64, f64::max);
+                let projected = peak * m[at] / m[down];
+                if projected >= p.high {
+                    hold(vec![
+                        why,
+                        format!(
+                            "one size down ({}, {} GiB) would put memory utilisation at {projected:.3} >= {}, undone at once: {current} stays",
+                            p.ladder[down], m[down], p.high
+                        ),
+                    ])
+                } else {
+                    VerticalDecision::Resize {
+                        from: current.to_string(),
+                        to: p.ladder[down].clone(),
+                        reasons: vec![
+                            why,
+                            format!(
+                                "one size down: {current} -> {} (memory utilisation about {projected:.3} there)",
+                                p.ladder[down]
+                            ),
+                        ],
+                    }
+                }
+            }
             Some(down) => VerticalDecision::Resize {
                 from: current.to_string(),
                 to: p.ladder[down].clone(),
@@ -180,6 +234,7 @@ mod tests {
             high: 0.8,
             low: 0.4,
             window: 3,
+            memory_gib: None,
         }
         .check()
         .unwrap()
@@ -234,6 +289,61 @@ mod tests {
     }
 
     #[test]
+    fn with_known_memory_a_move_down_that_would_be_undone_at_once_holds() {
+        // 8 -> 32 -> 64 GiB: from 32 down to 8 multiplies utilisation by 4.
+        let uneven = |memory: Vec<f64>| {
+            VerticalParams {
+                ladder: vec!["small".into(), "mid".into(), "big".into()],
+                high: 0.8,
+                low: 0.4,
+                window: 3,
+                memory_gib: Some(memory),
+            }
+            .check()
+            .unwrap()
+        };
+        let p = uneven(vec![8.0, 32.0, 64.0]);
+        // 0.3 on 32 GiB is 1.2 on 8 GiB: holds, says why.
+        let d = plan_vertical(&p, "mid", &[0.3, 0.3, 0.3], None, true);
+        assert!(matches!(d, VerticalDecision::Hold { .. }), "{d:?}");
+        assert!(d.reasons()[1].contains("undone at once"), "{d:?}");
+        // 0.15 is 0.6 there: moves down.
+        let d = plan_vertical(&p, "mid", &[0.15, 0.1, 0.15], None, true);
+        assert!(
+            matches!(&d, VerticalDecision::Resize { to, .. } if to == "small"),
+            "{d:?}"
+        );
+        // A forecast peak counts too.
+        let d = plan_vertical(&p, "mid", &[0.15, 0.1, 0.15], Some(0.25), true);
+        assert!(matches!(d, VerticalDecision::Hold { .. }), "{d:?}");
+        // From 64 to 32 GiB: 0.35 becomes 0.7, below 0.8: moves down.
+        let d = plan_vertical(&p, "big", &[0.35, 0.35, 0.35], None, true);
+        assert!(
+            matches!(&d, VerticalDecision::Resize { to, .. } if to == "mid"),
+            "{d:?}"
+        );
+        let bad = |m: Vec<f64>| {
+            VerticalParams {
+                ladder: vec!["a".into(), "b".into()],
+                high: 0.8,
+                low: 0.4,
+                window: 1,
+                memory_gib: Some(m),
+            }
+            .check()
+        };
+        assert!(matches!(
+            bad(vec![8.0]),
+            Err(VerticalError::MemoryCount { .. })
+        ));
+        assert!(matches!(
+            bad(vec![16.0, 8.0]),
+            Err(VerticalError::Memory(_))
+        ));
+        assert!(matches!(bad(vec![0.0, 8.0]), Err(VerticalError::Memory(_))));
+    }
+
+    #[test]
     fn busy_targets_unknown_sizes_and_bad_settings_hold_or_fail() {
         assert!(
             plan_vertical(&ladder(), "Standard_D2s_v5", &[0.99], None, false).reasons()[0]
@@ -249,6 +359,7 @@ mod tests {
                 high,
                 low,
                 window: 2,
+                memory_gib: None,
             }
             .check()
         };

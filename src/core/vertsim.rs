@@ -342,13 +342,6 @@ pub struct CheckedVertSim {
 
 impl VertSimParams {
     pub fn check(self) -> Result<CheckedVertSim, VertSimError> {
-        let plan = VerticalParams {
-            ladder: self.ladder.clone(),
-            high: self.high,
-            low: self.low,
-            window: self.window_steps,
-        }
-        .check()?;
         if self.memory_gib.len() != self.ladder.len() {
             return Err(VertSimError::MemoryCount {
                 sizes: self.ladder.len(),
@@ -356,6 +349,14 @@ impl VertSimParams {
             });
         }
         let memory = ladder_memory(&self.ladder, &self.memory_gib)?;
+        let plan = VerticalParams {
+            ladder: self.ladder.clone(),
+            high: self.high,
+            low: self.low,
+            window: self.window_steps,
+            memory_gib: Some(memory.clone()),
+        }
+        .check()?;
         if self.lead_steps == 0 {
             return Err(VertSimError::Lead);
         }
