@@ -590,6 +590,32 @@ fn forecast_job_arrivals_add_headroom_on_top_of_the_queues_demand() {
 }
 
 #[test]
+fn a_quota_error_part_way_through_a_jobs_plan_is_recorded_with_what_was_done() {
+    // 4 instances of 4 cores against a limit of 20: the two deallocated ones
+    // start, but the two more that fit under --max-nodes 6 need 8 cores on top of the 16 in use.
+    let mut seed = jobs_seed();
+    seed["quota"] = json!({"limitCores": 20, "coresPerNode": 4});
+    let emu = Emulator::start(&seed);
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = json!([{"id": "e", "queue": "hpc", "nodes": 9, "status": "Queued"}]);
+    let r = run_jobs(&emu, dir.path(), jobs, json!([]), &[]);
+    assert_code(&r, 1);
+    let v = r.json();
+    assert_eq!(v["outcome"], "failed");
+    assert_eq!(v["actions"], json!(["started instances 2, 3"]));
+    let error = v["error"].as_str().unwrap();
+    for part in ["quota", "Current Limit: 20", "Additional Required: 8"] {
+        assert!(error.contains(part), "{part}: {error}");
+    }
+    assert_eq!(posts(&emu, "/start"), vec![json!(["2", "3"])]);
+    // The decision log has the same record.
+    let log = std::fs::read_to_string(dir.path().join("decisions.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["outcome"], "failed");
+    assert_eq!(last["error"], v["error"]);
+}
+
+#[test]
 fn the_jobs_policy_runs_in_loop_mode_one_record_per_round() {
     let emu = Emulator::start(&jobs_seed());
     let dir = tempfile::tempdir().unwrap();
@@ -713,6 +739,24 @@ fn memory_pressure_moves_a_scale_set_one_size_up_the_ladder_and_rolls_its_instan
     assert_eq!(calm.json()["ladder_memory_gib"], json!([8.0, 16.0, 32.0]));
     assert_code(&calm, 0);
     assert_eq!(calm.json()["decision"]["to"], "Standard_D2s_v5");
+    // The size changes but rolling the instances onto it fails: recorded as
+    // failed with what was done, exit 1.
+    emu.add_faults(
+        json!({"method": "POST", "pathContains": "manualupgrade", "times": 1,
+        "status": 400, "code": "InvalidParameter", "message": "instance 1 is being deleted"}),
+    );
+    let broken = run(&mem, ladder, "1998-01-01T00:45:00Z");
+    assert_code(&broken, 1);
+    let v = broken.json();
+    assert_eq!(v["outcome"], "failed");
+    assert_eq!(
+        v["actions"],
+        json!(["sku.name Standard_D2s_v5 -> Standard_D4s_v5"])
+    );
+    assert!(
+        v["error"].as_str().unwrap().contains("being deleted"),
+        "{v}"
+    );
     // An AKS pool cannot change size in place: said clearly, nothing sent.
     emu.clear_log();
     let aks = run(&pool("np1"), ladder, "1998-01-01T00:45:00Z");

@@ -25,7 +25,8 @@ pub struct JobsRecord {
     pub target: String,
     pub queue: String,
     pub dry_run: bool,
-    /// "applied", "would_apply" or "nothing_to_do".
+    /// "applied", "would_apply", "nothing_to_do", or "failed" (an ARM operation
+    /// failed part way: `actions` lists what was done before, `error` why).
     pub outcome: &'static str,
     pub jobs: usize,
     pub scheduler_nodes: usize,
@@ -35,6 +36,8 @@ pub struct JobsRecord {
     pub plan: InstancePlan,
     /// What was done, in order.
     pub actions: Vec<String>,
+    /// Why an ARM operation failed (outcome "failed").
+    pub error: Option<String>,
 }
 
 /// Headroom from forecast job arrivals ([`arrival_headroom`]): the nodes the
@@ -235,13 +238,21 @@ pub fn run(
         );
     }
     let mut actions = Vec::new();
+    let mut error = None;
     let outcome = if !plan.is_change() {
         "nothing_to_do"
     } else if args.dry_run {
         "would_apply"
     } else {
-        apply(&client, &rt, &id, &plan, &mut actions)?;
-        "applied"
+        // Several ARM operations: when one fails, what was already done stays
+        // done and is recorded with the error (nothing is rolled back).
+        match apply(&client, &rt, &id, &plan, &mut actions) {
+            Ok(()) => "applied",
+            Err(e) => {
+                error = Some(format!("{e:#}"));
+                "failed"
+            }
+        }
     };
     let record = JobsRecord {
         mlscaler_version: env!("CARGO_PKG_VERSION"),
@@ -256,12 +267,13 @@ pub fn run(
         instances,
         plan,
         actions,
+        error,
     };
     super::scale::append_record(args, &record)?;
-    let code = if outcome == "nothing_to_do" {
-        exit::NOTHING_TO_DO
-    } else {
-        exit::OK
+    let code = match outcome {
+        "nothing_to_do" => exit::NOTHING_TO_DO,
+        "failed" => exit::FAILED,
+        _ => exit::OK,
     };
     Ok((code, record))
 }
@@ -344,6 +356,9 @@ pub fn render_text(r: &JobsRecord) -> String {
     ));
     for a in &r.actions {
         out.push_str(&format!("applied: {a}\n"));
+    }
+    if let Some(e) = &r.error {
+        out.push_str(&format!("failed: {e}\n"));
     }
     out
 }

@@ -426,12 +426,12 @@ pub fn run_loop(
         &stop,
         &mut pacer,
         |round| match super::round::run(args, Utc::now(), quiet) {
-            Ok((_, record)) => {
-                // Per-round outcomes (nothing to do, held) are in the logs and
-                // records; the loop itself goes on.
+            Ok((code, record)) => {
+                // Per-round outcomes (nothing to do, held, failed part way) are
+                // in the logs and records; the loop itself goes on.
                 tracing::info!(round, outcome = %record.outcome(), "round done");
                 report(&record);
-                true
+                code != exit::FAILED
             }
             Err(e) => {
                 tracing::error!(round, error = %format!("{e:#}"), "round failed; the next round runs as planned");

@@ -22,7 +22,7 @@ pub struct VerticalRecord {
     pub now: String,
     pub target: String,
     pub dry_run: bool,
-    /// "applied", "would_apply", "nothing_to_do" or "held".
+    /// "applied", "would_apply", "nothing_to_do", "held" or "failed".
     pub outcome: &'static str,
     pub metric: String,
     pub memory_now: f64,
@@ -35,6 +35,8 @@ pub struct VerticalRecord {
     pub upgrade_policy: String,
     pub decision: VerticalDecision,
     pub actions: Vec<String>,
+    /// Why an ARM operation failed (outcome "failed"; `actions` lists what was done before).
+    pub error: Option<String>,
 }
 
 /// Run the vertical policy once.
@@ -128,38 +130,21 @@ pub fn run(
     let idle = state.eq_ignore_ascii_case("succeeded");
     let decision = plan_vertical(&params, &size, memory, forecast_peak, idle);
     let mut actions = Vec::new();
+    let mut error = None;
     let outcome = match (&decision, args.dry_run) {
         (VerticalDecision::Hold { .. }, _) if !idle => "held",
         (VerticalDecision::Hold { .. }, _) => "nothing_to_do",
         (VerticalDecision::Resize { .. }, true) => "would_apply",
         (VerticalDecision::Resize { to, .. }, false) => {
-            rt.block_on(client.set_vmss_sku(&id, to, vmss.etag.as_deref()))
-                .with_context(|| format!("setting the size of {id} to {to}"))?;
-            actions.push(format!("sku.name {size} -> {to}"));
-            if upgrade.eq_ignore_ascii_case("manual") {
-                let ids: Vec<String> = rt
-                    .block_on(client.list_vmss_instances(&id, false))?
-                    .into_iter()
-                    .filter_map(|vm| vm.instance_id)
-                    .collect();
-                if !ids.is_empty() {
-                    rt.block_on(client.vmss_instance_action(
-                        &id,
-                        InstanceAction::ManualUpgrade,
-                        &ids,
-                    ))
-                    .context("upgrading the instances to the new size")?;
-                    actions.push(format!(
-                        "upgraded instances {} to the new size (Manual upgrade policy)",
-                        ids.join(", ")
-                    ));
+            // The size first, then (Manual policy) the instances: when the
+            // upgrade fails the new size stays set, recorded with the error.
+            match resize(&client, &rt, &id, &vmss, &size, to, &upgrade, &mut actions) {
+                Ok(()) => "applied",
+                Err(e) => {
+                    error = Some(format!("{e:#}"));
+                    "failed"
                 }
-            } else {
-                actions.push(format!(
-                    "instances roll to the new size under the {upgrade} upgrade policy"
-                ));
             }
-            "applied"
         }
     };
     let record = VerticalRecord {
@@ -177,14 +162,53 @@ pub fn run(
         upgrade_policy: upgrade,
         decision,
         actions,
+        error,
     };
     super::scale::append_record(args, &record)?;
     let code = match outcome {
         "nothing_to_do" => exit::NOTHING_TO_DO,
         "held" => exit::HELD,
+        "failed" => exit::FAILED,
         _ => exit::OK,
     };
     Ok((code, record))
+}
+
+/// Set the new size, then roll the instances onto it as the upgrade policy says.
+#[allow(clippy::too_many_arguments)]
+fn resize(
+    client: &ArmClient,
+    rt: &Blocking,
+    id: &crate::arm::VmssId,
+    vmss: &crate::arm::Vmss,
+    size: &str,
+    to: &str,
+    upgrade: &str,
+    actions: &mut Vec<String>,
+) -> Result<()> {
+    rt.block_on(client.set_vmss_sku(id, to, vmss.etag.as_deref()))
+        .with_context(|| format!("setting the size of {id} to {to}"))?;
+    actions.push(format!("sku.name {size} -> {to}"));
+    if upgrade.eq_ignore_ascii_case("manual") {
+        let ids: Vec<String> = rt
+            .block_on(client.list_vmss_instances(id, false))?
+            .into_iter()
+            .filter_map(|vm| vm.instance_id)
+            .collect();
+        if !ids.is_empty() {
+            rt.block_on(client.vmss_instance_action(id, InstanceAction::ManualUpgrade, &ids))
+                .context("upgrading the instances to the new size")?;
+            actions.push(format!(
+                "upgraded instances {} to the new size (Manual upgrade policy)",
+                ids.join(", ")
+            ));
+        }
+    } else {
+        actions.push(format!(
+            "instances roll to the new size under the {upgrade} upgrade policy"
+        ));
+    }
+    Ok(())
 }
 
 /// The latest version of the forecast model `name` in the model store of `args`.
@@ -242,6 +266,9 @@ pub fn render_text(r: &VerticalRecord) -> String {
     }
     for a in &r.actions {
         out.push_str(&format!("applied: {a}\n"));
+    }
+    if let Some(e) = &r.error {
+        out.push_str(&format!("failed: {e}\n"));
     }
     out
 }
