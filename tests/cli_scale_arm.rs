@@ -201,7 +201,7 @@ fn an_autoscaler_pool_gets_its_min_count_raised_or_is_left_alone_on_request() {
 }
 
 #[test]
-fn a_busy_pool_is_held_without_a_write_and_a_quota_error_fails_with_azures_numbers() {
+fn a_busy_pool_is_held_and_a_scale_out_grows_as_far_as_the_vcpu_quota_allows() {
     let mut sd = seed();
     sd["quota"] = json!({"limitCores": 200, "coresPerNode": 4});
     let emu = Emulator::start(&sd);
@@ -232,11 +232,40 @@ fn a_busy_pool_is_held_without_a_write_and_a_quota_error_fails_with_azures_numbe
         &["--target", &pool("np1")],
         &[],
     );
-    assert_code(&q, 1);
-    for part in ["QuotaExceeded", "Current Limit: 200", "Additional Required"] {
-        assert!(q.stderr.contains(part), "{part} missing: {}", q.stderr);
+    // 48 nodes x 4 cores are in use of 200 (three pools and a scale set of
+    // 12): the 15 more nodes np1's plan needs do not fit, 2 do. The pool
+    // grows by those, the run says it is short of the plan and exits 5.
+    assert_code(&q, 5);
+    let v = q.json();
+    assert_eq!(v["outcome"], "limited");
+    assert_eq!(pool_props(&emu, "np1")["count"], 14);
+    assert_eq!(v["after"]["count"], 14);
+    let short = v["short_of_plan"].as_str().unwrap();
+    for part in [
+        "allows 2 of the 15 more nodes",
+        "QuotaExceeded",
+        "Current Limit: 200",
+        "Additional Required: 60",
+    ] {
+        assert!(short.contains(part), "{part} missing: {short}");
     }
-    assert_eq!(pool_props(&emu, "np1")["count"], 12, "the pool changed");
+    // When not even one more node fits, nothing changes and the run fails with Azure's numbers.
+    let full = scale(
+        &emu,
+        dir.path(),
+        arm::CLIENT_SECRET,
+        &["--target", &pool("np1")],
+        &[],
+    );
+    assert_code(&full, 1);
+    for part in ["QuotaExceeded", "Current Limit: 200", "Current Usage: 200"] {
+        assert!(
+            full.stderr.contains(part),
+            "{part} missing: {}",
+            full.stderr
+        );
+    }
+    assert_eq!(pool_props(&emu, "np1")["count"], 14, "the pool changed");
 }
 
 #[test]
@@ -590,29 +619,51 @@ fn forecast_job_arrivals_add_headroom_on_top_of_the_queues_demand() {
 }
 
 #[test]
-fn a_quota_error_part_way_through_a_jobs_plan_is_recorded_with_what_was_done() {
+fn jobs_create_as_many_instances_as_the_vcpu_quota_allows_and_a_failure_is_recorded() {
     // 4 instances of 4 cores against a limit of 20: the two deallocated ones
-    // start, but the two more that fit under --max-nodes 6 need 8 cores on top of the 16 in use.
+    // start, the two more that fit under --max-nodes 6 need 8 cores on top
+    // of the 16 in use, 4 are left: one is created.
     let mut seed = jobs_seed();
     seed["quota"] = json!({"limitCores": 20, "coresPerNode": 4});
     let emu = Emulator::start(&seed);
     let dir = tempfile::tempdir().unwrap();
     let jobs = json!([{"id": "e", "queue": "hpc", "nodes": 9, "status": "Queued"}]);
+    let r = run_jobs(&emu, dir.path(), jobs.clone(), json!([]), &[]);
+    assert_code(&r, 5);
+    let v = r.json();
+    assert_eq!(v["outcome"], "limited");
+    assert_eq!(
+        v["actions"],
+        json!([
+            "started instances 2, 3",
+            "capacity 4 -> 5: 1 new instance(s)"
+        ])
+    );
+    let short = v["short_of_plan"].as_str().unwrap();
+    for part in [
+        "allows 1 of the 2",
+        "Current Limit: 20",
+        "Additional Required: 8",
+    ] {
+        assert!(short.contains(part), "{part}: {short}");
+    }
+    assert_eq!(posts(&emu, "/start"), vec![json!(["2", "3"])]);
+    // Now the quota is used up: the create fails, recorded with Azure's numbers, exit 1.
     let r = run_jobs(&emu, dir.path(), jobs, json!([]), &[]);
     assert_code(&r, 1);
     let v = r.json();
     assert_eq!(v["outcome"], "failed");
-    assert_eq!(v["actions"], json!(["started instances 2, 3"]));
     let error = v["error"].as_str().unwrap();
-    for part in ["quota", "Current Limit: 20", "Additional Required: 8"] {
+    for part in ["quota", "Current Limit: 20", "Current Usage: 20"] {
         assert!(error.contains(part), "{part}: {error}");
     }
-    assert_eq!(posts(&emu, "/start"), vec![json!(["2", "3"])]);
-    // The decision log has the same record.
+    // The decision log has both records.
     let log = std::fs::read_to_string(dir.path().join("decisions.jsonl")).unwrap();
-    let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
-    assert_eq!(last["outcome"], "failed");
-    assert_eq!(last["error"], v["error"]);
+    let outcomes: Vec<String> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["outcome"].to_string())
+        .collect();
+    assert_eq!(outcomes, ["\"limited\"", "\"failed\""]);
 }
 
 #[test]

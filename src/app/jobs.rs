@@ -25,8 +25,9 @@ pub struct JobsRecord {
     pub target: String,
     pub queue: String,
     pub dry_run: bool,
-    /// "applied", "would_apply", "nothing_to_do", or "failed" (an ARM operation
-    /// failed part way: `actions` lists what was done before, `error` why).
+    /// "applied", "would_apply", "nothing_to_do", "limited" (fewer instances
+    /// created than planned: the vCPU quota; exit 5), or "failed" (an ARM
+    /// operation failed part way: `actions` lists what was done before, `error` why).
     pub outcome: &'static str,
     pub jobs: usize,
     pub scheduler_nodes: usize,
@@ -38,6 +39,8 @@ pub struct JobsRecord {
     pub actions: Vec<String>,
     /// Why an ARM operation failed (outcome "failed").
     pub error: Option<String>,
+    /// Why fewer instances were created than planned (outcome "limited": the vCPU quota).
+    pub short_of_plan: Option<String>,
 }
 
 /// Headroom from forecast job arrivals ([`arrival_headroom`]): the nodes the
@@ -239,6 +242,7 @@ pub fn run(
     }
     let mut actions = Vec::new();
     let mut error = None;
+    let mut short_of_plan = None;
     let outcome = if !plan.is_change() {
         "nothing_to_do"
     } else if args.dry_run {
@@ -247,7 +251,11 @@ pub fn run(
         // Several ARM operations: when one fails, what was already done stays
         // done and is recorded with the error (nothing is rolled back).
         match apply(&client, &rt, &id, &plan, &mut actions) {
-            Ok(()) => "applied",
+            Ok(None) => "applied",
+            Ok(Some(s)) => {
+                short_of_plan = Some(s);
+                "limited"
+            }
             Err(e) => {
                 error = Some(format!("{e:#}"));
                 "failed"
@@ -268,24 +276,27 @@ pub fn run(
         plan,
         actions,
         error,
+        short_of_plan,
     };
     super::scale::append_record(args, &record)?;
     let code = match outcome {
         "nothing_to_do" => exit::NOTHING_TO_DO,
         "failed" => exit::FAILED,
+        "limited" => exit::HELD,
         _ => exit::OK,
     };
     Ok((code, record))
 }
 
-/// Protect busy instances first, then start, create, and scale in.
+/// Protect busy instances first, then start, create, and scale in. Returns why
+/// the plan was not reached in full (the vCPU quota), if it was not.
 fn apply(
     client: &ArmClient,
     rt: &Blocking,
     id: &VmssId,
     plan: &InstancePlan,
     actions: &mut Vec<String>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let protect = ProtectionPolicy {
         protect_from_scale_in: true,
         protect_from_scale_set_actions: false,
@@ -300,15 +311,32 @@ fn apply(
             .context("starting instances")?;
         actions.push(format!("started instances {}", plan.start.join(", ")));
     }
+    let mut short = None;
     if plan.create > 0 {
         let vmss = rt.block_on(client.get_vmss(id))?;
         let capacity = vmss.sku.as_ref().and_then(|s| s.capacity).unwrap_or(0);
-        let to = capacity + u64::from(plan.create);
-        rt.block_on(client.set_vmss_capacity(id, to, vmss.etag.as_deref()))
-            .with_context(|| format!("raising the capacity to {to}"))?;
+        let want = u64::from(plan.create);
+        let mut to = capacity + want;
+        if let Err(e) = rt.block_on(client.set_vmss_capacity(id, to, vmss.etag.as_deref())) {
+            // Out of vCPU quota: create as many as it allows (more nodes for
+            // the queue now beats none), say so.
+            let fit = e.quota_numbers().map_or(0, |q| q.nodes_that_fit(want));
+            if fit == 0 || fit >= want {
+                return Err(e).with_context(|| format!("raising the capacity to {to}"));
+            }
+            to = capacity + fit;
+            let etag = rt.block_on(client.get_vmss(id))?.etag;
+            rt.block_on(client.set_vmss_capacity(id, to, etag.as_deref()))
+                .with_context(|| {
+                    format!("raising the capacity to {to} (as far as the quota allows)")
+                })?;
+            short = Some(format!(
+                "the vCPU quota allows {fit} of the {want} new instances planned; ask for a quota increase ({e})"
+            ));
+        }
         actions.push(format!(
             "capacity {capacity} -> {to}: {} new instance(s)",
-            plan.create
+            to - capacity
         ));
     }
     for (ids, action, verb) in [
@@ -321,7 +349,7 @@ fn apply(
             actions.push(format!("{verb} instances {}", ids.join(", ")));
         }
     }
-    Ok(())
+    Ok(short)
 }
 
 /// The record as text for people.
@@ -356,6 +384,9 @@ pub fn render_text(r: &JobsRecord) -> String {
     ));
     for a in &r.actions {
         out.push_str(&format!("applied: {a}\n"));
+    }
+    if let Some(s) = &r.short_of_plan {
+        out.push_str(&format!("short of plan: {s}\n"));
     }
     if let Some(e) = &r.error {
         out.push_str(&format!("failed: {e}\n"));

@@ -21,7 +21,9 @@ pub mod vertical;
 pub mod exit {
     /// Success: the model was published (train).
     pub const OK: i32 = 0;
-    /// Failure: bad input, bad configuration, I/O or Azure error. Nothing was changed.
+    /// Failure: bad input, bad configuration, I/O or Azure error. Nothing was
+    /// changed, except by the jobs and vertical policies when an ARM operation
+    /// fails part way (their record lists what was done).
     pub const FAILED: i32 = 1;
     /// Usage error (unknown flag, missing value): printed by the argument parser.
     pub const USAGE: i32 = 2;
@@ -30,7 +32,8 @@ pub mod exit {
     /// scale: the target already has the planned size; nothing was sent.
     pub const NOTHING_TO_DO: i32 = 4;
     /// scale: held for safety (target busy, forecast not trusted and the
-    /// reactive rule kept the size, or an autoscaler pool not to be touched).
+    /// reactive rule kept the size, or an autoscaler pool not to be touched),
+    /// or short of plan: a scale-out grew only as far as the vCPU quota allows.
     pub const HELD: i32 = 5;
 }
 

@@ -40,6 +40,9 @@ pub enum Outcome {
     /// and the reactive rule kept the size, or an autoscaler-enabled pool was
     /// not to be touched (exit 5).
     Held,
+    /// Scaled out only as far as the vCPU quota allows: the target was
+    /// changed, but is short of the plan (exit 5; `short_of_plan` says why).
+    Limited,
 }
 
 impl Outcome {
@@ -47,7 +50,7 @@ impl Outcome {
         match self {
             Outcome::Applied | Outcome::WouldApply => exit::OK,
             Outcome::NothingToDo => exit::NOTHING_TO_DO,
-            Outcome::Held => exit::HELD,
+            Outcome::Held | Outcome::Limited => exit::HELD,
         }
     }
 }
@@ -114,6 +117,8 @@ pub struct ScaleRecord {
     pub after: Option<Applied>,
     /// Why nothing was written, when the target was not touched although the plan differed.
     pub held_because: Option<String>,
+    /// Why the target is short of the plan (outcome `limited`: the vCPU quota).
+    pub short_of_plan: Option<String>,
     pub duration_secs: f64,
 }
 
@@ -379,6 +384,7 @@ fn finish(
         explanation: planned.explanation,
         after: decided.after,
         held_because: decided.held_because,
+        short_of_plan: decided.short_of_plan,
         duration_secs: t0.elapsed().as_secs_f64(),
     };
     append_record(args, &record)?;
@@ -725,6 +731,7 @@ struct Decided {
     outcome: Outcome,
     after: Option<Applied>,
     held_because: Option<String>,
+    short_of_plan: Option<String>,
 }
 
 /// Apply the decision (unless it is a dry run or must be held) and move the
@@ -733,6 +740,7 @@ fn conclude(args: &ScaleArgs, p: &mut Planned, now: i64) -> Result<Decided> {
     let before = &p.before;
     let planned = p.decision.nodes().get();
     let mut held_because = None;
+    let mut short_of_plan = None;
     let mut after = None;
     let outcome = if planned == before.count && before.autoscaler.is_none() {
         if p.fell_back && p.decision.recommended().get() < before.count {
@@ -760,17 +768,43 @@ fn conclude(args: &ScaleArgs, p: &mut Planned, now: i64) -> Result<Decided> {
     } else if args.dry_run {
         Outcome::WouldApply
     } else {
-        let applied = p
-            .group
-            .apply(before, planned)
-            .with_context(|| format!("setting {} to {planned} nodes", p.group.describe()))?;
-        after = Some(applied);
-        Outcome::Applied
+        match p.group.apply(before, planned) {
+            Ok(applied) => {
+                after = Some(applied);
+                Outcome::Applied
+            }
+            Err(e) => {
+                // Out of vCPU quota on a scale-out: grow as far as it allows
+                // (more capacity now beats none), say so, exit 5.
+                let extra = u64::from(planned.saturating_sub(before.count));
+                let fit = e
+                    .downcast_ref::<crate::arm::ArmError>()
+                    .and_then(|a| a.quota_numbers())
+                    .map_or(0, |q| q.nodes_that_fit(extra));
+                if fit == 0 || fit >= extra {
+                    return Err(
+                        e.context(format!("setting {} to {planned} nodes", p.group.describe()))
+                    );
+                }
+                let to = before.count + fit as u32;
+                let applied = p.group.apply(before, to).with_context(|| {
+                    format!(
+                        "setting {} to {to} nodes (as far as the quota allows, after: {e:#})",
+                        p.group.describe()
+                    )
+                })?;
+                short_of_plan = Some(format!(
+                    "the vCPU quota allows {fit} of the {extra} more nodes planned: scaled to {to}, not {planned}; ask for a quota increase ({e:#})"
+                ));
+                after = Some(applied);
+                Outcome::Limited
+            }
+        }
     };
     if let (false, Some(strategy), Some(state)) = (args.dry_run, &p.strategy, &p.state) {
         let mut memory = state.memory.clone();
         let recorded = match (&p.decision, outcome) {
-            (Decision::ScaleTo { .. }, Outcome::Applied) => p.decision.clone(),
+            (Decision::ScaleTo { .. }, Outcome::Applied | Outcome::Limited) => p.decision.clone(),
             _ => Decision::Hold {
                 nodes: NodeCount(before.count),
                 recommended: p.decision.recommended(),
@@ -785,6 +819,7 @@ fn conclude(args: &ScaleArgs, p: &mut Planned, now: i64) -> Result<Decided> {
         outcome,
         after,
         held_because,
+        short_of_plan,
     })
 }
 
@@ -1180,6 +1215,7 @@ pub fn render_text(r: &ScaleRecord) -> String {
             Outcome::WouldApply => "would apply; nothing changed",
             Outcome::NothingToDo => "nothing to do",
             Outcome::Held => "held for safety",
+            Outcome::Limited => "applied as far as the quota allows",
         }
     );
     out.push_str(&format!(
@@ -1216,6 +1252,9 @@ pub fn render_text(r: &ScaleRecord) -> String {
     }
     if let Some(a) = &r.after {
         out.push_str(&format!("applied: {}: {}\n", a.field, a.detail));
+    }
+    if let Some(s) = &r.short_of_plan {
+        out.push_str(&format!("short of plan: {s}\n"));
     }
     out
 }

@@ -269,6 +269,51 @@ pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
     })
 }
 
+/// The numbers of an ARM vCPU quota error ("Current Limit: 10, Current
+/// Usage: 8, Additional Required: 4", in cores).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaNumbers {
+    pub limit: u64,
+    pub usage: u64,
+    pub required: u64,
+}
+
+impl QuotaNumbers {
+    /// How many of `extra` more nodes (that together need `required` cores)
+    /// fit in what is left of the limit.
+    pub fn nodes_that_fit(&self, extra: u64) -> u64 {
+        if extra == 0 || self.required == 0 {
+            return 0;
+        }
+        let per_node = self.required.div_ceil(extra);
+        (self.limit.saturating_sub(self.usage) / per_node).min(extra)
+    }
+}
+
+impl ArmError {
+    /// The limit, usage and required cores of a quota error, when its
+    /// message has them (ARM's `OperationNotAllowed` vCPU quota messages do).
+    pub fn quota_numbers(&self) -> Option<QuotaNumbers> {
+        let ArmError::Quota { error, .. } = self else {
+            return None;
+        };
+        let number = |label: &str| -> Option<u64> {
+            let at = error.message.find(label)? + label.len();
+            let digits: String = error.message[at..]
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            digits.parse().ok()
+        };
+        Some(QuotaNumbers {
+            limit: number("Current Limit:")?,
+            usage: number("Current Usage:")?,
+            required: number("Additional Required:")?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +333,18 @@ mod tests {
         let body = r#"{"error":{"code":"OperationNotAllowed","message":"Operation could not be completed as it results in exceeding approved standardDSv2Family Cores quota. Additional details - Deployment Model: Resource Manager, Location: westeurope, Current Limit: 10, Current Usage: 8, Additional Required: 4, (Minimum) New Limit Required: 12."}}"#;
         let e = classify(409, body);
         assert!(matches!(e, ArmError::Quota { status: 409, .. }), "{e}");
+        let n = e.quota_numbers().expect("the numbers");
+        assert_eq!(
+            n,
+            QuotaNumbers {
+                limit: 10,
+                usage: 8,
+                required: 4
+            }
+        );
+        // Two more nodes need 4 cores (2 each): 2 cores are left, one fits.
+        assert_eq!(n.nodes_that_fit(2), 1);
+        assert_eq!(n.nodes_that_fit(0), 0);
         let msg = e.to_string();
         assert!(
             msg.contains("Current Limit: 10") && msg.contains("Additional Required: 4"),
@@ -297,6 +354,10 @@ mod tests {
             classify(400, r#"{"error":{"code":"QuotaExceeded","message":"x"}}"#),
             ArmError::Quota { .. }
         ));
+        assert_eq!(
+            classify(400, r#"{"error":{"code":"QuotaExceeded","message":"x"}}"#).quota_numbers(),
+            None
+        );
         assert!(matches!(
             classify(409, r#"{"error":{"code":"SkuNotAvailable","message":"x"}}"#),
             ArmError::Quota { .. }

@@ -21,7 +21,7 @@ pub use aks::{AgentPool, AgentPoolProperties, ManagedCluster};
 pub use client::{
     ArmClient, ArmConfig, Jitter, RetryPolicy, Sleeper, TokioSleeper, XorShiftJitter,
 };
-pub use error::{ArmError, ArmErrorBody};
+pub use error::{ArmError, ArmErrorBody, QuotaNumbers};
 pub use group::{
     open_group, AksPoolGroup, AutoscalerMode, Blocking, GroupState, NodeGroup, SetOutcome,
     VmssGroup,
