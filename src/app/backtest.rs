@@ -50,43 +50,15 @@ pub struct Targets {
 pub fn run(args: &BacktestArgs, quiet: bool) -> Result<(i32, BacktestSummary)> {
     let t0 = Instant::now();
     let mut seconds = BTreeMap::new();
-    let input = &args.input;
-    let mut opts = source::read_options(input)?;
-    // A linear fill looks at the next row, which a causal replay must not.
-    if opts.gaps.fill == GapFill::Linear {
-        opts.gaps.fill = GapFill::Previous;
-    }
-    let calendar = source::read_calendar(input)?;
-    let src = DataSource::resolve(input.data.as_deref(), &input.storage)?;
-    if src.location == source::SAMPLE_NAME && !quiet {
-        eprintln!(
-            "note: no --data given: backtesting on the bundled sample ({})",
-            source::SAMPLE_NAME
-        );
-    }
-    let raw = source::load_raw(&src, &opts)?;
+    let LoadedTrace {
+        src,
+        format,
+        metric,
+        trace,
+        calendar,
+    } = load_trace(args, quiet)?;
     seconds.insert("ingest".into(), t0.elapsed().as_secs_f64());
-    let names: Vec<String> = raw.table.columns.iter().map(|c| c.name.clone()).collect();
-    let metric = source::choose_metric(input.metric.as_deref(), &names, raw.format)?;
-    let column = raw
-        .table
-        .columns
-        .iter()
-        .find(|c| c.name == metric)
-        .with_context(|| {
-            format!(
-                "{}: no metric column '{metric}' (columns: {})",
-                src.location,
-                names.join(", ")
-            )
-        })?;
-    let step = raw.step;
-    let gaps = crate::core::series::GapPolicy {
-        max_gap_steps: step.steps_ceil(opts.max_gap_secs),
-        ..opts.gaps
-    };
-    let trace = Trace::from_rows(&raw.table.timestamps, &column.values, step, gaps)
-        .with_context(|| format!("{}: column '{metric}'", src.location))?;
+    let step = trace.step();
 
     let (capacity, capacity_source) = match args.capacity_per_node {
         Some(c) => (
@@ -106,7 +78,7 @@ pub fn run(args: &BacktestArgs, quiet: bool) -> Result<(i32, BacktestSummary)> {
     };
     let params = params(args, capacity)?;
     let checked = params.check(step).with_context(|| {
-        if raw.format == Format::Logs {
+        if format == Format::Logs {
             "backtest settings (raw logs)".to_string()
         } else {
             "backtest settings".to_string()
@@ -168,6 +140,63 @@ pub fn run(args: &BacktestArgs, quiet: bool) -> Result<(i32, BacktestSummary)> {
         .seconds
         .insert("total".into(), t0.elapsed().as_secs_f64());
     Ok((exit::OK, summary))
+}
+
+/// The metric of `--data` as a trace a causal replay can run on (gaps filled
+/// with the previous value), with its source, format, metric name and calendar.
+pub(super) struct LoadedTrace {
+    pub src: DataSource,
+    pub format: Format,
+    pub metric: String,
+    pub trace: Trace,
+    pub calendar: Option<crate::core::calendar::Calendar>,
+}
+
+/// Read `--data` for a backtest (every mode that replays one metric).
+pub(super) fn load_trace(args: &BacktestArgs, quiet: bool) -> Result<LoadedTrace> {
+    let input = &args.input;
+    let mut opts = source::read_options(input)?;
+    // A linear fill looks at the next row, which a causal replay must not.
+    if opts.gaps.fill == GapFill::Linear {
+        opts.gaps.fill = GapFill::Previous;
+    }
+    let calendar = source::read_calendar(input)?;
+    let src = DataSource::resolve(input.data.as_deref(), &input.storage)?;
+    if src.location == source::SAMPLE_NAME && !quiet {
+        eprintln!(
+            "note: no --data given: backtesting on the bundled sample ({})",
+            source::SAMPLE_NAME
+        );
+    }
+    let raw = source::load_raw(&src, &opts)?;
+    let names: Vec<String> = raw.table.columns.iter().map(|c| c.name.clone()).collect();
+    let metric = source::choose_metric(input.metric.as_deref(), &names, raw.format)?;
+    let column = raw
+        .table
+        .columns
+        .iter()
+        .find(|c| c.name == metric)
+        .with_context(|| {
+            format!(
+                "{}: no metric column '{metric}' (columns: {})",
+                src.location,
+                names.join(", ")
+            )
+        })?;
+    let step = raw.step;
+    let gaps = crate::core::series::GapPolicy {
+        max_gap_steps: step.steps_ceil(opts.max_gap_secs),
+        ..opts.gaps
+    };
+    let trace = Trace::from_rows(&raw.table.timestamps, &column.values, step, gaps)
+        .with_context(|| format!("{}: column '{metric}'", src.location))?;
+    Ok(LoadedTrace {
+        src,
+        format: raw.format,
+        metric,
+        trace,
+        calendar,
+    })
 }
 
 fn params(args: &BacktestArgs, capacity: Capacity) -> Result<BacktestParams> {

@@ -8,14 +8,13 @@
 //! the median forecast over the lead time, from a model trained only on the
 //! data before that step's retrain point. So it is causal, like the rest.
 
-use super::source::{self, DataSource};
 use super::{exit, ui, write_atomic};
 use crate::cli::BacktestArgs;
 use crate::core::backtest::{
     capacity_for_p999, run_backtest, BacktestParams, RetrainOutcome, Trace,
 };
 use crate::core::policy::{PolicyKind, PoolParams};
-use crate::core::series::{GapFill, LoadSeries};
+use crate::core::series::LoadSeries;
 use crate::core::time::{format_duration_secs, parse_duration_secs, rfc3339, Step};
 use crate::core::vertsim::{
     ladder_memory, memory_per_unit_for_p999, run_vertsim, VertSim, VertSimParams, VerticalMetrics,
@@ -162,43 +161,15 @@ pub fn run(args: &BacktestArgs, quiet: bool) -> Result<(i32, Summary)> {
     let policies = policies(&args.policy)?;
     let warnings = flapping(&ladder, &memory, v.memory_low, v.memory_high);
 
-    let input = &args.input;
-    let mut opts = source::read_options(input)?;
-    // A linear fill looks at the next row, which a causal replay must not.
-    if opts.gaps.fill == GapFill::Linear {
-        opts.gaps.fill = GapFill::Previous;
-    }
-    let calendar = source::read_calendar(input)?;
-    let src = DataSource::resolve(input.data.as_deref(), &input.storage)?;
-    if src.location == source::SAMPLE_NAME && !quiet {
-        eprintln!(
-            "note: no --data given: backtesting on the bundled sample ({})",
-            source::SAMPLE_NAME
-        );
-    }
-    let raw = source::load_raw(&src, &opts)?;
+    let super::backtest::LoadedTrace {
+        src,
+        metric,
+        trace,
+        calendar,
+        ..
+    } = super::backtest::load_trace(args, quiet)?;
     seconds.insert("ingest".into(), t0.elapsed().as_secs_f64());
-    let names: Vec<String> = raw.table.columns.iter().map(|c| c.name.clone()).collect();
-    let metric = source::choose_metric(input.metric.as_deref(), &names, raw.format)?;
-    let column = raw
-        .table
-        .columns
-        .iter()
-        .find(|c| c.name == metric)
-        .with_context(|| {
-            format!(
-                "{}: no metric column '{metric}' (columns: {})",
-                src.location,
-                names.join(", ")
-            )
-        })?;
-    let step = raw.step;
-    let gaps = crate::core::series::GapPolicy {
-        max_gap_steps: step.steps_ceil(opts.max_gap_secs),
-        ..opts.gaps
-    };
-    let trace = Trace::from_rows(&raw.table.timestamps, &column.values, step, gaps)
-        .with_context(|| format!("{}: column '{metric}'", src.location))?;
+    let step = trace.step();
 
     let top = *memory.last().context("empty ladder")?;
     let (per_unit, per_unit_source) = match v.memory_per_unit {

@@ -8,7 +8,7 @@ use super::{exit, storage};
 use crate::arm::{ArmClient, Blocking, InstanceAction, ProtectionPolicy, TargetId, VmssId, VmssVm};
 use crate::cli::ScaleArgs;
 use crate::core::instances::{
-    arrival_headroom, plan_instances, Instance, InstanceParams, InstancePlan, Job, JobStatus,
+    arrival_headroom, plan_instances, queue_demand, Instance, InstanceParams, InstancePlan, Job,
     Power, ScaleIn, SchedulerNode,
 };
 use crate::core::time::{format_duration_secs, parse_duration_secs, rfc3339};
@@ -93,8 +93,6 @@ fn forecast_arrivals(
     let lead_steps = series.step().steps_ceil(lead_secs).clamp(1, f.horizon());
     let lead_secs = lead_steps as i64 * step;
     let expected_jobs: f64 = f.points[..lead_steps].iter().map(|v| v.max(0.0)).sum();
-    let queued_or_running =
-        |j: &&Job| j.queue == queue && matches!(j.status, JobStatus::Queued | JobStatus::Running);
     let (sum, n) = jobs
         .iter()
         .filter(|j| j.queue == queue)
@@ -111,7 +109,7 @@ fn forecast_arrivals(
             .collect();
         (!known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64)
     });
-    let demand: u32 = jobs.iter().filter(queued_or_running).map(|j| j.nodes).sum();
+    let demand = queue_demand(queue, jobs);
     let headroom = arrival_headroom(
         demand,
         expected_jobs * nodes_per_job / lead_secs as f64,

@@ -115,6 +115,14 @@ pub struct InstanceParams {
     pub scale_in: ScaleIn,
 }
 
+/// Nodes the queued and running jobs of `queue` need.
+pub fn queue_demand(queue: &str, jobs: &[Job]) -> u32 {
+    jobs.iter()
+        .filter(|j| j.queue == queue && matches!(j.status, JobStatus::Queued | JobStatus::Running))
+        .map(|j| j.nodes)
+        .sum()
+}
+
 /// z for the 95th percentile of a normal approximation to Poisson arrivals.
 pub const ARRIVAL_Z95: f64 = 1.645;
 
@@ -161,12 +169,7 @@ pub fn plan_instances(
     instances: &[Instance],
     p: &InstanceParams,
 ) -> InstancePlan {
-    let demand: u32 = jobs
-        .iter()
-        .filter(|j| j.queue == queue && matches!(j.status, JobStatus::Queued | JobStatus::Running))
-        .map(|j| j.nodes)
-        .sum::<u32>()
-        .saturating_add(p.headroom);
+    let demand = queue_demand(queue, jobs).saturating_add(p.headroom);
     let busy_names: BTreeSet<&str> = nodes
         .iter()
         .filter(|n| n.status == NodeStatus::Busy)
