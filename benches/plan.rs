@@ -6,10 +6,10 @@
 //! `cargo bench --bench plan`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mlscaler::core::control::prepare;
-use mlscaler::core::model::{train_forecaster, ForecastParams};
-use mlscaler::core::policy::{plan, NodeCount, PlanInput, PoolParams, PoolState, PredictiveParams};
-use mlscaler::core::series::LoadSeries;
+use mlscaler::core::forecast::model::{train_forecaster, ForecastParams};
+use mlscaler::core::forecast::series::LoadSeries;
+use mlscaler::core::plan::signals::prepare;
+use mlscaler::core::plan::{plan, NodeCount, PlanInput, PoolParams, PoolState, PredictiveParams};
 use mlscaler::core::time::Step;
 
 #[path = "support/worldcup.rs"]

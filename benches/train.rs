@@ -5,8 +5,8 @@
 //! `cargo bench --bench train`
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use mlscaler::core::model::{train_forecaster, ForecastParams};
-use mlscaler::core::series::LoadSeries;
+use mlscaler::core::forecast::model::{train_forecaster, ForecastParams};
+use mlscaler::core::forecast::series::LoadSeries;
 use mlscaler::core::time::Step;
 
 #[path = "support/worldcup.rs"]

@@ -21,13 +21,13 @@
 //! time shorter than a trace's step (the taxi data: 30 minutes) counts as one
 //! step, and the trace line says so.
 
-use mlscaler::core::backtest::{
-    capacity_for_p999, infer_step, run_backtest, BacktestParams, Trace,
-};
-use mlscaler::core::policy::{
+use mlscaler::core::forecast::series::{GapFill, GapPolicy};
+use mlscaler::core::plan::{
     Adjustment, CalibrationParams, LeadWindow, PolicyKind, PoolParams, ReactiveFloor,
 };
-use mlscaler::core::series::{GapFill, GapPolicy};
+use mlscaler::core::sim::backtest::{
+    capacity_for_p999, infer_step, run_backtest, BacktestParams, Trace,
+};
 use mlscaler::core::time::format_duration_secs;
 use std::time::Instant;
 
@@ -244,7 +244,7 @@ fn main() {
             .filter(|x| {
                 !matches!(
                     x.outcome,
-                    mlscaler::core::backtest::RetrainOutcome::Trained { .. }
+                    mlscaler::core::sim::backtest::RetrainOutcome::Trained { .. }
                 )
             })
             .count();
@@ -268,7 +268,7 @@ fn main() {
             for x in r.retrains.iter().filter(|x| {
                 !matches!(
                     x.outcome,
-                    mlscaler::core::backtest::RetrainOutcome::Trained { .. }
+                    mlscaler::core::sim::backtest::RetrainOutcome::Trained { .. }
                 )
             }) {
                 println!("  retrain at {}: {:?}", x.at, x.outcome);

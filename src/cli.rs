@@ -1,6 +1,7 @@
 //! Command-line interface: raw arguments as parsed by clap. They are turned
 //! into checked settings by the commands in [`crate::app`].
 
+use crate::core::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -182,6 +183,33 @@ pub struct DataArgs {
     pub calendar: Option<PathBuf>,
 }
 
+/// A seasonal period of the forecaster's features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeasonArg {
+    Day,
+    Week,
+    /// No seasons.
+    None,
+}
+
+/// The load transform before fitting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransformArg {
+    /// ln(1 + load): shapes that scale with the traffic level become additive.
+    Log1p,
+    /// The load as it is.
+    None,
+}
+
+/// The metric the quality gate compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GateMetricArg {
+    Mae,
+    Rmse,
+    Smape,
+    Pinball,
+}
+
 /// `mlscaler train`.
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
@@ -196,21 +224,22 @@ pub struct TrainArgs {
     pub inputs: Vec<String>,
     /// Node provisioning lead time: the horizon the quality gate judges.
     #[arg(long, default_value = "10m", help_heading = "Model")]
-    pub lead_time: String,
+    pub lead_time: Duration,
     /// Forecast horizon (default: the lead time). Must be at least the lead time.
     #[arg(long, help_heading = "Model")]
-    pub horizon: Option<String>,
+    pub horizon: Option<Duration>,
     /// Number of lag features (the last N steps).
     #[arg(long, default_value_t = 12, help_heading = "Model")]
     pub lags: usize,
     /// Seasons for calendar terms and same-time-last-period features: day, week, or none.
     #[arg(
         long,
+        value_enum,
         value_delimiter = ',',
         default_value = "day,week",
         help_heading = "Model"
     )]
-    pub seasons: Vec<String>,
+    pub seasons: Vec<SeasonArg>,
     /// Rolling-statistics windows (mean, std, max), comma-separated durations.
     #[arg(
         long,
@@ -218,11 +247,11 @@ pub struct TrainArgs {
         default_value = "1h,1d",
         help_heading = "Model"
     )]
-    pub rolling: Vec<String>,
+    pub rolling: Vec<Duration>,
     /// Transform of the load before fitting: log1p (fits ln(1+load): shapes
     /// that scale with the traffic level become additive) or none.
-    #[arg(long, default_value = "log1p", value_parser = ["log1p", "none"], help_heading = "Model")]
-    pub transform: String,
+    #[arg(long, value_enum, default_value_t = TransformArg::Log1p, help_heading = "Model")]
+    pub transform: TransformArg,
     /// Ridge penalty on standardised coefficients (0 = least squares).
     #[arg(long, default_value_t = 1e-4, help_heading = "Model")]
     pub ridge: f64,
@@ -233,9 +262,9 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 5, help_heading = "Model")]
     pub folds: usize,
 
-    /// Metric the quality gate compares: mae, rmse, smape, pinball.
-    #[arg(long, default_value = "mae", help_heading = "Quality gate")]
-    pub gate_metric: String,
+    /// Metric the quality gate compares.
+    #[arg(long, value_enum, default_value_t = GateMetricArg::Mae, help_heading = "Quality gate")]
+    pub gate_metric: GateMetricArg,
     /// Required improvement over the best baseline (0.02 = 2% better).
     #[arg(long, default_value_t = 0.02, help_heading = "Quality gate")]
     pub gate_margin: f64,
@@ -284,81 +313,18 @@ pub struct BacktestArgs {
     )]
     pub policy: Vec<String>,
 
-    /// Node provisioning lead time: a requested node is ready this long after the request.
-    #[arg(long, default_value = "10m", help_heading = "Pool")]
-    pub lead_time: String,
-    /// Accept a lead time shorter than the data's step, counting it as one step.
-    #[arg(long, help_heading = "Pool")]
-    pub round_lead_up: bool,
-    /// Demand one node serves at 100% utilisation, in the metric's units per step.
-    #[arg(long, help_heading = "Pool")]
-    pub capacity_per_node: Option<f64>,
-    /// Without --capacity-per-node: choose the capacity so that the 99.9th
-    /// percentile of demand needs this many nodes.
-    #[arg(long, default_value_t = 40, help_heading = "Pool")]
-    pub p999_nodes: u32,
-    /// Fewest nodes.
-    #[arg(long, default_value_t = 1, help_heading = "Pool")]
-    pub min_nodes: u32,
-    /// Most nodes.
-    #[arg(long, default_value_t = 1000, help_heading = "Pool")]
-    pub max_nodes: u32,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
 
-    /// Predictive: forecast quantile sized for (default 0.5, the median, with headroom from --target-utilisation).
-    #[arg(long, help_heading = "Predictive policy")]
-    pub quantile: Option<f64>,
-    /// Predictive: utilisation to size the forecast for (default 0.83).
-    #[arg(long, help_heading = "Predictive policy")]
-    pub target_utilisation: Option<f64>,
-    /// Predictive: scale in only when the recommendation stayed lower for this long (default 2m).
-    #[arg(long, help_heading = "Predictive policy")]
-    pub scale_in_window: Option<String>,
-    /// Predictive: turn off the calibration of the plan by recent forecast errors.
-    #[arg(long, help_heading = "Predictive policy")]
-    pub no_calibration: bool,
     /// Predictive: history before the first model is trained (the reactive fallback runs until then).
-    #[arg(long, default_value = "2d", help_heading = "Predictive policy")]
-    pub warmup: String,
+    #[arg(long, default_value = "2d", help_heading = "Walk-forward")]
+    pub warmup: Duration,
     /// Predictive: retrain the model this often, each time on data strictly before that point.
-    #[arg(long, default_value = "1d", help_heading = "Predictive policy")]
-    pub retrain_every: String,
+    #[arg(long, default_value = "1d", help_heading = "Walk-forward")]
+    pub retrain_every: Duration,
     /// Predictive: train on only this much recent history (default: all of it).
-    #[arg(long, help_heading = "Predictive policy")]
-    pub train_window: Option<String>,
-
-    /// Reactive threshold: scale out at this utilisation for 2 of 2 datapoints (default 0.7).
-    #[arg(long, help_heading = "Baselines")]
-    pub threshold_out: Option<f64>,
-    /// Reactive threshold: scale in at this utilisation for 20 of 20 datapoints (default 0.2).
-    #[arg(long, help_heading = "Baselines")]
-    pub threshold_in: Option<f64>,
-    /// Reactive threshold: cooldown after any action (default 300s).
-    #[arg(long, help_heading = "Baselines")]
-    pub threshold_cooldown: Option<String>,
-    /// Reactive threshold (the alarm rule): breaching datapoints to scale out, as M/N (default 2/2).
-    #[arg(long, help_heading = "Baselines")]
-    pub threshold_out_of: Option<String>,
-    /// Reactive threshold: breaching datapoints to scale in, as M/N (default 20/20).
-    #[arg(long, help_heading = "Baselines")]
-    pub threshold_in_of: Option<String>,
-    /// Reactive threshold: nodes added per scale-out, or a percentage (default 20%).
-    #[arg(long, help_heading = "Baselines")]
-    pub threshold_out_step: Option<String>,
-    /// Reactive threshold: nodes removed per scale-in, or a percentage (default 1).
-    #[arg(long, help_heading = "Baselines")]
-    pub threshold_in_step: Option<String>,
-    /// Target tracking: target utilisation (default 0.7).
-    #[arg(long, help_heading = "Baselines")]
-    pub tracking_utilisation: Option<f64>,
-    /// Target tracking: scale-in stabilisation window (default 10m).
-    #[arg(long, help_heading = "Baselines")]
-    pub tracking_window: Option<String>,
-    /// Seasonal naive: the period to repeat (default 1d).
-    #[arg(long, help_heading = "Baselines")]
-    pub seasonal_period: Option<String>,
-    /// Seasonal naive: margin on top of last period's demand (default 0.2 = +20%).
-    #[arg(long, help_heading = "Baselines")]
-    pub seasonal_margin: Option<f64>,
+    #[arg(long, help_heading = "Walk-forward")]
+    pub train_window: Option<Duration>,
 
     /// Score from this fraction of the trace on (0.5: the second half).
     #[arg(long, default_value_t = 0.5, help_heading = "Output")]
@@ -399,44 +365,19 @@ pub enum BacktestMode {
 pub struct JobsBacktestArgs {
     /// Time a deallocated instance takes to be ready again after a start.
     #[arg(long, default_value = "3m", help_heading = "Jobs mode")]
-    pub start_lead_time: String,
+    pub start_lead_time: Duration,
     /// How often the controller runs (each run sees the queue and the nodes as they are).
     #[arg(long, default_value = "1m", help_heading = "Jobs mode")]
-    pub decision_every: String,
-    /// Only jobs of this queue (default: every job in the trace).
-    #[arg(long, help_heading = "Jobs mode")]
-    pub queue: Option<String>,
+    pub decision_every: Duration,
     /// Nodes per job when the trace does not say (raw logs).
     #[arg(long, default_value_t = 1, help_heading = "Jobs mode")]
     pub nodes_per_job: u32,
-    /// Delete Free instances on scale-in instead of deallocating them.
-    #[arg(long, help_heading = "Jobs mode")]
-    pub scale_in_delete: bool,
-    /// jobs_forecast: the arrival rate of the last this-long forecasts the arrivals over the lead time.
-    #[arg(long, default_value = "1h", help_heading = "Jobs mode")]
-    pub arrival_window: String,
 }
 
 /// `backtest --mode vertical`: memory demand replayed against a scale set that
 /// moves along a ladder of VM sizes. --lead-time is the time a resize takes to roll out.
 #[derive(Debug, Clone, Args)]
 pub struct VerticalBacktestArgs {
-    /// VM sizes from smallest to largest (comma-separated).
-    #[arg(long, value_delimiter = ',', help_heading = "Vertical mode")]
-    pub ladder: Vec<String>,
-    /// Memory of each ladder size in GiB (comma-separated; default: from the
-    /// built-in table of common sizes).
-    #[arg(long, value_delimiter = ',', help_heading = "Vertical mode")]
-    pub ladder_memory: Vec<f64>,
-    /// One size up when memory utilisation (observed or forecast) reaches this.
-    #[arg(long, default_value_t = 0.8, help_heading = "Vertical mode")]
-    pub memory_high: f64,
-    /// One size down when it stayed at or below this ...
-    #[arg(long, default_value_t = 0.4, help_heading = "Vertical mode")]
-    pub memory_low: f64,
-    /// ... for this long.
-    #[arg(long, default_value = "30m", help_heading = "Vertical mode")]
-    pub memory_window: String,
     /// GiB of memory per unit of the metric (default: chosen so that the 99.9th
     /// percentile of demand fills --p999-fill of the largest size).
     #[arg(long, help_heading = "Vertical mode")]
@@ -498,10 +439,11 @@ pub struct ScaleArgs {
     #[arg(
         long,
         env = "MLSCALER_AUTH",
-        default_value = "auto",
+        value_enum,
+        default_value_t = ArmAuthArg::Auto,
         help_heading = "Azure"
     )]
-    pub auth: String,
+    pub auth: ArmAuthArg,
     /// ARM endpoint (sovereign clouds, the local emulator). Default: https://management.azure.com.
     #[arg(long, env = "MLSCALER_ARM_ENDPOINT", help_heading = "Azure")]
     pub arm_endpoint: Option<String>,
@@ -512,14 +454,15 @@ pub struct ScaleArgs {
     #[arg(long, env = "MLSCALER_CA_CERT", help_heading = "Azure")]
     pub ca_cert: Option<PathBuf>,
 
-    /// The scaling policy: predictive (a forecast model; or the SLA mode with a
-    /// regression model) or alarm (M-of-N alarm rules on the metric, as cloud
-    /// alarms do; no model).
-    /// `jobs` scales a VM scale set instance by instance for a job scheduler
-    /// (--jobs, --nodes).
-    /// `vertical` moves a VM scale set up or down a ladder of VM sizes on memory pressure.
-    #[arg(long, default_value = "predictive", value_parser = ["predictive", "alarm", "jobs", "vertical"], help_heading = "Policy")]
-    pub policy: String,
+    /// The scaling policy: predictive (a forecast model), alarm (M-of-N alarm
+    /// rules, as cloud alarms do; no model), target-tracking (utilisation of the
+    /// current load; no model), seasonal-naive (the same time one period ago),
+    /// sla (the workshop's SLA band on a regression model's predicted latency),
+    /// jobs (a VM scale set instance by instance for a job scheduler: --jobs,
+    /// --nodes), vertical (a VM scale set up or down a ladder of VM sizes on
+    /// memory pressure).
+    #[arg(long, value_enum, default_value_t = PolicyName::Predictive, help_heading = "Policy")]
+    pub policy: PolicyName,
     /// Model name in --models (default: the metric, as `train` names it).
     #[arg(long, help_heading = "Model")]
     pub model: Option<String>,
@@ -532,87 +475,8 @@ pub struct ScaleArgs {
     )]
     pub models: String,
 
-    /// Demand one node serves at 100% utilisation, in the metric's units per step.
-    /// Required for a real target.
-    #[arg(long, env = "MLSCALER_CAPACITY_PER_NODE", help_heading = "Policy")]
-    pub capacity_per_node: Option<f64>,
-    /// Simulated target without --capacity-per-node: the capacity at which the
-    /// 99.9th percentile of the recent load needs this many nodes.
-    #[arg(long, default_value_t = 40, help_heading = "Policy")]
-    pub p999_nodes: u32,
-    /// Fewest nodes.
-    #[arg(long, default_value_t = 1, help_heading = "Policy")]
-    pub min_nodes: u32,
-    /// Most nodes (a budget cap).
-    #[arg(long, default_value_t = 100, help_heading = "Policy")]
-    pub max_nodes: u32,
-    /// Node provisioning lead time (default: the model's lead time).
-    #[arg(long, help_heading = "Policy")]
-    pub lead_time: Option<String>,
-    /// Forecast quantile to size for (default 0.5 with headroom from --target-utilisation).
-    #[arg(long, help_heading = "Policy")]
-    pub quantile: Option<f64>,
-    /// Utilisation to size the forecast for (default 0.83).
-    #[arg(long, help_heading = "Policy")]
-    pub target_utilisation: Option<f64>,
-    /// Scale in only after the recommendation stayed lower for this long (default 2m).
-    #[arg(long, help_heading = "Policy")]
-    pub scale_in_window: Option<String>,
-    /// No scale-out within this long of the last one (default 0s).
-    #[arg(long, help_heading = "Policy")]
-    pub scale_out_cooldown: Option<String>,
-    /// No scale-in within this long of the last scale-out (default 0s).
-    #[arg(long, help_heading = "Policy")]
-    pub scale_in_cooldown: Option<String>,
-    /// Add at most this many nodes per run.
-    #[arg(long, help_heading = "Policy")]
-    pub max_step_up: Option<u32>,
-    /// Remove at most this many nodes per run.
-    #[arg(long, help_heading = "Policy")]
-    pub max_step_down: Option<u32>,
-    /// Newest data older than this is stale: fall back to the reactive rule, never scale in.
-    #[arg(long, default_value = "15m", help_heading = "Policy")]
-    pub max_data_age: String,
-    /// Drift: when the recent lead-time error exceeds this multiple of the
-    /// model's evaluated error, fall back to the reactive rule.
-    #[arg(long, default_value_t = 3.0, help_heading = "Policy")]
-    pub max_error_ratio: f64,
-    /// Drift: how far back the recent error is measured.
-    #[arg(long, default_value = "1h", help_heading = "Policy")]
-    pub drift_window: String,
-    /// Turn off the calibration of the plan by recent forecast errors.
-    #[arg(long, help_heading = "Policy")]
-    pub no_calibration: bool,
-    /// When the forecast cannot be trusted (missing, stale, drifted): reactive
-    /// (size on the current load, never scale in) or alarm (the --alarm-* rule decides).
-    #[arg(long, default_value = "reactive", value_parser = ["reactive", "alarm"], help_heading = "Policy")]
-    pub fallback: String,
-
-    /// Alarm policy: what the thresholds compare: the metric itself (a published
-    /// load metric such as queue length) or utilisation (metric / (nodes x --capacity-per-node)).
-    #[arg(long, default_value = "metric", value_parser = ["metric", "utilisation"], help_heading = "Alarm policy")]
-    pub alarm_on: String,
-    /// Alarm policy: scale out when a datapoint is >= this ...
-    #[arg(long, default_value_t = 2.0, help_heading = "Alarm policy")]
-    pub alarm_out_at: f64,
-    /// ... for M of the last N datapoints.
-    #[arg(long, default_value = "2/2", help_heading = "Alarm policy")]
-    pub alarm_out_of: String,
-    /// Alarm policy: scale in when a datapoint is <= this ...
-    #[arg(long, default_value_t = 0.5, help_heading = "Alarm policy")]
-    pub alarm_in_at: f64,
-    /// ... for M of the last N datapoints.
-    #[arg(long, default_value = "20/20", help_heading = "Alarm policy")]
-    pub alarm_in_of: String,
-    /// Alarm policy: nodes added per scale-out (or a percentage of the current count, e.g. 20%).
-    #[arg(long, default_value = "1", help_heading = "Alarm policy")]
-    pub alarm_out_step: String,
-    /// Alarm policy: nodes removed per scale-in (or a percentage).
-    #[arg(long, default_value = "1", help_heading = "Alarm policy")]
-    pub alarm_in_step: String,
-    /// Alarm policy: no action within this long of the last one (kept across runs in --state).
-    #[arg(long, default_value = "300s", help_heading = "Alarm policy")]
-    pub alarm_cooldown: String,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
 
     /// Jobs policy: the scheduler's jobs (id, queue, nodes, status), a JSON array or
     /// NDJSON, as a file or blob URL.
@@ -621,43 +485,6 @@ pub struct ScaleArgs {
     /// Jobs policy: the scheduler's nodes (name, pool, status Free/Busy), a file or blob URL.
     #[arg(long, help_heading = "Jobs policy")]
     pub nodes: Option<String>,
-    /// Jobs policy: the queue this scale set serves (default: the scale set's name).
-    #[arg(long, help_heading = "Jobs policy")]
-    pub queue: Option<String>,
-    /// Jobs policy: extra nodes on top of what the jobs need.
-    #[arg(long, default_value_t = 0, help_heading = "Jobs policy")]
-    pub headroom: u32,
-    /// Jobs policy: delete Free instances on scale-in instead of deallocating them.
-    #[arg(long, help_heading = "Jobs policy")]
-    pub scale_in_delete: bool,
-
-    /// Vertical policy: VM sizes from smallest to largest (comma-separated).
-    #[arg(long, value_delimiter = ',', help_heading = "Vertical policy")]
-    pub ladder: Vec<String>,
-    /// Vertical policy: memory of each ladder size in GiB (comma-separated, in ladder
-    /// order; default: the built-in table of common sizes). With it a move down is made
-    /// only if the recent peak still fits under --memory-high on the smaller size.
-    #[arg(long, value_delimiter = ',', help_heading = "Vertical policy")]
-    pub ladder_memory: Vec<f64>,
-    /// Vertical policy: one size up when memory utilisation (--metric) reaches this.
-    #[arg(long, default_value_t = 0.8, help_heading = "Vertical policy")]
-    pub memory_high: f64,
-    /// Vertical policy: one size down when it stayed at or below this ...
-    #[arg(long, default_value_t = 0.4, help_heading = "Vertical policy")]
-    pub memory_low: f64,
-    /// ... for this long.
-    #[arg(long, default_value = "30m", help_heading = "Vertical policy")]
-    pub memory_window: String,
-
-    /// SLA mode (a regression model, as the workshop's controller): the latency target.
-    #[arg(long, help_heading = "SLA mode")]
-    pub sla_target: Option<f64>,
-    /// SLA mode: scale out above target + threshold, in below target - threshold.
-    #[arg(long, default_value_t = 0.0, help_heading = "SLA mode")]
-    pub sla_threshold: f64,
-    /// SLA mode: nodes added or removed per run.
-    #[arg(long, default_value_t = 1, help_heading = "SLA mode")]
-    pub sla_increment: u32,
 
     /// Plan and print, change nothing.
     #[arg(long, help_heading = "Run")]
@@ -684,11 +511,11 @@ pub struct ScaleArgs {
     /// SIGINT, which stop it between rounds (never in the middle of a write).
     /// A failed round is logged and the next one runs as planned.
     #[arg(long, help_heading = "Run")]
-    pub every: Option<String>,
+    pub every: Option<Duration>,
     /// With --every: a random delay of up to this long before each round, so
     /// many controllers do not hit ARM at the same second.
     #[arg(long, default_value = "30s", help_heading = "Run")]
-    pub jitter: String,
+    pub jitter: Duration,
     /// With --every: stop after this many rounds (default: run until stopped).
     #[arg(long, help_heading = "Run")]
     pub rounds: Option<u64>,
@@ -712,4 +539,227 @@ pub struct InspectArgs {
     pub models: String,
     #[command(flatten)]
     pub storage: StorageArgs,
+}
+
+/// Entra ID credential choices for ARM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArmAuthArg {
+    /// Client secret if AZURE_CLIENT_SECRET (or SP_APP_SECRET) is set, else workload identity, managed identity, Azure CLI.
+    Auto,
+    /// Service principal with a client secret.
+    ClientSecret,
+    /// Kubernetes workload identity (AZURE_FEDERATED_TOKEN_FILE).
+    WorkloadIdentity,
+    /// Managed identity of the VM, container or pipeline agent.
+    ManagedIdentity,
+    /// The signed-in Azure CLI user.
+    AzureCli,
+}
+
+/// The policy `scale` runs (and the profile names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyName {
+    /// mlscaler's forecast-driven policy (a forecast model).
+    Predictive,
+    /// M-of-N alarm rules on utilisation or on the metric, fixed steps, one cooldown.
+    #[value(alias = "reactive-threshold", alias = "reactive_threshold")]
+    Alarm,
+    /// Keep the utilisation of the current load at a target.
+    #[value(alias = "target_tracking")]
+    TargetTracking,
+    /// The same time one period earlier, plus a margin.
+    #[value(alias = "seasonal_naive", alias = "seasonal")]
+    SeasonalNaive,
+    /// The workshop's SLA band on a regression model's predicted latency.
+    Sla,
+    /// A VM scale set, instance by instance, for a job scheduler.
+    Jobs,
+    /// A VM scale set along a ladder of VM sizes on memory pressure.
+    Vertical,
+}
+
+/// When the forecast cannot be trusted (missing, stale, drifted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FallbackArg {
+    /// Size on the current load at --fallback-utilisation, never scale in.
+    Reactive,
+    /// The --alarm-* rule decides.
+    Alarm,
+}
+
+/// What the alarm thresholds compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlarmOnArg {
+    /// Utilisation: metric / (ready nodes x --capacity-per-node).
+    Utilisation,
+    /// The metric itself (a published load metric such as queue length per node).
+    Metric,
+}
+
+/// Everything that shapes a scaling decision, shared by `scale` and
+/// `backtest` (and written by `tune`): one set of flags, TOML keys and
+/// defaults. The defaults are those of the checked profile
+/// (`settings::profile`); the help text names them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProfileArgs {
+    /// Demand one node serves at 100% utilisation, in the metric's units per step.
+    /// Required for a real target.
+    #[arg(long, env = "MLSCALER_CAPACITY_PER_NODE", help_heading = "Pool")]
+    pub capacity_per_node: Option<f64>,
+    /// Without --capacity-per-node (simulated targets and backtests): the
+    /// capacity at which the 99.9th percentile of the load needs this many nodes (default 40).
+    #[arg(long, help_heading = "Pool")]
+    pub p999_nodes: Option<u32>,
+    /// Fewest nodes (default 1).
+    #[arg(long, help_heading = "Pool")]
+    pub min_nodes: Option<u32>,
+    /// Most nodes, a budget cap (default 1000, Azure's limit per AKS pool or scale set).
+    #[arg(long, help_heading = "Pool")]
+    pub max_nodes: Option<u32>,
+    /// Node provisioning lead time: a node requested now serves load this much
+    /// later (default: the model's lead time; 10m without a model).
+    #[arg(long, help_heading = "Pool")]
+    pub lead_time: Option<Duration>,
+    /// Accept a lead time shorter than the data's step, counting it as one step.
+    #[arg(long, help_heading = "Pool")]
+    pub round_lead_up: bool,
+
+    /// Forecast quantile to size for (default 0.5, the median, with headroom from --target-utilisation).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub quantile: Option<f64>,
+    /// Utilisation to size the forecast for (default 0.83).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub target_utilisation: Option<f64>,
+    /// Scale in only after the recommendation stayed lower for this long (default 2m).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub scale_in_window: Option<Duration>,
+    /// No scale-out within this long of the last one (default 0s).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub scale_out_cooldown: Option<Duration>,
+    /// No scale-in within this long of the last scale-out (default 0s).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub scale_in_cooldown: Option<Duration>,
+    /// Add at most this many nodes per decision.
+    #[arg(long, help_heading = "Predictive policy")]
+    pub max_step_up: Option<u32>,
+    /// Remove at most this many nodes per decision.
+    #[arg(long, help_heading = "Predictive policy")]
+    pub max_step_down: Option<u32>,
+    /// Turn off the calibration of the plan by recent forecast errors.
+    #[arg(long, help_heading = "Predictive policy")]
+    pub no_calibration: bool,
+    /// Calibration: the share of recent peaks the calibrated plan covers (default 0.98).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub calibration_quantile: Option<f64>,
+    /// Calibration: how far back planned peaks are compared with what followed (default 14d).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub calibration_window: Option<Duration>,
+    /// Reactive floor: never plan below the highest load of this recent window
+    /// (default 2m; 0s: the current step only).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub floor_window: Option<Duration>,
+    /// Reactive floor: the utilisation it sizes at (default 0.833).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub floor_utilisation: Option<f64>,
+    /// Reactive floor: extrapolate the rise of this recent window over the lead time (default 10m; 0s: off).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub floor_trend: Option<Duration>,
+    /// Reactive floor: how much of that rise to extrapolate (default 1.5).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub floor_trend_gain: Option<f64>,
+    /// Newest data older than this is stale: fall back, never scale in (default 15m).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub max_data_age: Option<Duration>,
+    /// Drift: when the recent lead-time error exceeds this multiple of the
+    /// model's evaluated error, fall back (default 3).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub max_error_ratio: Option<f64>,
+    /// Drift: how far back the recent error is measured (default 1h; 0s: no drift check).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub drift_window: Option<Duration>,
+    /// When the forecast cannot be trusted (missing, stale, drifted).
+    #[arg(long, value_enum, help_heading = "Predictive policy")]
+    pub fallback: Option<FallbackArg>,
+    /// The utilisation the reactive fallback sizes the current load at (default 0.7).
+    #[arg(long, help_heading = "Predictive policy")]
+    pub fallback_utilisation: Option<f64>,
+
+    /// Alarm: what the thresholds compare (default utilisation).
+    #[arg(long, value_enum, help_heading = "Alarm policy")]
+    pub alarm_on: Option<AlarmOnArg>,
+    /// Alarm: scale out when a datapoint is >= this (default 0.7) ...
+    #[arg(long, alias = "threshold-out", help_heading = "Alarm policy")]
+    pub alarm_out_at: Option<f64>,
+    /// ... for M of the last N datapoints (default 2/2).
+    #[arg(long, alias = "threshold-out-of", help_heading = "Alarm policy")]
+    pub alarm_out_of: Option<String>,
+    /// Alarm: scale in when a datapoint is <= this (default 0.2) ...
+    #[arg(long, alias = "threshold-in", help_heading = "Alarm policy")]
+    pub alarm_in_at: Option<f64>,
+    /// ... for M of the last N datapoints (default 20/20).
+    #[arg(long, alias = "threshold-in-of", help_heading = "Alarm policy")]
+    pub alarm_in_of: Option<String>,
+    /// Alarm: nodes added per scale-out, or a percentage of the current count (default 20%).
+    #[arg(long, alias = "threshold-out-step", help_heading = "Alarm policy")]
+    pub alarm_out_step: Option<String>,
+    /// Alarm: nodes removed per scale-in, or a percentage (default 1).
+    #[arg(long, alias = "threshold-in-step", help_heading = "Alarm policy")]
+    pub alarm_in_step: Option<String>,
+    /// Alarm: no action within this long of the last one (default 5m).
+    #[arg(long, alias = "threshold-cooldown", help_heading = "Alarm policy")]
+    pub alarm_cooldown: Option<Duration>,
+
+    /// Target tracking: the utilisation kept (default 0.7).
+    #[arg(long, help_heading = "Target tracking")]
+    pub tracking_utilisation: Option<f64>,
+    /// Target tracking: scale in only after the recommendation stayed lower for this long (default 10m).
+    #[arg(long, help_heading = "Target tracking")]
+    pub tracking_window: Option<Duration>,
+    /// Seasonal naive: the period to repeat (default 1d).
+    #[arg(long, help_heading = "Seasonal naive")]
+    pub seasonal_period: Option<Duration>,
+    /// Seasonal naive: margin on top of last period's load (default 0.2 = +20%).
+    #[arg(long, help_heading = "Seasonal naive")]
+    pub seasonal_margin: Option<f64>,
+
+    /// SLA mode (a regression model, as the workshop's controller): the latency target.
+    #[arg(long, help_heading = "SLA mode")]
+    pub sla_target: Option<f64>,
+    /// SLA mode: scale out above target + threshold, in below target - threshold (default 0).
+    #[arg(long, help_heading = "SLA mode")]
+    pub sla_threshold: Option<f64>,
+    /// SLA mode: nodes added or removed per decision (default 1).
+    #[arg(long, help_heading = "SLA mode")]
+    pub sla_increment: Option<u32>,
+
+    /// Jobs: the queue this scale set serves (default: the scale set's name; backtest: every job).
+    #[arg(long, help_heading = "Jobs policy")]
+    pub queue: Option<String>,
+    /// Jobs: extra nodes on top of what the jobs need (default 0).
+    #[arg(long, help_heading = "Jobs policy")]
+    pub headroom: Option<u32>,
+    /// Jobs: delete Free instances on scale-in instead of deallocating them.
+    #[arg(long, help_heading = "Jobs policy")]
+    pub scale_in_delete: bool,
+    /// Jobs: the arrival rate of this recent window forecasts the arrivals over the lead time (default 1h).
+    #[arg(long, help_heading = "Jobs policy")]
+    pub arrival_window: Option<Duration>,
+
+    /// Vertical: VM sizes from smallest to largest (comma-separated).
+    #[arg(long, value_delimiter = ',', help_heading = "Vertical policy")]
+    pub ladder: Vec<String>,
+    /// Vertical: memory of each ladder size in GiB (comma-separated, in ladder
+    /// order; default: the built-in table of common sizes). A move down is made
+    /// only if the recent peak still fits under --memory-high on the smaller size.
+    #[arg(long, value_delimiter = ',', help_heading = "Vertical policy")]
+    pub ladder_memory: Vec<f64>,
+    /// Vertical: one size up when memory utilisation reaches this (default 0.8).
+    #[arg(long, help_heading = "Vertical policy")]
+    pub memory_high: Option<f64>,
+    /// Vertical: one size down when it stayed at or below this (default 0.4) ...
+    #[arg(long, help_heading = "Vertical policy")]
+    pub memory_low: Option<f64>,
+    /// ... for this long (default 30m).
+    #[arg(long, help_heading = "Vertical policy")]
+    pub memory_window: Option<Duration>,
 }

@@ -3,13 +3,15 @@
 //!
 //! The crate is a functional core with an imperative shell:
 //!
-//! - [`core`]: pure code (series, features, models, evaluation). No I/O, no clock.
+//! - [`cli`]: the raw command line; [`settings`]: checked settings per
+//!   command, built from it once (with the config file and the environment).
+//! - [`core`]: pure code (forecasting, planning, outcomes, simulated targets). No I/O, no clock.
 //! - [`ingest`]: turns bytes (CSV, Parquet, NDJSON, raw logs) into observations.
 //! - [`store`]: the model artifact format and where artifacts live (files or Blob).
 //! - [`azure`]: Azure adapters (Blob Storage, credentials).
 //! - [`arm`]: typed Azure Resource Manager client (AKS agent pools, VM Scale Sets).
 //! - [`emulator`]: a local ARM + Entra ID emulator for tests (`arm-emulator`).
-//! - [`report`]: plots and human/JSON output.
+//! - [`report`]: everything for people: records as text, tables, plots, CSV.
 //! - [`app`]: the commands, wiring the pieces above together.
 #![deny(unsafe_code)]
 
@@ -17,9 +19,9 @@ pub mod app;
 pub mod arm;
 pub mod azure;
 pub mod cli;
-pub mod config;
 pub mod core;
 pub mod emulator;
 pub mod ingest;
 pub mod report;
+pub mod settings;
 pub mod store;

@@ -6,7 +6,7 @@ mod arm_support;
 
 use arm_support::{Emulator, CLIENT_SECRET};
 use mlscaler::arm::{
-    AgentPoolId, AksPoolGroup, ArmError, AutoscalerMode, Blocking, InstanceAction, NodeGroup,
+    AgentPoolId, AksPoolGroup, ArmError, AutoscalerMode, Blocking, InstanceAction,
     ProtectionPolicy, SetOutcome, VmssGroup, VmssId,
 };
 use serde_json::{json, Value};
@@ -83,7 +83,7 @@ fn aks_pool_count_is_set_by_get_modify_put_and_polled_to_success_keeping_unknown
     let (group, _) = aks_group(&emu, "np1");
     let before = group.read().unwrap();
     assert_eq!(before.count, 3);
-    assert!(before.is_settled() && !before.autoscaler_enabled);
+    assert!(before.is_idle() && before.autoscaler.is_none());
 
     let outcome = group.set_count(5, AutoscalerMode::AdjustMinCount).unwrap();
     assert_eq!(outcome, SetOutcome::CountSet { from: 3, to: 5 });
@@ -144,7 +144,7 @@ fn autoscaled_pool_with_adjust_min_count_moves_min_count_not_count() {
     assert_eq!(put.body["properties"]["minCount"], 5);
     assert_eq!(put.body["properties"]["count"], 3, "count left as read");
     let after = group.read().unwrap();
-    assert_eq!(after.min, Some(5));
+    assert_eq!(after.autoscaler.map(|(min, _)| min), Some(5));
     assert_eq!(
         after.count, 5,
         "the autoscaler brought the pool up to minCount"
@@ -923,7 +923,12 @@ fn connect_builds_credential_and_client_from_settings_and_targets_open_by_id() {
     .unwrap();
     let rt = Blocking::new().unwrap();
     let target = mlscaler::arm::TargetId::parse(&vmss_id().to_string()).unwrap();
-    let group = mlscaler::arm::open_group(client.clone(), target, rt.clone());
+    let mut group = mlscaler::arm::open_group(
+        client.clone(),
+        target,
+        rt.clone(),
+        AutoscalerMode::AdjustMinCount,
+    );
     assert_eq!(group.read().unwrap().count, 2);
     let cluster = rt
         .block_on(client.get_managed_cluster(&pool_id("np1")))

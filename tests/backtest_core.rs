@@ -2,18 +2,18 @@
 //! hand-checked golden files, the planner's invariants (property tests), the
 //! causality of a whole run on real data, and refusals of bad input.
 
-use mlscaler::core::backtest::{
-    capacity_for_p999, run_backtest, BacktestError, BacktestParams, Trace,
-};
-use mlscaler::core::metrics::LEVELS;
-use mlscaler::core::model::Forecast;
-use mlscaler::core::policy::{
+use mlscaler::core::forecast::metrics::LEVELS;
+use mlscaler::core::forecast::model::Forecast;
+use mlscaler::core::forecast::series::{GapFill, GapPolicy};
+use mlscaler::core::plan::{
     plan, Adjustment, Calibration, Capacity, CheckedPool, Decision, LeadWindow, NodeCount,
     PlanInput, PlannerMemory, PolicyError, PolicyKind, PoolParams, PoolState, PredictiveParams,
     ReactiveFloor, SeasonalNaiveParams, TargetTrackingParams, ThresholdParams,
 };
-use mlscaler::core::series::{GapFill, GapPolicy};
-use mlscaler::core::sim::{PoolChange, Score, SimPool};
+use mlscaler::core::sim::backtest::{
+    capacity_for_p999, run_backtest, BacktestError, BacktestParams, Trace,
+};
+use mlscaler::core::sim::pool::{PoolChange, Score, SimPool};
 use mlscaler::core::time::Step;
 use proptest::prelude::*;
 
@@ -59,7 +59,7 @@ fn small_params(policy: PolicyKind) -> BacktestParams {
     p
 }
 
-fn run_small(params: &BacktestParams, demand: &[f64]) -> mlscaler::core::backtest::Backtest {
+fn run_small(params: &BacktestParams, demand: &[f64]) -> mlscaler::core::sim::backtest::Backtest {
     let checked = params.check(minute()).unwrap();
     run_backtest(&minutes(demand), &checked, None, &mut |_, _| {}).unwrap()
 }
@@ -544,7 +544,7 @@ fn assert_causal(file: &str, limit: usize, step: Step, retrain_every_secs: i64, 
         .filter(|r| {
             matches!(
                 r.outcome,
-                mlscaler::core::backtest::RetrainOutcome::Trained { .. }
+                mlscaler::core::sim::backtest::RetrainOutcome::Trained { .. }
             )
         })
         .count();
@@ -689,7 +689,7 @@ fn stretches_of_zero_demand_run_at_the_minimum_and_untrainable_windows_are_repor
     }
     // The first retrain sees only zeros: it fails, and says why.
     match &bt.report.retrains[0].outcome {
-        mlscaler::core::backtest::RetrainOutcome::Failed { error } => {
+        mlscaler::core::sim::backtest::RetrainOutcome::Failed { error } => {
             assert!(error.contains("zero everywhere"), "{error}")
         }
         other => panic!("expected a failed retrain, got {other:?}"),

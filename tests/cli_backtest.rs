@@ -284,13 +284,13 @@ fn the_alarm_rule_of_the_threshold_baseline_is_configurable_from_the_command_lin
     assert_code(&default, 0);
     // The DataRobot-style alarm: 1 of 1 datapoints, one node at a time.
     let alarm = run(&[
-        "--threshold-out-of",
+        "--alarm-out-of",
         "1/1",
-        "--threshold-out-step",
+        "--alarm-out-step",
         "1",
-        "--threshold-in-of",
+        "--alarm-in-of",
         "10/10",
-        "--threshold-in-step",
+        "--alarm-in-step",
         "10%",
     ]);
     assert_code(&alarm, 0);
@@ -304,7 +304,7 @@ fn the_alarm_rule_of_the_threshold_baseline_is_configurable_from_the_command_lin
         actions(&alarm),
         "the settings changed nothing"
     );
-    let bad = run(&["--threshold-out-of", "3/2"]);
+    let bad = run(&["--alarm-out-of", "3/2"]);
     assert_code(&bad, 1);
     assert!(bad.stderr.contains("3 of 2"), "{}", bad.stderr);
 }

@@ -1,7 +1,7 @@
-//! `mlscaler inspect`: print the card of a published model or artifact file.
+//! `mlscaler inspect`: the card of a published model or artifact file.
 
 use super::storage;
-use crate::cli::InspectArgs;
+use crate::settings::InspectSettings;
 use crate::store::artifact;
 use crate::store::card::ModelCard;
 use crate::store::registry::Registry;
@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use std::path::Path;
 
 /// The card of the artifact file or of the latest model named `args.model`.
-pub fn run(args: &InspectArgs) -> Result<ModelCard> {
+pub fn run(args: &InspectSettings) -> Result<ModelCard> {
     let p = Path::new(&args.model);
     if p.is_file() {
         let bytes = std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?;
@@ -19,57 +19,4 @@ pub fn run(args: &InspectArgs) -> Result<ModelCard> {
     let store = storage::open_models(&args.models, &args.storage)?;
     let (_, payload) = Registry::new(store.as_ref()).load_latest(&args.model)?;
     Ok(payload.card)
-}
-
-/// The card as text for people: what the model is, what it was trained on,
-/// and how it did against the baselines.
-pub fn render_text(c: &ModelCard) -> String {
-    let mut out = format!(
-        "model {} version {} ({} of '{}'), mlscaler {}, artifact format {}\ncreated {}{}\n",
-        c.name,
-        c.id,
-        c.kind,
-        c.target,
-        c.mlscaler_version,
-        c.format_version,
-        c.created_at,
-        if c.forced {
-            " (FORCED past a failed quality gate)"
-        } else {
-            ""
-        }
-    );
-    out.push_str(&format!(
-        "data: {} ({}), {} .. {}, {} steps of {}\n",
-        c.source.location, c.source.format, c.window_from, c.window_to, c.window_steps, c.step
-    ));
-    if c.inputs.is_empty() {
-        out.push_str(&format!(
-            "horizon {} steps, lead time {} steps, {} features\n",
-            c.horizon_steps,
-            c.lead_steps,
-            c.features.len()
-        ));
-    } else {
-        out.push_str(&format!("inputs: {}\n", c.inputs.join(", ")));
-    }
-    if let Some(h) = c.evaluation.per_horizon.get(c.lead_steps.saturating_sub(1)) {
-        out.push_str(&format!("MAE at the lead time: model {:.3}", h.model.mae));
-        for b in &h.baselines {
-            out.push_str(&format!(", {} {:.3}", b.name, b.metrics.mae));
-        }
-        out.push('\n');
-    }
-    if let Some(r) = &c.evaluation.regression {
-        out.push_str(&format!(
-            "hold-out R^2 {:.3}, MAE {:.3}\n",
-            r.r2, r.model.mae
-        ));
-    }
-    out.push_str(&format!(
-        "quality gate: {} - {}\n",
-        if c.gate.passed { "PASSED" } else { "FAILED" },
-        c.gate.reason
-    ));
-    out
 }

@@ -1,40 +1,117 @@
-//! The commands: thin wiring of sources, the core and stores. Everything that
-//! decides lives in [`crate::core`]; everything that talks to the outside
-//! world lives in [`crate::ingest`], [`crate::store`] and [`crate::azure`].
+//! The commands, one module each: wiring of sources, the core, targets and
+//! stores, with checked settings ([`crate::settings`]) in and a result out.
+//! Everything that decides lives in [`crate::core`]; everything for people
+//! in [`crate::report`]; everything that talks to the outside world in
+//! [`crate::ingest`], [`crate::store`], [`crate::azure`] and [`crate::arm`].
+//!
+//! - [`train`], [`backtest`] (with [`backtest_jobs`], [`backtest_vertical`]),
+//!   [`scale`], [`inspect`], [`config`]: the commands;
+//! - [`source`], [`storage`]: reading data and opening stores;
+//! - [`schedule`]: the loop mode's schedule; [`ui`]: progress bars.
 
 pub mod backtest;
 pub mod backtest_jobs;
 pub mod backtest_vertical;
+pub mod config;
 pub mod inspect;
-pub mod jobs;
-pub mod round;
 pub mod scale;
 pub mod schedule;
 pub mod source;
 pub mod storage;
-pub mod target;
 pub mod train;
 pub mod ui;
-pub mod vertical;
 
-/// Process exit codes, documented in the README.
-pub mod exit {
-    /// Success: the model was published (train).
-    pub const OK: i32 = 0;
-    /// Failure: bad input, bad configuration, I/O or Azure error. Nothing was
-    /// changed, except by the jobs and vertical policies when an ARM operation
-    /// fails part way (their record lists what was done).
-    pub const FAILED: i32 = 1;
-    /// Usage error (unknown flag, missing value): printed by the argument parser.
-    pub const USAGE: i32 = 2;
-    /// The quality gate refused the model; the previous model stays published.
-    pub const GATE_REFUSED: i32 = 3;
-    /// scale: the target already has the planned size; nothing was sent.
-    pub const NOTHING_TO_DO: i32 = 4;
-    /// scale: held for safety (target busy, forecast not trusted and the
-    /// reactive rule kept the size, or an autoscaler pool not to be touched),
-    /// or short of plan: a scale-out grew only as far as the vCPU quota allows.
-    pub const HELD: i32 = 5;
+/// Process exit codes, documented in the README (one table for every command).
+pub use crate::core::plan::outcome::exit;
+
+use crate::settings::backtest::Mode;
+use crate::settings::{Command, Output};
+use serde::Serialize;
+
+/// Run a command with its checked settings and print its result: JSON for
+/// pipelines, text for people. Returns the exit code.
+pub fn run(command: &Command, out: Output) -> anyhow::Result<i32> {
+    use crate::report;
+    let now = chrono::Utc::now();
+    match command {
+        Command::Train(s) => {
+            let (code, summary) = train::run(s, now, out.quiet)?;
+            emit(out, &summary, || report::train::render_text(&summary))?;
+            Ok(code)
+        }
+        Command::Backtest(s) => match &s.mode {
+            Mode::Jobs(_) => {
+                let (code, summary) = backtest_jobs::run(s, out.quiet)?;
+                emit(out, &summary, || {
+                    report::backtest_jobs::render_text(&summary)
+                })?;
+                Ok(code)
+            }
+            Mode::Vertical(_) => {
+                let (code, summary) = backtest_vertical::run(s, out.quiet)?;
+                emit(out, &summary, || {
+                    report::backtest_vertical::render_text(&summary)
+                })?;
+                Ok(code)
+            }
+            Mode::Nodes(_) => {
+                let (code, summary) = backtest::run(s, out.quiet)?;
+                emit(out, &summary, || report::backtest::render_text(&summary))?;
+                Ok(code)
+            }
+        },
+        Command::Scale(s) if s.run.every.is_some() => scale::run_loop(s, out.quiet, |record| {
+            // One record per round: a JSON line each for pipelines, the text for people.
+            if out.json {
+                println!("{}", serde_json::to_string(record).unwrap_or_default());
+            } else if !out.quiet {
+                print!("{}", record.render_text());
+            }
+        }),
+        Command::Scale(s) => {
+            let (code, record) = scale::run(s, now, out.quiet)?;
+            emit(out, &record, || record.render_text())?;
+            Ok(code)
+        }
+        Command::Inspect(s) => {
+            let card = inspect::run(s)?;
+            emit(out, &card, || report::inspect::render_text(&card))?;
+            Ok(exit::OK)
+        }
+        Command::ConfigCheck(file) => config::run(file.as_ref(), out),
+    }
+}
+
+/// Print a result: JSON for pipelines, text for people (nothing with
+/// --quiet, except that JSON is always printed when asked for).
+fn emit<T: Serialize>(out: Output, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if out.json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else if !out.quiet {
+        print!("{}", text());
+    }
+    Ok(())
+}
+
+/// Logs on standard error: warnings by default, more with -v/-vv, errors
+/// only with --quiet; `RUST_LOG` overrides.
+pub fn init_logging(out: Output) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (out.quiet, out.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "mlscaler=debug,info",
+        (false, _) => "mlscaler=trace,debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if out.json_logs {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.with_target(false).init();
+    }
 }
 
 /// Write through a temporary file in the same folder and rename, so a reader
@@ -51,36 +128,4 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> 
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))
-}
-
-/// An alarm's "M/N" (M breaching datapoints of the last N) from a flag.
-pub fn parse_m_of_n(flag: &str, v: &str) -> anyhow::Result<(usize, usize)> {
-    use anyhow::Context as _;
-    let (m, n) = v
-        .split_once('/')
-        .with_context(|| format!("--{flag} '{v}': expected M/N, e.g. 2/2"))?;
-    let num = |x: &str| {
-        x.trim()
-            .parse::<usize>()
-            .with_context(|| format!("--{flag} '{v}'"))
-    };
-    Ok((num(m)?, num(n)?))
-}
-
-/// A scaling step from a flag: a node count, or a percentage like "20%".
-pub fn parse_step(flag: &str, v: &str) -> anyhow::Result<crate::core::policy::Adjustment> {
-    use crate::core::policy::Adjustment;
-    use anyhow::Context as _;
-    Ok(match v.trim().strip_suffix('%') {
-        Some(p) => Adjustment::Percent(
-            p.trim()
-                .parse()
-                .with_context(|| format!("--{flag} '{v}'"))?,
-        ),
-        None => Adjustment::Nodes(
-            v.trim()
-                .parse()
-                .with_context(|| format!("--{flag} '{v}': nodes, or a percentage like 20%"))?,
-        ),
-    })
 }

@@ -2,11 +2,12 @@
 //! bundled sample; and turning it into a [`LoadSeries`].
 
 use super::storage;
-use crate::cli::{DataArgs, StorageArgs};
-use crate::core::calendar::Calendar;
-use crate::core::series::{self, Aggregation, GapFill, GapPolicy, LoadSeries, ResampleReport};
-use crate::core::time::{parse_duration_secs, Step};
-use crate::ingest::{self, Format, LogOptions, LogStats, RawTable, TableSpec, TimeFormat};
+use crate::core::forecast::calendar::Calendar;
+use crate::core::forecast::series::{self, Aggregation, GapPolicy, LoadSeries, ResampleReport};
+use crate::core::time::Step;
+pub use crate::ingest::ReadOptions;
+use crate::ingest::{self, Format, LogOptions, LogStats, RawTable, TableSpec};
+use crate::settings::data::StorageAccess;
 use crate::store::ObjectStore;
 use anyhow::{bail, Context, Result};
 use std::io::{BufReader, Read};
@@ -33,7 +34,7 @@ pub struct DataSource {
 
 impl DataSource {
     /// Resolve `--data` (or the storage flags, or the bundled sample).
-    pub fn resolve(data: Option<&str>, st: &StorageArgs) -> Result<DataSource> {
+    pub fn resolve(data: Option<&str>, st: &StorageAccess) -> Result<DataSource> {
         match data {
             None if st.container.is_none() => Ok(DataSource {
                 location: SAMPLE_NAME.to_string(),
@@ -131,18 +132,6 @@ fn part_name(p: &Part) -> String {
         Part::Object(n) => n.clone(),
         Part::Embedded(n, _) => n.to_string(),
     }
-}
-
-/// How to read and resample.
-pub struct ReadOptions {
-    pub format: Option<Format>,
-    pub time_column: String,
-    pub time_format: TimeFormat,
-    pub step: Option<Step>,
-    pub agg: Aggregation,
-    pub gaps: GapPolicy,
-    /// Gap length given as a duration; converted to steps once the step is known.
-    pub max_gap_secs: i64,
 }
 
 /// What was read, for the model card.
@@ -256,43 +245,9 @@ pub fn load(src: &DataSource, opts: &ReadOptions) -> Result<Loaded> {
     })
 }
 
-/// Reading options from the command line.
-pub fn read_options(args: &DataArgs) -> Result<ReadOptions> {
-    let format = match &args.format {
-        Some(f) => Some(
-            f.parse::<Format>()
-                .map_err(|e| anyhow::anyhow!("--format: {e}"))?,
-        ),
-        None => None,
-    };
-    let time_format: TimeFormat = args
-        .time_format
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--time-format: {e}"))?;
-    let step = match &args.step {
-        Some(s) => Some(s.parse::<Step>().context("--step")?),
-        None => None,
-    };
-    let agg: Aggregation = args.agg.parse().map_err(anyhow::Error::msg)?;
-    let fill: GapFill = args.gaps.parse().map_err(anyhow::Error::msg)?;
-    let max_gap_secs = parse_duration_secs(&args.max_gap).context("--max-gap")?;
-    Ok(ReadOptions {
-        format,
-        time_column: args.time_column.clone(),
-        time_format,
-        step,
-        agg,
-        gaps: GapPolicy {
-            fill,
-            max_gap_steps: 0,
-        },
-        max_gap_secs,
-    })
-}
-
 /// The calendar of special days given with --calendar.
-pub fn read_calendar(args: &DataArgs) -> Result<Option<Calendar>> {
-    match &args.calendar {
+pub fn read_calendar(path: Option<&Path>) -> Result<Option<Calendar>> {
+    match path {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("{}: cannot read the calendar", p.display()))?;

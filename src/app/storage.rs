@@ -1,8 +1,8 @@
 //! Opening object stores from what the user typed: a folder, or a Blob
 //! Storage URL / container with credentials from flags or environment.
 
-use crate::azure::{self, Secret, StorageSettings};
-use crate::cli::{StorageArgs, StorageAuthArg};
+use crate::azure::{self, StorageSettings};
+use crate::settings::data::{StorageAccess, StorageAuth};
 use crate::store::local::LocalStore;
 use crate::store::ObjectStore;
 use anyhow::{Context, Result};
@@ -12,20 +12,23 @@ pub fn is_url(s: &str) -> bool {
     s.starts_with("https://") || s.starts_with("http://")
 }
 
-fn settings(url: Option<&str>, st: &StorageArgs, with_container: bool) -> Result<StorageSettings> {
-    let nonempty = |v: &Option<String>| v.as_ref().filter(|s| !s.trim().is_empty()).cloned();
+fn settings(
+    url: Option<&str>,
+    st: &StorageAccess,
+    with_container: bool,
+) -> Result<StorageSettings> {
     Ok(StorageSettings {
         url: url.map(str::to_string),
-        account: nonempty(&st.account),
-        account_key: nonempty(&st.account_key).map(Secret::new),
-        connection_string: nonempty(&st.connection_string).map(Secret::new),
+        account: st.account.clone(),
+        account_key: st.account_key.clone(),
+        connection_string: st.connection_string.clone(),
         container: if with_container {
-            nonempty(&st.container)
+            st.container.clone()
         } else {
             None
         },
         prefix: if with_container {
-            nonempty(&st.prefix)
+            st.prefix.clone()
         } else {
             None
         },
@@ -38,13 +41,13 @@ fn settings(url: Option<&str>, st: &StorageArgs, with_container: bool) -> Result
 /// identity when one is configured (a SAS, connection string or account key
 /// still wins; without any of them the access is anonymous).
 fn credential(
-    st: &StorageArgs,
+    st: &StorageAccess,
 ) -> Result<Option<std::sync::Arc<dyn azure_core::credentials::TokenCredential>>> {
     use crate::azure::credential::{self as cred, AuthChoice, AuthSettings};
     let auth = AuthSettings::from_env();
-    let choice = match st.storage_auth {
-        StorageAuthArg::Anonymous => return Ok(None),
-        StorageAuthArg::Auto => {
+    let choice = match st.auth {
+        StorageAuth::Anonymous => return Ok(None),
+        StorageAuth::Auto => {
             let configured = auth.client_secret.is_some()
                 || auth.federated_token_file.is_some()
                 || auth.managed_identity_available;
@@ -53,10 +56,10 @@ fn credential(
             }
             AuthChoice::Auto
         }
-        StorageAuthArg::ClientSecret => AuthChoice::ClientSecret,
-        StorageAuthArg::WorkloadIdentity => AuthChoice::WorkloadIdentity,
-        StorageAuthArg::ManagedIdentity => AuthChoice::ManagedIdentity,
-        StorageAuthArg::AzureCli => AuthChoice::AzureCli,
+        StorageAuth::ClientSecret => AuthChoice::ClientSecret,
+        StorageAuth::WorkloadIdentity => AuthChoice::WorkloadIdentity,
+        StorageAuth::ManagedIdentity => AuthChoice::ManagedIdentity,
+        StorageAuth::AzureCli => AuthChoice::AzureCli,
     };
     Ok(Some(cred::credential(choice, &auth).context(
         "--storage-auth: building the Entra ID credential",
@@ -64,14 +67,14 @@ fn credential(
 }
 
 /// The store holding the data and the blob name or prefix in it.
-pub fn open_data(data: Option<&str>, st: &StorageArgs) -> Result<(Box<dyn ObjectStore>, String)> {
+pub fn open_data(data: Option<&str>, st: &StorageAccess) -> Result<(Box<dyn ObjectStore>, String)> {
     let s = settings(data, st, true)?;
     let (store, path) = azure::open(&s).context("opening Blob Storage for --data")?;
     Ok((Box::new(store), path))
 }
 
 /// The model registry store: a folder or a Blob container/prefix URL.
-pub fn open_models(models: &str, st: &StorageArgs) -> Result<Box<dyn ObjectStore>> {
+pub fn open_models(models: &str, st: &StorageAccess) -> Result<Box<dyn ObjectStore>> {
     if !is_url(models) {
         return Ok(Box::new(LocalStore::new(models)));
     }
@@ -82,7 +85,7 @@ pub fn open_models(models: &str, st: &StorageArgs) -> Result<Box<dyn ObjectStore
 }
 
 /// One blob named by its URL: the store and the blob's name in it.
-fn blob_object(url: &str, st: &StorageArgs) -> Result<(crate::azure::BlobStore, String)> {
+fn blob_object(url: &str, st: &StorageAccess) -> Result<(crate::azure::BlobStore, String)> {
     let s = settings(Some(url), st, false)?;
     let (store, name) =
         azure::open(&s).with_context(|| format!("opening {}", crate::store::Redacted(url)))?;
@@ -97,7 +100,7 @@ fn blob_object(url: &str, st: &StorageArgs) -> Result<(crate::azure::BlobStore, 
 
 /// The bytes of a small file or blob (state, decision log), `None` when it
 /// does not exist yet.
-pub fn read_object(location: &str, st: &StorageArgs) -> Result<Option<Vec<u8>>> {
+pub fn read_object(location: &str, st: &StorageAccess) -> Result<Option<Vec<u8>>> {
     if is_url(location) {
         let (store, name) = blob_object(location, st)?;
         return match store.get(&name) {
@@ -114,7 +117,7 @@ pub fn read_object(location: &str, st: &StorageArgs) -> Result<Option<Vec<u8>>> 
 }
 
 /// Replace a small file or blob atomically.
-pub fn write_object(location: &str, st: &StorageArgs, bytes: &[u8]) -> Result<()> {
+pub fn write_object(location: &str, st: &StorageAccess, bytes: &[u8]) -> Result<()> {
     if is_url(location) {
         let (store, name) = blob_object(location, st)?;
         return Ok(store.put(&name, bytes)?);

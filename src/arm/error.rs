@@ -271,24 +271,7 @@ pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
 
 /// The numbers of an ARM vCPU quota error ("Current Limit: 10, Current
 /// Usage: 8, Additional Required: 4", in cores).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QuotaNumbers {
-    pub limit: u64,
-    pub usage: u64,
-    pub required: u64,
-}
-
-impl QuotaNumbers {
-    /// How many of `extra` more nodes (that together need `required` cores)
-    /// fit in what is left of the limit.
-    pub fn nodes_that_fit(&self, extra: u64) -> u64 {
-        if extra == 0 || self.required == 0 {
-            return 0;
-        }
-        let per_node = self.required.div_ceil(extra);
-        (self.limit.saturating_sub(self.usage) / per_node).min(extra)
-    }
-}
+pub use crate::core::group::QuotaNumbers;
 
 impl ArmError {
     /// The limit, usage and required cores of a quota error, when its
@@ -311,6 +294,34 @@ impl ArmError {
             usage: number("Current Usage:")?,
             required: number("Additional Required:")?,
         })
+    }
+}
+
+impl From<ArmError> for crate::core::group::GroupError {
+    /// The class of an ARM failure, for the one target interface; the
+    /// message is ARM's own (no secrets: ARM errors carry none).
+    fn from(e: ArmError) -> Self {
+        use crate::core::group::{GroupError, GroupErrorKind as K};
+        let kind = match &e {
+            ArmError::Conflict { .. } | ArmError::Busy { .. } => K::Busy,
+            ArmError::PreconditionFailed { .. } => K::Changed,
+            ArmError::Throttled { .. } => K::Throttled,
+            ArmError::Quota { .. } => K::Quota,
+            ArmError::NotFound { .. } => K::NotFound,
+            ArmError::Auth { .. } | ArmError::Credential(_) => K::Auth,
+            ArmError::BadRequest { .. }
+            | ArmError::Invalid { .. }
+            | ArmError::AutoscalerEnabled { .. } => K::Rejected,
+            ArmError::Server { .. } => K::Server,
+            ArmError::Timeout { .. } => K::Timeout,
+            ArmError::OperationFailed { .. } => K::OperationFailed,
+            ArmError::Transport { .. } | ArmError::Decode { .. } => K::Other,
+        };
+        GroupError {
+            kind,
+            quota: e.quota_numbers(),
+            message: e.to_string(),
+        }
     }
 }
 

@@ -1,31 +1,16 @@
-//! The scale target seen by the `scale` command: a [`NodeGroup`] (read its
-//! state, set its size), implemented for an AKS agent pool and a VM Scale
-//! Set. Synchronous: each group owns a handle on a small tokio runtime and
-//! blocks on the async [`ArmClient`] (do not call from inside a runtime).
+//! AKS agent pools and VM scale sets by count as [`NodeGroup`]s (the one
+//! target interface of [`crate::core::group`]). Each also keeps its typed
+//! ARM operations (`read`, `set_count` with an [`AutoscalerMode`], returning
+//! [`ArmError`]s) for callers that need ARM's own detail. Synchronous: each
+//! group owns a handle on a small tokio runtime and blocks on the async
+//! [`ArmClient`] (do not call from inside a runtime).
 
 use super::aks::AgentPool;
 use super::client::ArmClient;
 use super::error::ArmError;
 use super::id::{AgentPoolId, TargetId, VmssId};
+use crate::core::group::{Applied, Capabilities, GroupError, GroupState, NodeGroup};
 use std::sync::Arc;
-
-/// What a group looks like now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupState {
-    pub count: u32,
-    /// Autoscaler bounds (AKS pool with the cluster autoscaler on).
-    pub min: Option<u32>,
-    pub max: Option<u32>,
-    pub provisioning_state: String,
-    pub autoscaler_enabled: bool,
-    pub etag: Option<String>,
-}
-
-impl GroupState {
-    pub fn is_settled(&self) -> bool {
-        self.provisioning_state.eq_ignore_ascii_case("succeeded")
-    }
-}
 
 /// What to do when the cluster autoscaler owns the count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,20 +64,17 @@ impl std::fmt::Display for SetOutcome {
     }
 }
 
-/// A scale target (in the spirit of cluster-autoscaler's NodeGroup).
-pub trait NodeGroup {
-    /// A name for messages and decision records (the resource id).
-    fn describe(&self) -> String;
-    fn read(&self) -> Result<GroupState, ArmError>;
-    /// Sets the size to `n`; only when the provisioning state is Succeeded
-    /// (else [`ArmError::Busy`], nothing sent).
-    fn set_count(&self, n: u32, on_autoscaler: AutoscalerMode) -> Result<SetOutcome, ArmError>;
-}
-
-/// Opens the group for a target id (AKS pool or scale set).
-pub fn open_group(client: ArmClient, target: TargetId, rt: Blocking) -> Box<dyn NodeGroup> {
+/// Opens the node-count group for a target id (AKS pool or scale set).
+pub fn open_group(
+    client: ArmClient,
+    target: TargetId,
+    rt: Blocking,
+    mode: AutoscalerMode,
+) -> Box<dyn NodeGroup> {
     match target {
-        TargetId::AgentPool(id) => Box::new(AksPoolGroup::new(client, id, rt)),
+        TargetId::AgentPool(id) => {
+            Box::new(AksPoolGroup::new(client, id, rt).with_autoscaler_mode(mode))
+        }
         TargetId::Vmss(id) => Box::new(VmssGroup::new(client, id, rt)),
     }
 }
@@ -130,11 +112,24 @@ pub struct AksPoolGroup {
     pub client: ArmClient,
     pub id: AgentPoolId,
     rt: Blocking,
+    mode: AutoscalerMode,
 }
 
 impl AksPoolGroup {
+    /// The pool `id`; with the cluster autoscaler on, counts move `minCount`.
     pub fn new(client: ArmClient, id: AgentPoolId, rt: Blocking) -> Self {
-        AksPoolGroup { client, id, rt }
+        AksPoolGroup {
+            client,
+            id,
+            rt,
+            mode: AutoscalerMode::AdjustMinCount,
+        }
+    }
+
+    /// What [`NodeGroup::set_count`] does when the cluster autoscaler is on.
+    pub fn with_autoscaler_mode(mut self, mode: AutoscalerMode) -> Self {
+        self.mode = mode;
+        self
     }
 
     fn state_of(&self, pool: &AgentPool) -> Result<GroupState, ArmError> {
@@ -144,32 +139,34 @@ impl AksPoolGroup {
                 what: self.id.to_string(),
                 message: "the agent pool has no count".into(),
             })?,
-            min: p.min_count,
-            max: p.max_count,
+            ready: None,
             provisioning_state: p.provisioning_state.clone().unwrap_or_default(),
-            autoscaler_enabled: pool.autoscaler_enabled(),
+            autoscaler: pool
+                .autoscaler_enabled()
+                .then(|| (p.min_count.unwrap_or(1), p.max_count.unwrap_or(u32::MAX))),
+            vm_size: p.vm_size.clone(),
+            upgrade_policy: None,
             etag: p.e_tag.clone(),
         })
     }
-}
 
-impl NodeGroup for AksPoolGroup {
-    fn describe(&self) -> String {
-        self.id.to_string()
-    }
-
-    fn read(&self) -> Result<GroupState, ArmError> {
+    /// The pool's state.
+    pub fn read(&self) -> Result<GroupState, ArmError> {
         let pool = self.rt.block_on(self.client.get_agent_pool(&self.id))?;
         self.state_of(&pool)
     }
 
-    fn set_count(&self, n: u32, on_autoscaler: AutoscalerMode) -> Result<SetOutcome, ArmError> {
+    /// Set the count to `n` (or, with the autoscaler on, `minCount`, or
+    /// refuse, as `on_autoscaler` says); only when the provisioning state is
+    /// Succeeded (else [`ArmError::Busy`], nothing sent).
+    pub fn set_count(&self, n: u32, on_autoscaler: AutoscalerMode) -> Result<SetOutcome, ArmError> {
         self.rt.block_on(async {
             let mut pool = self.client.get_agent_pool(&self.id).await?;
             let state = self.state_of(&pool)?;
-            if !state.is_settled() {
+            let (min, max) = (pool.properties.min_count, pool.properties.max_count);
+            if !state.is_idle() {
                 return Err(ArmError::Busy {
-                    what: self.describe(),
+                    what: self.id.to_string(),
                     state: state.provisioning_state,
                 });
             }
@@ -180,27 +177,26 @@ impl NodeGroup for AksPoolGroup {
                 .and_then(|p| p.code.as_deref());
             if power.is_some_and(|c| c.eq_ignore_ascii_case("stopped")) {
                 return Err(ArmError::Busy {
-                    what: self.describe(),
+                    what: self.id.to_string(),
                     state: "Succeeded, but the pool is stopped (powerState Stopped)".into(),
                 });
             }
-            if state.autoscaler_enabled {
+            if state.autoscaler.is_some() {
                 if on_autoscaler == AutoscalerMode::Refuse {
                     return Err(ArmError::AutoscalerEnabled {
-                        what: self.describe(),
-                        min: state.min,
-                        max: state.max,
+                        what: self.id.to_string(),
+                        min,
+                        max,
                     });
                 }
-                let max = state.max;
                 let to = n.max(1).min(max.unwrap_or(u32::MAX));
-                if state.min == Some(to) {
+                if min == Some(to) {
                     return Ok(SetOutcome::Unchanged { count: state.count });
                 }
                 pool.properties.min_count = Some(to);
                 self.client.put_agent_pool(&self.id, &pool).await?;
                 let outcome = SetOutcome::MinCountSet {
-                    from: state.min,
+                    from: min,
                     to,
                     requested: n,
                     max,
@@ -244,33 +240,37 @@ fn vmss_state(id: &VmssId, vmss: &super::vmss::Vmss) -> Result<GroupState, ArmEr
             what: id.to_string(),
             message: format!("capacity {cap} is out of range"),
         })?,
-        min: None,
-        max: None,
+        ready: None,
         provisioning_state: vmss.provisioning_state().unwrap_or_default().to_string(),
-        autoscaler_enabled: false,
+        autoscaler: None,
+        vm_size: vmss.sku.as_ref().and_then(|s| s.name.clone()),
+        upgrade_policy: vmss.upgrade_mode().map(str::to_string),
         etag: vmss.etag.clone(),
     })
 }
 
-impl NodeGroup for VmssGroup {
-    fn describe(&self) -> String {
-        self.id.to_string()
-    }
-
-    fn read(&self) -> Result<GroupState, ArmError> {
+impl VmssGroup {
+    /// The scale set's state.
+    pub fn read(&self) -> Result<GroupState, ArmError> {
         let vmss = self.rt.block_on(self.client.get_vmss(&self.id))?;
         vmss_state(&self.id, &vmss)
     }
 
-    /// `on_autoscaler` does not apply (Azure autoscale settings on a scale
-    /// set are a separate resource this does not read).
-    fn set_count(&self, n: u32, _on_autoscaler: AutoscalerMode) -> Result<SetOutcome, ArmError> {
+    /// Set `sku.capacity` to `n` with `If-Match` on the ETag; only when the
+    /// provisioning state is Succeeded (else [`ArmError::Busy`], nothing
+    /// sent). `on_autoscaler` does not apply (Azure autoscale settings on a
+    /// scale set are a separate resource this does not read).
+    pub fn set_count(
+        &self,
+        n: u32,
+        _on_autoscaler: AutoscalerMode,
+    ) -> Result<SetOutcome, ArmError> {
         self.rt.block_on(async {
             let vmss = self.client.get_vmss(&self.id).await?;
             let state = vmss_state(&self.id, &vmss)?;
-            if !state.is_settled() {
+            if !state.is_idle() {
                 return Err(ArmError::Busy {
-                    what: self.describe(),
+                    what: self.id.to_string(),
                     state: state.provisioning_state,
                 });
             }
@@ -285,5 +285,61 @@ impl NodeGroup for VmssGroup {
                 to: n,
             })
         })
+    }
+}
+
+/// What a count write did, as the one target interface reports it: the
+/// field that changed (`field` for a count) and ARM's detail.
+fn applied(outcome: SetOutcome, before: u32, field: &str) -> Applied {
+    let detail = outcome.to_string();
+    match outcome {
+        SetOutcome::Unchanged { count } => Applied {
+            count,
+            field: "none".into(),
+            detail,
+        },
+        SetOutcome::CountSet { to, .. } => Applied {
+            count: to,
+            field: field.into(),
+            detail,
+        },
+        // The autoscaler keeps the count; it may now not go below `to`.
+        SetOutcome::MinCountSet { .. } => Applied {
+            count: before,
+            field: "minCount".into(),
+            detail,
+        },
+    }
+}
+
+impl NodeGroup for AksPoolGroup {
+    fn describe(&self) -> String {
+        self.id.to_string()
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::COUNT
+    }
+    fn read(&mut self) -> Result<GroupState, GroupError> {
+        AksPoolGroup::read(self).map_err(GroupError::from)
+    }
+    fn set_count(&mut self, read: &GroupState, n: u32) -> Result<Applied, GroupError> {
+        let outcome = AksPoolGroup::set_count(self, n, self.mode)?;
+        Ok(applied(outcome, read.count, "count"))
+    }
+}
+
+impl NodeGroup for VmssGroup {
+    fn describe(&self) -> String {
+        self.id.to_string()
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::COUNT
+    }
+    fn read(&mut self) -> Result<GroupState, GroupError> {
+        VmssGroup::read(self).map_err(GroupError::from)
+    }
+    fn set_count(&mut self, read: &GroupState, n: u32) -> Result<Applied, GroupError> {
+        let outcome = VmssGroup::set_count(self, n, AutoscalerMode::AdjustMinCount)?;
+        Ok(applied(outcome, read.count, "sku.capacity"))
     }
 }

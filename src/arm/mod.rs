@@ -6,8 +6,10 @@
 //!   timeouts: bounded exponential backoff with jitter; 409 busy: wait and
 //!   retry, one write in flight; 412 surfaced), long-running operations
 //!   polled through `Azure-AsyncOperation` (else `Location`) until they end.
-//! - [`NodeGroup`] (sync facade over a small tokio runtime, [`Blocking`]):
-//!   [`AksPoolGroup`] and [`VmssGroup`].
+//! - The one target interface ([`crate::core::group::NodeGroup`], a sync
+//!   facade over a small tokio runtime, [`Blocking`]): [`AksPoolGroup`] and
+//!   [`VmssGroup`] by count, [`VmssInstances`] instance by instance,
+//!   [`VmssSize`] along a ladder of VM sizes.
 //! - Typed errors: [`ArmError`], each carrying ARM's code and message.
 
 pub mod aks;
@@ -15,6 +17,8 @@ pub mod client;
 pub mod error;
 pub mod group;
 pub mod id;
+pub mod instances;
+pub mod size;
 pub mod vmss;
 
 pub use aks::{AgentPool, AgentPoolProperties, ManagedCluster};
@@ -22,9 +26,8 @@ pub use client::{
     ArmClient, ArmConfig, Jitter, RetryPolicy, Sleeper, TokioSleeper, XorShiftJitter,
 };
 pub use error::{ArmError, ArmErrorBody, QuotaNumbers};
-pub use group::{
-    open_group, AksPoolGroup, AutoscalerMode, Blocking, GroupState, NodeGroup, SetOutcome,
-    VmssGroup,
-};
+pub use group::{open_group, AksPoolGroup, AutoscalerMode, Blocking, SetOutcome, VmssGroup};
 pub use id::{AgentPoolId, IdError, TargetId, VmssId};
+pub use instances::VmssInstances;
+pub use size::VmssSize;
 pub use vmss::{InstanceAction, ProtectionPolicy, Vmss, VmssVm};

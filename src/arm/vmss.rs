@@ -53,6 +53,15 @@ impl Vmss {
     pub fn provisioning_state(&self) -> Option<&str> {
         self.properties.as_ref()?.provisioning_state.as_deref()
     }
+    /// `properties.upgradePolicy.mode` (Manual, Automatic, Rolling), when set.
+    pub fn upgrade_mode(&self) -> Option<&str> {
+        self.properties
+            .as_ref()?
+            .extra
+            .get("upgradePolicy")?
+            .get("mode")?
+            .as_str()
+    }
 }
 
 /// One VM of a scale set (Uniform orchestration).

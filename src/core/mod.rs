@@ -2,26 +2,14 @@
 //! so every result can be reproduced in a test.
 //!
 //! - [`time`]: steps and durations;
-//! - [`series`]: regular load series and resampling with an explicit gap policy;
-//! - [`calendar`]: special days and events;
-//! - [`features`]: feature rows for direct multi-step forecasting;
-//! - [`model`]: the ridge forecaster, naive baselines, walk-forward evaluation;
-//! - [`regression`]: one metric on others (latency on user counts);
-//! - [`metrics`]: MAE, RMSE, sMAPE, coverage, pinball loss, R².
+//! - [`forecast`]: series, features, models, metrics, the quality gate;
+//! - [`group`]: the one interface of every scale target ([`group::NodeGroup`]);
+//! - [`plan`]: units, decisions, every policy (node counts, instances, VM sizes)
+//!   and how a run ends ([`plan::outcome`]);
+//! - [`sim`]: simulated targets and the replays that score policies on history.
 
-pub mod backtest;
-pub mod calendar;
-pub mod control;
-pub mod features;
-pub mod gate;
-pub mod instances;
-pub mod jobsim;
-pub mod metrics;
-pub mod model;
-pub mod policy;
-pub mod regression;
-pub mod series;
+pub mod forecast;
+pub mod group;
+pub mod plan;
 pub mod sim;
 pub mod time;
-pub mod vertical;
-pub mod vertsim;

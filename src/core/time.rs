@@ -1,5 +1,5 @@
-//! Time units of the core: a fixed series [`Step`] and parsing of human
-//! durations ("90s", "5m", "1h", "1d", "1w").
+//! Time units of the core: a fixed series [`Step`], a [`Duration`] for
+//! settings, and parsing of human durations ("90s", "5m", "1h", "1d", "1w").
 //!
 //! Timestamps everywhere in the core are `i64` seconds since the Unix epoch, UTC.
 
@@ -82,6 +82,96 @@ pub fn format_duration_secs(secs: i64) -> String {
         }
     }
     format!("{secs}s")
+}
+
+/// A length of time in whole seconds, never negative: cooldowns, windows,
+/// lead times and deadlines in settings. Reads as people write it (`0`,
+/// `90s`, `5m`, `1h30m`, `1d`) and prints the same way, in flags, TOML and
+/// JSON alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(i64);
+
+impl Duration {
+    /// No time at all (a cooldown that is off).
+    pub const ZERO: Duration = Duration(0);
+
+    /// `secs` seconds; `None` when negative.
+    pub const fn from_secs(secs: i64) -> Option<Duration> {
+        if secs >= 0 {
+            Some(Duration(secs))
+        } else {
+            None
+        }
+    }
+    /// `n` minutes.
+    pub const fn minutes(n: i64) -> Duration {
+        Duration(n * 60)
+    }
+    /// `n` hours.
+    pub const fn hours(n: i64) -> Duration {
+        Duration(n * 3_600)
+    }
+    /// `n` days.
+    pub const fn days(n: i64) -> Duration {
+        Duration(n * DAY_SECS)
+    }
+    /// The length in seconds.
+    pub const fn secs(self) -> i64 {
+        self.0
+    }
+    /// Whether this is no time at all.
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+    /// As a standard library duration (for sleeping and timeouts in the shell).
+    pub fn to_std(self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.0.max(0) as u64)
+    }
+}
+
+impl FromStr for Duration {
+    type Err = DurationError;
+    /// `0`, `0s` (and `none`) are zero; anything else as [`parse_duration_secs`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "0" | "0s" | "0m" | "none" => Ok(Duration::ZERO),
+            t => parse_duration_secs(t).map(Duration),
+        }
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            f.write_str("0s")
+        } else {
+            f.write_str(&format_duration_secs(self.0))
+        }
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    /// A string as people write it ("5m"), or a number of seconds.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Secs(i64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+            Raw::Secs(n) => Duration::from_secs(n).ok_or_else(|| {
+                serde::de::Error::custom(format!("a duration cannot be negative, but is {n} s"))
+            }),
+        }
+    }
 }
 
 /// The fixed step of a regular series, in seconds (always > 0).
@@ -177,6 +267,22 @@ mod tests {
         ));
         assert!(parse_duration_secs("-5").is_err());
         assert!(parse_duration_secs("").is_err());
+    }
+
+    #[test]
+    fn a_duration_reads_and_prints_as_people_write_it_zero_included() {
+        let d: Duration = "1h30m".parse().unwrap();
+        assert_eq!((d.secs(), d.to_string()), (5_400, "90m".to_string()));
+        assert_eq!("0".parse::<Duration>(), Ok(Duration::ZERO));
+        assert_eq!(Duration::ZERO.to_string(), "0s");
+        assert!("-5m".parse::<Duration>().is_err());
+        let json = serde_json::to_string(&Duration::minutes(5)).unwrap();
+        assert_eq!(json, "\"5m\"");
+        assert_eq!(
+            serde_json::from_str::<Duration>("300").unwrap(),
+            Duration::minutes(5)
+        );
+        assert!(serde_json::from_str::<Duration>("-1").is_err());
     }
 
     #[test]

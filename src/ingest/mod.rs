@@ -32,6 +32,23 @@ pub use logs::{aggregate_logs, LogOptions, LogStats, MAX_LINE_BYTES, MAX_LOG_INT
 use std::fmt;
 use std::str::FromStr;
 
+/// How to read and resample a source: the checked form of the reading
+/// flags (built by [`crate::settings::data`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadOptions {
+    /// `None`: from each file's extension.
+    pub format: Option<Format>,
+    /// The timestamp column, or `auto`.
+    pub time_column: String,
+    pub time_format: TimeFormat,
+    /// `None`: the data's own step (5 minutes for raw logs).
+    pub step: Option<crate::core::time::Step>,
+    pub agg: crate::core::forecast::series::Aggregation,
+    pub gaps: crate::core::forecast::series::GapPolicy,
+    /// Gap length given as a duration; converted to steps once the step is known.
+    pub max_gap_secs: i64,
+}
+
 /// Input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Format {

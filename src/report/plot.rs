@@ -40,10 +40,25 @@ const BOTTOM: f64 = 60.0;
 /// kept per bucket, so peaks stay visible).
 const MAX_POINTS: usize = 2_000;
 
+/// The plot area's scales: time to x, value to y.
+struct Frame {
+    t0: i64,
+    t1: i64,
+    ymax: f64,
+}
+
+impl Frame {
+    fn x(&self, t: i64) -> f64 {
+        LEFT + (t - self.t0) as f64 / (self.t1 - self.t0) as f64 * (W - LEFT - RIGHT)
+    }
+    fn y(&self, v: f64) -> f64 {
+        TOP + (1.0 - v / self.ymax) * (H - TOP - BOTTOM)
+    }
+}
+
 impl Chart<'_> {
     /// Render to an SVG document.
     pub fn to_svg(&self) -> String {
-        let n = self.times.len();
         let mut ymax = 0.0f64;
         for l in &self.lines {
             ymax = l
@@ -60,15 +75,32 @@ impl Chart<'_> {
                     .filter(|v| v.is_finite())
                     .fold(ymax, f64::max);
         }
-        let ymax = nice_ceiling(ymax.max(1e-9));
         let (t0, t1) = match (self.times.first(), self.times.last()) {
             (Some(&a), Some(&b)) if b > a => (a, b),
             (Some(&a), _) => (a, a + 1),
             _ => (0, 1),
         };
-        let px = |t: i64| LEFT + (t - t0) as f64 / (t1 - t0) as f64 * (W - LEFT - RIGHT);
-        let py = |v: f64| TOP + (1.0 - v / ymax) * (H - TOP - BOTTOM);
+        let f = Frame {
+            t0,
+            t1,
+            ymax: nice_ceiling(ymax.max(1e-9)),
+        };
         let mut s = String::new();
+        self.axes(&f, &mut s);
+        let idx = thin(self.times.len());
+        for b in &self.bands {
+            self.band(&f, b, &idx, &mut s);
+        }
+        for l in &self.lines {
+            self.line(&f, l, &idx, &mut s);
+        }
+        self.legend(&mut s);
+        s.push_str("</svg>\n");
+        s
+    }
+
+    /// The document's head, title, grid, tick labels and plot frame.
+    fn axes(&self, f: &Frame, s: &mut String) {
         let _ = writeln!(
             s,
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
@@ -80,10 +112,9 @@ impl Chart<'_> {
             W / 2.0,
             esc(self.title)
         );
-        // Axes and grid.
         for k in 0..=4 {
-            let v = ymax * k as f64 / 4.0;
-            let y = py(v);
+            let v = f.ymax * k as f64 / 4.0;
+            let y = f.y(v);
             let _ = writeln!(
                 s,
                 r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/>"##,
@@ -98,15 +129,15 @@ impl Chart<'_> {
             );
         }
         for k in 0..=4 {
-            let t = t0 + (t1 - t0) * k / 4;
-            let x = px(t);
+            let t = f.t0 + (f.t1 - f.t0) * k / 4;
             let label = rfc3339(t)
                 .replace('T', " ")
                 .trim_end_matches(":00Z")
                 .to_string();
             let _ = writeln!(
                 s,
-                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                f.x(t),
                 H - BOTTOM + 18.0,
                 esc(&label)
             );
@@ -124,64 +155,70 @@ impl Chart<'_> {
             W - LEFT - RIGHT,
             H - TOP - BOTTOM
         );
-        let idx = thin(n);
-        for b in &self.bands {
-            let mut d = String::new();
-            let pts: Vec<usize> = idx
-                .iter()
-                .copied()
-                .filter(|&i| b.lo[i].is_finite() && b.hi[i].is_finite())
-                .collect();
-            for (k, &i) in pts.iter().enumerate() {
-                let _ = write!(
-                    d,
-                    "{}{:.1},{:.1} ",
-                    if k == 0 { "M" } else { "L" },
-                    px(self.times[i]),
-                    py(b.hi[i])
-                );
-            }
-            for &i in pts.iter().rev() {
-                let _ = write!(d, "L{:.1},{:.1} ", px(self.times[i]), py(b.lo[i]));
-            }
-            if !pts.is_empty() {
-                let _ = writeln!(
-                    s,
-                    r#"<path d="{}Z" fill="{}" fill-opacity="0.25" stroke="none"><title>{}</title></path>"#,
-                    d,
-                    b.color,
-                    esc(b.name)
-                );
-            }
-        }
-        for l in &self.lines {
-            let mut d = String::new();
-            let mut pen_up = true;
-            for &i in &idx {
-                let v = l.values[i];
-                if !v.is_finite() {
-                    pen_up = true;
-                    continue;
-                }
-                let _ = write!(
-                    d,
-                    "{}{:.1},{:.1} ",
-                    if pen_up { "M" } else { "L" },
-                    px(self.times[i]),
-                    py(v)
-                );
-                pen_up = false;
-            }
-            let _ = writeln!(
-                s,
-                r#"<path d="{}" fill="none" stroke="{}" stroke-width="{}"><title>{}</title></path>"#,
-                d.trim_end(),
-                l.color,
-                l.width,
-                esc(l.name)
+    }
+
+    /// A shaded band between `lo` and `hi` where both are numbers.
+    fn band(&self, f: &Frame, b: &Band<'_>, idx: &[usize], s: &mut String) {
+        let mut d = String::new();
+        let pts: Vec<usize> = idx
+            .iter()
+            .copied()
+            .filter(|&i| b.lo[i].is_finite() && b.hi[i].is_finite())
+            .collect();
+        for (k, &i) in pts.iter().enumerate() {
+            let _ = write!(
+                d,
+                "{}{:.1},{:.1} ",
+                if k == 0 { "M" } else { "L" },
+                f.x(self.times[i]),
+                f.y(b.hi[i])
             );
         }
-        // Legend.
+        for &i in pts.iter().rev() {
+            let _ = write!(d, "L{:.1},{:.1} ", f.x(self.times[i]), f.y(b.lo[i]));
+        }
+        if !pts.is_empty() {
+            let _ = writeln!(
+                s,
+                r#"<path d="{}Z" fill="{}" fill-opacity="0.25" stroke="none"><title>{}</title></path>"#,
+                d,
+                b.color,
+                esc(b.name)
+            );
+        }
+    }
+
+    /// A line, lifting the pen over values that are not numbers.
+    fn line(&self, f: &Frame, l: &Line<'_>, idx: &[usize], s: &mut String) {
+        let mut d = String::new();
+        let mut pen_up = true;
+        for &i in idx {
+            let v = l.values[i];
+            if !v.is_finite() {
+                pen_up = true;
+                continue;
+            }
+            let _ = write!(
+                d,
+                "{}{:.1},{:.1} ",
+                if pen_up { "M" } else { "L" },
+                f.x(self.times[i]),
+                f.y(v)
+            );
+            pen_up = false;
+        }
+        let _ = writeln!(
+            s,
+            r#"<path d="{}" fill="none" stroke="{}" stroke-width="{}"><title>{}</title></path>"#,
+            d.trim_end(),
+            l.color,
+            l.width,
+            esc(l.name)
+        );
+    }
+
+    /// One swatch and name per line and band, left to right under the plot.
+    fn legend(&self, s: &mut String) {
         let mut x = LEFT;
         let y = H - 16.0;
         for (name, color) in self
@@ -199,8 +236,6 @@ impl Chart<'_> {
             );
             x += 30.0 + 7.0 * name.len() as f64;
         }
-        s.push_str("</svg>\n");
-        s
     }
 }
 

@@ -16,8 +16,8 @@
 //! postcard is not self-describing, so the format version is bumped whenever a
 //! serialized type changes shape; a reader refuses versions it does not know.
 
-use crate::core::model::ForecastModel;
-use crate::core::regression::RegressionModel;
+use crate::core::forecast::model::ForecastModel;
+use crate::core::forecast::regression::RegressionModel;
 use serde::{Deserialize, Serialize};
 
 /// First bytes of every artifact.

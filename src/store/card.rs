@@ -2,9 +2,9 @@
 //! did against the baselines. Published as JSON next to every artifact, and
 //! embedded in the artifact itself.
 
-use crate::core::gate::GateVerdict;
-use crate::core::metrics::Metrics;
-use crate::core::regression::RegressionEvaluation;
+use crate::core::forecast::gate::GateVerdict;
+use crate::core::forecast::metrics::Metrics;
+use crate::core::forecast::regression::RegressionEvaluation;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -92,8 +92,8 @@ pub struct NamedMetrics {
 #[cfg(test)]
 pub(crate) mod fixtures {
     use super::*;
-    use crate::core::gate::{GateMetric, GateVerdict};
-    use crate::core::regression::RegressionModel;
+    use crate::core::forecast::gate::{GateMetric, GateVerdict};
+    use crate::core::forecast::regression::RegressionModel;
     use crate::store::artifact::{ArtifactPayload, Model, FORMAT_VERSION};
 
     /// A small but complete payload for format tests.

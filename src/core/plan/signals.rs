@@ -8,10 +8,10 @@
 //! run, so a scheduled controller needs no state for them. Pure: no I/O, no
 //! clock (the caller passes `now` to the planner).
 
-use super::features::FeatureBuilder;
-use super::model::{Forecast, ForecastModel, ModelError};
-use super::policy::{Calibration, CheckedPolicy};
-use super::series::LoadSeries;
+use crate::core::forecast::features::FeatureBuilder;
+use crate::core::forecast::model::{Forecast, ForecastModel, ModelError};
+use crate::core::forecast::series::LoadSeries;
+use crate::core::plan::{Calibration, CheckedPolicy};
 use serde::Serialize;
 
 /// Inputs of the planner derived from the model and the recent load.
@@ -137,8 +137,8 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::{train_forecaster, ForecastParams};
-    use crate::core::policy::{PoolParams, PredictiveParams};
+    use crate::core::forecast::model::{train_forecaster, ForecastParams};
+    use crate::core::plan::{PoolParams, PredictiveParams};
     use crate::core::time::Step;
 
     /// A daily sine with a small trend, 1-minute steps, 20 days.

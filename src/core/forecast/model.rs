@@ -4,7 +4,7 @@
 //!
 //! # How the fit works
 //! Every horizon `h = 1..=H` has its own linear model on the same feature row
-//! (see [`crate::core::features`]). The normal equations `(X'X + Λ) B = X'Y`
+//! (see [`crate::core::forecast::features`]). The normal equations `(X'X + Λ) B = X'Y`
 //! therefore share `X'X`: one streaming pass over the history accumulates
 //! `X'X` (p×p) and `X'Y` (p×H) in blocks (a matrix product per block), and one
 //! Cholesky factorisation (linfa-linalg) solves every horizon at once. Memory
@@ -20,11 +20,11 @@
 //! come from the residuals of blocks `< k`, so coverage and pinball loss are
 //! scored out of sample (block 0 gets point metrics only).
 
-use super::calendar::Calendar;
-use super::features::{FeatureBuilder, FeatureError, FeatureParams, FeatureSpec};
-use super::metrics::{quantiles_at_levels, Metrics, MetricsAcc, LEVELS};
-use super::series::LoadSeries;
-use super::time::{Step, DAY_SECS, WEEK_SECS};
+use crate::core::forecast::calendar::Calendar;
+use crate::core::forecast::features::{FeatureBuilder, FeatureError, FeatureParams, FeatureSpec};
+use crate::core::forecast::metrics::{quantiles_at_levels, Metrics, MetricsAcc, LEVELS};
+use crate::core::forecast::series::LoadSeries;
+use crate::core::time::{Step, DAY_SECS, WEEK_SECS};
 use linfa_linalg::cholesky::SolveCInplace;
 use ndarray::{linalg::general_mat_mul, s, Array2};
 use serde::{Deserialize, Serialize};
@@ -468,6 +468,237 @@ pub struct Trained {
 /// Progress of a long fit, for a progress bar: (done, total) rows.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
+/// Where the walk-forward evaluation sits in a series of `n` steps.
+struct Windows {
+    /// The last origin whose every target is known (`n - 1 - H`).
+    last_origin: usize,
+    /// The first evaluated origin and how many are evaluated.
+    eval_start: usize,
+    eval_len: usize,
+    /// Fold cut points: fold k covers origins `[cuts[k], cuts[k+1])`.
+    cuts: Vec<usize>,
+}
+
+impl Windows {
+    /// The windows, or why the series is too short for the features, a
+    /// minimal training set and a minimal evaluation.
+    fn of(n: usize, params: &CheckedForecastParams) -> Result<Windows, ModelError> {
+        let spec = &params.spec;
+        let (h_max, warm, p) = (spec.horizon(), spec.warmup(), spec.width());
+        // Origins with every target known: warm ..= n-1-H.
+        let min_train = (4 * p).max(50);
+        let min_eval = (10 * params.folds).max(20);
+        let need = warm + h_max + min_train + min_eval + h_max;
+        let too_short = |need| ModelError::TooShort {
+            have: n,
+            warmup: warm,
+            horizon: h_max,
+            need_more: min_train + min_eval,
+            need,
+        };
+        if n < need {
+            return Err(too_short(need));
+        }
+        let last_origin = n - 1 - h_max;
+        let origins = last_origin + 1 - warm;
+        let eval_len = ((origins as f64 * params.eval_fraction) as usize).max(min_eval);
+        let eval_start = last_origin + 1 - eval_len;
+        if eval_start < warm + min_train + h_max {
+            return Err(too_short(need + (warm + min_train + h_max - eval_start)));
+        }
+        let folds = params.folds;
+        let cuts = (0..=folds)
+            .map(|k| eval_start + k * eval_len / folds)
+            .collect();
+        Ok(Windows {
+            last_origin,
+            eval_start,
+            eval_len,
+            cuts,
+        })
+    }
+}
+
+/// One pass over the rows: the normal equations of every origin, and a
+/// snapshot at each fold's cut (a row trains fold k only if all its targets,
+/// up to `i + H`, are known at cut k).
+fn accumulate(
+    builder: &FeatureBuilder<'_>,
+    ty: &[f64],
+    scale: f64,
+    spec: &FeatureSpec,
+    w: &Windows,
+    progress: Progress<'_>,
+) -> (NormalEquations, Vec<NormalEquations>) {
+    let (h_max, warm, p) = (spec.horizon(), spec.warmup(), spec.width());
+    let folds = w.cuts.len() - 1;
+    let mut ne = NormalEquations::new(p, h_max);
+    let mut snapshots: Vec<NormalEquations> = Vec::with_capacity(folds);
+    const BLOCK: usize = 1024;
+    let mut xb = Array2::<f64>::zeros((BLOCK, p));
+    let mut yb = Array2::<f64>::zeros((BLOCK, h_max));
+    let mut filled = 0;
+    let inv = 1.0 / scale;
+    let total = w.last_origin + 1 - warm;
+    for i in warm..=w.last_origin {
+        while snapshots.len() < folds && i + h_max > w.cuts[snapshots.len()] {
+            ne.add_block(xb.slice(s![..filled, ..]), yb.slice(s![..filled, ..]));
+            filled = 0;
+            snapshots.push(ne.clone());
+        }
+        builder.row(
+            i,
+            xb.row_mut(filled).as_slice_mut().expect("standard layout"),
+        );
+        for h in 1..=h_max {
+            yb[[filled, h - 1]] = ty[i + h] * inv;
+        }
+        filled += 1;
+        if filled == BLOCK {
+            ne.add_block(xb.view(), yb.view());
+            filled = 0;
+            progress(i + 1 - warm, total);
+        }
+    }
+    ne.add_block(xb.slice(s![..filled, ..]), yb.slice(s![..filled, ..]));
+    while snapshots.len() < folds {
+        snapshots.push(ne.clone());
+    }
+    progress(total, total);
+    (ne, snapshots)
+}
+
+/// What the walk-forward evaluation accumulates: per horizon, the model's and
+/// each baseline's metrics and residuals (the model's in model space), and
+/// the lead-time trace for plots.
+struct WalkForward {
+    model_acc: Vec<MetricsAcc>,
+    base_acc: Vec<Vec<MetricsAcc>>,
+    model_res: Vec<Vec<f64>>,
+    base_res: Vec<Vec<Vec<f64>>>,
+    trace: EvalTrace,
+}
+
+impl WalkForward {
+    fn new(h_max: usize, baselines: usize) -> Self {
+        WalkForward {
+            model_acc: vec![MetricsAcc::default(); h_max],
+            base_acc: vec![vec![MetricsAcc::default(); h_max]; baselines],
+            model_res: vec![Vec::new(); h_max],
+            base_res: vec![vec![Vec::new(); h_max]; baselines],
+            trace: EvalTrace::default(),
+        }
+    }
+}
+
+/// Everything a fold's forecasts are made from.
+struct FoldInputs<'a> {
+    builder: &'a FeatureBuilder<'a>,
+    y: &'a [f64],
+    ty: &'a [f64],
+    scale: f64,
+    transform: Transform,
+    lead: usize,
+    baselines: &'a [Baseline],
+    series: &'a LoadSeries,
+}
+
+/// Refit on `snapshot`, forecast the fold's origins with the model and the
+/// baselines, score them (intervals from the residuals of earlier folds
+/// only), and add the fold's residuals for the next.
+fn evaluate_fold(
+    f: &FoldInputs<'_>,
+    snapshot: &NormalEquations,
+    ridge: f64,
+    origins: std::ops::Range<usize>,
+    first: bool,
+    wf: &mut WalkForward,
+) -> Result<(), ModelError> {
+    let coef = snapshot.solve(ridge)?;
+    let h_max = wf.model_res.len();
+    let tf = f.transform;
+    // Interval offsets from earlier folds' residuals (none for fold 0).
+    let model_q: Option<Vec<Vec<f64>>> =
+        (!first).then(|| wf.model_res.iter().map(|r| fold_quantiles(r)).collect());
+    let model_q_exp: Option<Vec<Vec<f64>>> = model_q.as_ref().map(|q| {
+        q.iter()
+            .map(|per_h| per_h.iter().map(|r| r.exp()).collect())
+            .collect()
+    });
+    let base_q: Option<Vec<Vec<Vec<f64>>>> = (!first).then(|| {
+        wf.base_res
+            .iter()
+            .map(|per_h| per_h.iter().map(|r| fold_quantiles(r)).collect())
+            .collect()
+    });
+    let mut new_model_res: Vec<Vec<f64>> = vec![Vec::new(); h_max];
+    let mut new_base_res: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); h_max]; f.baselines.len()];
+    let mut row = vec![0.0; coef.ncols()];
+    for i in origins {
+        f.builder.row(i, &mut row);
+        for h in 1..=h_max {
+            let actual = f.y[i + h];
+            let pred_t = dot(coef.row(h - 1).as_slice().expect("contiguous"), &row) * f.scale;
+            let pred = tf.inverse(pred_t);
+            wf.model_acc[h - 1].add_point(actual, pred);
+            new_model_res[h - 1].push(f.ty[i + h] - pred_t);
+            if let (Some(q), Some(qe)) = (&model_q, &model_q_exp) {
+                let mut qs = [0.0; LEVELS.len()];
+                match tf {
+                    // expm1(p + r) = e^p * e^r - 1: one exp per origin, not one per level.
+                    Transform::Log1p => {
+                        let e = pred_t.exp();
+                        for (o, er) in qs.iter_mut().zip(&qe[h - 1]) {
+                            *o = (e * er - 1.0).max(0.0);
+                        }
+                    }
+                    Transform::None => {
+                        for (o, r) in qs.iter_mut().zip(&q[h - 1]) {
+                            *o = tf.inverse(pred_t + r);
+                        }
+                    }
+                }
+                wf.model_acc[h - 1].add_quantiles(actual, &qs);
+                if h == f.lead {
+                    wf.trace.lo80.push(qs[2]);
+                    wf.trace.hi80.push(qs[8]);
+                }
+            } else if h == f.lead {
+                wf.trace.lo80.push(f64::NAN);
+                wf.trace.hi80.push(f64::NAN);
+            }
+            if h == f.lead {
+                wf.trace.times.push(f.series.time_at(i + h));
+                wf.trace.actual.push(actual);
+                wf.trace.forecast.push(pred);
+            }
+            for (bi, b) in f.baselines.iter().enumerate() {
+                let bp = b
+                    .predict(f.y, i, h)
+                    .expect("baseline filtered to have history");
+                wf.base_acc[bi][h - 1].add_point(actual, bp);
+                new_base_res[bi][h - 1].push(actual - bp);
+                if let Some(q) = &base_q {
+                    let mut qs = [0.0; LEVELS.len()];
+                    for (o, r) in qs.iter_mut().zip(&q[bi][h - 1]) {
+                        *o = (bp + r).max(0.0);
+                    }
+                    wf.base_acc[bi][h - 1].add_quantiles(actual, &qs);
+                }
+            }
+        }
+    }
+    for (all, new) in wf.model_res.iter_mut().zip(&mut new_model_res) {
+        all.append(new);
+    }
+    for (per_baseline, new) in wf.base_res.iter_mut().zip(&mut new_base_res) {
+        for (all, new_h) in per_baseline.iter_mut().zip(new) {
+            all.append(new_h);
+        }
+    }
+    Ok(())
+}
+
 /// Fit on `metric` of `series`, evaluate walk-forward against the baselines,
 /// and refit on everything for the published model.
 pub fn train_forecaster(
@@ -492,34 +723,7 @@ pub fn train_forecaster(
         })?;
     let n = y.len();
     let h_max = spec.horizon();
-    let warm = spec.warmup();
-    let p = spec.width();
-    // Origins with every target known: warm ..= n-1-H.
-    let min_train = (4 * p).max(50);
-    let min_eval = (10 * params.folds).max(20);
-    let need = warm + h_max + min_train + min_eval + h_max;
-    if n < need {
-        return Err(ModelError::TooShort {
-            have: n,
-            warmup: warm,
-            horizon: h_max,
-            need_more: min_train + min_eval,
-            need,
-        });
-    }
-    let last_origin = n - 1 - h_max;
-    let origins = last_origin + 1 - warm;
-    let eval_len = ((origins as f64 * params.eval_fraction) as usize).max(min_eval);
-    let eval_start = last_origin + 1 - eval_len;
-    if eval_start < warm + min_train + h_max {
-        return Err(ModelError::TooShort {
-            have: n,
-            warmup: warm,
-            horizon: h_max,
-            need_more: min_train + min_eval,
-            need: need + (warm + min_train + h_max - eval_start),
-        });
-    }
+    let w = Windows::of(n, params)?;
     let tf = params.transform;
     let ty: Vec<f64> = y.iter().map(|v| tf.forward(*v)).collect();
     let mean = ty.iter().sum::<f64>() / n as f64;
@@ -530,153 +734,40 @@ pub fn train_forecaster(
     let empty = Calendar::default();
     let calendar = calendar.unwrap_or(&empty);
     let builder = FeatureBuilder::new(spec, &ty, series.start(), scale, Some(calendar));
-
-    // Fold cut points: fold k covers origins [cuts[k], cuts[k+1]).
-    let folds = params.folds;
-    let cuts: Vec<usize> = (0..=folds)
-        .map(|k| eval_start + k * eval_len / folds)
-        .collect();
-
-    // One pass: accumulate normal equations, snapshot at each fold's cut.
-    let mut ne = NormalEquations::new(p, h_max);
-    let mut snapshots: Vec<NormalEquations> = Vec::with_capacity(folds);
-    const BLOCK: usize = 1024;
-    let mut xb = Array2::<f64>::zeros((BLOCK, p));
-    let mut yb = Array2::<f64>::zeros((BLOCK, h_max));
-    let mut filled = 0;
-    let inv = 1.0 / scale;
-    let total = last_origin + 1 - warm;
-    for i in warm..=last_origin {
-        // Row i may train fold k only if all its targets (up to i+H) are known at cut k.
-        while snapshots.len() < folds && i + h_max > cuts[snapshots.len()] {
-            ne.add_block(xb.slice(s![..filled, ..]), yb.slice(s![..filled, ..]));
-            filled = 0;
-            snapshots.push(ne.clone());
-        }
-        builder.row(
-            i,
-            xb.row_mut(filled).as_slice_mut().expect("standard layout"),
-        );
-        for h in 1..=h_max {
-            yb[[filled, h - 1]] = ty[i + h] * inv;
-        }
-        filled += 1;
-        if filled == BLOCK {
-            ne.add_block(xb.view(), yb.view());
-            filled = 0;
-            progress(i + 1 - warm, total);
-        }
-    }
-    ne.add_block(xb.slice(s![..filled, ..]), yb.slice(s![..filled, ..]));
-    while snapshots.len() < folds {
-        snapshots.push(ne.clone());
-    }
-    progress(total, total);
+    let (ne, snapshots) = accumulate(&builder, &ty, scale, spec, &w, progress);
 
     // Walk forward: refit per fold, forecast its origins with model and baselines.
-    let baselines = Baseline::standard_set(spec.step());
-    let baselines: Vec<Baseline> = baselines
+    let baselines: Vec<Baseline> = Baseline::standard_set(spec.step())
         .into_iter()
-        .filter(|b| b.predict(y, eval_start, 1).is_some())
+        .filter(|b| b.predict(y, w.eval_start, 1).is_some())
         .collect();
-    let mut model_res: Vec<Vec<f64>> = vec![Vec::new(); h_max];
-    let mut base_res: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); h_max]; baselines.len()];
-    let mut model_acc = vec![MetricsAcc::default(); h_max];
-    let mut base_acc = vec![vec![MetricsAcc::default(); h_max]; baselines.len()];
-    let mut trace = EvalTrace::default();
-    let mut row = vec![0.0; p];
-    let lead = params.lead;
-    for k in 0..folds {
-        let coef = snapshots[k].solve(params.ridge)?;
-        // Interval offsets from earlier folds' residuals (none for fold 0).
-        let model_q: Option<Vec<Vec<f64>>> =
-            (k > 0).then(|| model_res.iter().map(|r| fold_quantiles(r)).collect());
-        let model_q_exp: Option<Vec<Vec<f64>>> = model_q.as_ref().map(|q| {
-            q.iter()
-                .map(|per_h| per_h.iter().map(|r| r.exp()).collect())
-                .collect()
-        });
-        let base_q: Option<Vec<Vec<Vec<f64>>>> = (k > 0).then(|| {
-            base_res
-                .iter()
-                .map(|per_h| per_h.iter().map(|r| fold_quantiles(r)).collect())
-                .collect()
-        });
-        let mut new_model_res: Vec<Vec<f64>> = vec![Vec::new(); h_max];
-        let mut new_base_res: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); h_max]; baselines.len()];
-        for i in cuts[k]..cuts[k + 1] {
-            builder.row(i, &mut row);
-            for h in 1..=h_max {
-                let actual = y[i + h];
-                let pred_t = dot(coef.row(h - 1).as_slice().expect("contiguous"), &row) * scale;
-                let pred = tf.inverse(pred_t);
-                model_acc[h - 1].add_point(actual, pred);
-                new_model_res[h - 1].push(ty[i + h] - pred_t);
-                if let (Some(q), Some(qe)) = (&model_q, &model_q_exp) {
-                    let mut qs = [0.0; LEVELS.len()];
-                    match tf {
-                        // expm1(p + r) = e^p * e^r - 1: one exp per origin, not one per level.
-                        Transform::Log1p => {
-                            let e = pred_t.exp();
-                            for (o, er) in qs.iter_mut().zip(&qe[h - 1]) {
-                                *o = (e * er - 1.0).max(0.0);
-                            }
-                        }
-                        Transform::None => {
-                            for (o, r) in qs.iter_mut().zip(&q[h - 1]) {
-                                *o = tf.inverse(pred_t + r);
-                            }
-                        }
-                    }
-                    model_acc[h - 1].add_quantiles(actual, &qs);
-                    if h == lead {
-                        trace.lo80.push(qs[2]);
-                        trace.hi80.push(qs[8]);
-                    }
-                } else if h == lead {
-                    trace.lo80.push(f64::NAN);
-                    trace.hi80.push(f64::NAN);
-                }
-                if h == lead {
-                    trace.times.push(series.time_at(i + h));
-                    trace.actual.push(actual);
-                    trace.forecast.push(pred);
-                }
-                for (bi, b) in baselines.iter().enumerate() {
-                    let bp = b
-                        .predict(y, i, h)
-                        .expect("baseline filtered to have history");
-                    base_acc[bi][h - 1].add_point(actual, bp);
-                    new_base_res[bi][h - 1].push(actual - bp);
-                    if let Some(q) = &base_q {
-                        let mut qs = [0.0; LEVELS.len()];
-                        for (o, r) in qs.iter_mut().zip(&q[bi][h - 1]) {
-                            *o = (bp + r).max(0.0);
-                        }
-                        base_acc[bi][h - 1].add_quantiles(actual, &qs);
-                    }
-                }
-            }
-        }
-        for h in 0..h_max {
-            model_res[h].append(&mut new_model_res[h]);
-            for bi in 0..baselines.len() {
-                base_res[bi][h].append(&mut new_base_res[bi][h]);
-            }
-        }
+    let inputs = FoldInputs {
+        builder: &builder,
+        y,
+        ty: &ty,
+        scale,
+        transform: tf,
+        lead: params.lead,
+        baselines: &baselines,
+        series,
+    };
+    let mut wf = WalkForward::new(h_max, baselines.len());
+    for (k, snapshot) in snapshots.iter().enumerate() {
+        let origins = w.cuts[k]..w.cuts[k + 1];
+        evaluate_fold(&inputs, snapshot, params.ridge, origins, k == 0, &mut wf)?;
     }
 
-    let model_metrics: Vec<Metrics> = model_acc.iter().map(MetricsAcc::finish).collect();
+    let model_metrics: Vec<Metrics> = wf.model_acc.iter().map(MetricsAcc::finish).collect();
     let evaluation = Evaluation {
-        from: series.time_at(eval_start),
-        to: series.time_at(last_origin),
-        origins: eval_len,
-        folds,
-        lead,
+        from: series.time_at(w.eval_start),
+        to: series.time_at(w.last_origin),
+        origins: w.eval_len,
+        folds: params.folds,
+        lead: params.lead,
         model: model_metrics.clone(),
         baselines: baselines
             .iter()
-            .zip(&base_acc)
+            .zip(&wf.base_acc)
             .map(|(b, acc)| BaselineEvaluation {
                 name: b.name(),
                 per_horizon: acc.iter().map(MetricsAcc::finish).collect(),
@@ -691,14 +782,18 @@ pub fn train_forecaster(
         transform: tf,
         scale,
         coef: coef.rows().into_iter().map(|r| r.to_vec()).collect(),
-        residual_quantiles: model_res.iter().map(|r| quantiles_at_levels(r)).collect(),
+        residual_quantiles: wf
+            .model_res
+            .iter()
+            .map(|r| quantiles_at_levels(r))
+            .collect(),
         eval_mae: model_metrics.iter().map(|m| m.mae).collect(),
         calendar: calendar.clone(),
     };
     Ok(Trained {
         model,
         evaluation,
-        trace,
+        trace: wf.trace,
         train_rows: ne.n,
     })
 }
@@ -768,7 +863,7 @@ impl NormalEquations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::features::Season;
+    use crate::core::forecast::features::Season;
     use linfa::prelude::*;
     use linfa_linear::LinearRegression;
     use ndarray::Array1;

@@ -4,7 +4,7 @@
 //! features is built from data up to and including `i` plus things known in
 //! advance (calendar terms, the event calendar). The same row serves every
 //! horizon `h = 1..=H`; each horizon has its own coefficients. That is what
-//! lets [`crate::core::model`] fit all horizons from one pass over the data.
+//! lets [`crate::core::forecast::model`] fit all horizons from one pass over the data.
 //!
 //! Row layout (see [`FeatureSpec::names`]):
 //! 1. intercept (1.0),
@@ -19,8 +19,8 @@
 //! Values derived from the load are divided by a scale (the training mean), so
 //! all features are of order one and the normal equations stay well conditioned.
 
-use super::calendar::Calendar;
-use super::time::{Step, DAY_SECS, WEEK_SECS};
+use crate::core::forecast::calendar::Calendar;
+use crate::core::time::{Step, DAY_SECS, WEEK_SECS};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::f64::consts::TAU;

@@ -1,6 +1,6 @@
 //! The walk-forward backtest: replay a load trace through the planner
-//! ([`crate::core::policy`]) against the simulated pool
-//! ([`crate::core::sim`]) and score every policy side by side.
+//! ([`crate::core::plan`]) against the simulated pool
+//! ([`crate::core::sim::pool`]) and score every policy side by side.
 //!
 //! # Walk-forward, and why the run is causal
 //! The predictive policy's forecaster is retrained every `retrain_every`,
@@ -72,25 +72,25 @@
 //! (without it WorldCup98 goes to 0.316%); a short scale-in stabilisation
 //! (2 minutes) avoids the trap of removing a node that is needed again
 //! within the lead time, longer windows cost node-hours; the level-binned
-//! calibration ([`crate::core::policy::Calibration`]) keeps a poorly
+//! calibration ([`crate::core::plan::Calibration`]) keeps a poorly
 //! forecast trace from going badly short (ELB: 31% without it); drift
 //! fallback, step limits, scale-in cooldowns, a training window and
 //! forecasting only the lead horizon all cost more than they gave.
 
-use super::calendar::Calendar;
-use super::features::FeatureBuilder;
-use super::gate::{judge_forecast, GateMetric};
-use super::model::{
+use crate::core::forecast::calendar::Calendar;
+use crate::core::forecast::features::FeatureBuilder;
+use crate::core::forecast::gate::{judge_forecast, GateMetric};
+use crate::core::forecast::model::{
     train_forecaster, ForecastModel, ForecastParams, ModelError, Progress, Transform,
 };
-use super::policy::{
+use crate::core::forecast::series::{resample, Aggregation, GapPolicy, LoadSeries, SeriesError};
+use crate::core::plan::{
     Calibration, Capacity, CheckedOracle, CheckedPool, NodeCount, PolicyError, PolicyKind,
     PoolParams, PredictiveParams, SeasonalNaiveParams, Strategy, TargetTrackingParams,
     ThresholdParams,
 };
-use super::series::{resample, Aggregation, GapPolicy, LoadSeries, SeriesError};
-use super::sim::{simulate, ForecastContext, PolicyMetrics, SimRun, Simulation};
-use super::time::{format_duration_secs, rfc3339, Step, DAY_SECS};
+use crate::core::sim::pool::{simulate, ForecastContext, PolicyMetrics, SimRun, Simulation};
+use crate::core::time::{format_duration_secs, rfc3339, Step, DAY_SECS};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -283,7 +283,7 @@ pub fn capacity_for_p999(demand: &[f64], nodes: u32) -> Result<Capacity, Backtes
         return Err(BacktestError::Empty);
     }
     v.sort_by(f64::total_cmp);
-    let p = super::metrics::quantile_sorted(&v, 0.999);
+    let p = crate::core::forecast::metrics::quantile_sorted(&v, 0.999);
     if p.is_nan() || p <= 0.0 {
         return Err(BacktestError::ZeroDemand { nodes });
     }
@@ -887,6 +887,34 @@ fn retrain(
             )
         }
     }
+}
+
+/// The acceptance targets of a predictive policy: under-provisioned at most
+/// 0.5% of the scored steps and no more than the reactive threshold, and at
+/// most 1.25x the oracle's node-hours.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Targets {
+    pub under_provisioned_ok: bool,
+    pub no_worse_than_threshold: bool,
+    pub node_hours_ok: bool,
+    pub met: bool,
+}
+
+/// Whether the predictive policy met the targets against the threshold
+/// baseline and the oracle (`None` unless all three ran).
+pub fn targets(r: &BacktestReport) -> Option<Targets> {
+    let p = r.policy(PolicyKind::Predictive)?;
+    let t = r.policy(PolicyKind::ReactiveThreshold)?;
+    let ratio = p.node_hours_vs_oracle?;
+    let under_provisioned_ok = p.under_provisioned_pct <= 0.5;
+    let no_worse_than_threshold = p.under_provisioned_pct <= t.under_provisioned_pct;
+    let node_hours_ok = ratio <= 1.25;
+    Some(Targets {
+        under_provisioned_ok,
+        no_worse_than_threshold,
+        node_hours_ok,
+        met: under_provisioned_ok && no_worse_than_threshold && node_hours_ok,
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! closed-open UTC time ranges that the model gets as features, because the
 //! load on those days does not follow the usual weekly shape.
 
-use super::time::DAY_SECS;
+use crate::core::time::DAY_SECS;
 use serde::{Deserialize, Serialize};
 
 /// Sorted, non-overlapping `[start, end)` ranges in epoch seconds.

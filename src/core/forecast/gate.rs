@@ -1,9 +1,9 @@
 //! The quality gate: a model is published only if it beats the best naive
 //! baseline at the lead-time horizon by a margin.
 
-use super::metrics::Metrics;
-use super::model::Evaluation;
-use super::regression::RegressionEvaluation;
+use crate::core::forecast::metrics::Metrics;
+use crate::core::forecast::model::Evaluation;
+use crate::core::forecast::regression::RegressionEvaluation;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -150,7 +150,7 @@ fn verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::BaselineEvaluation;
+    use crate::core::forecast::model::BaselineEvaluation;
 
     fn m(mae: f64) -> Metrics {
         Metrics {

@@ -34,7 +34,7 @@
 //! Pure: no I/O, no clock, no randomness; the same trace and parameters give
 //! the same report.
 
-use super::instances::{
+use crate::core::plan::instances::{
     arrival_headroom, plan_instances, Instance, InstanceParams, InstancePlan, Job, JobStatus,
     NodeStatus, Power, ScaleIn, SchedulerNode,
 };

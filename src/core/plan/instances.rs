@@ -217,60 +217,10 @@ pub fn plan_instances(
     }
     let have = running.len() as u32;
     if target > have {
-        let mut need = target - have;
-        for i in sorted.iter().filter(|i| i.power == Power::Deallocated) {
-            if need == 0 {
-                break;
-            }
-            plan.start.push(i.instance_id.clone());
-            need -= 1;
-        }
-        // Instances count against the scale set's max whatever their state.
-        let room = p.max_nodes.saturating_sub(instances.len() as u32);
-        plan.create = need.min(room);
-        plan.reasons.push(format!(
-            "scale out by {}: start {} deallocated instance(s) first (they boot faster), create {}",
-            target - have,
-            plan.start.len(),
-            plan.create
-        ));
-        if plan.create < need {
-            plan.reasons.push(format!(
-                "{} more would exceed the scale set's maximum of {} instances",
-                need - plan.create,
-                p.max_nodes
-            ));
-        }
+        scale_out(&mut plan, &sorted, instances.len() as u32, have, p);
     } else if target < have {
-        let surplus = (have - target) as usize;
-        // Only instances the scheduler reports Free; never a Busy one, never one it does not know.
-        let candidates: Vec<String> = running
-            .iter()
-            .rev()
-            .filter(|i| known_as(i, &free_names) && !known_as(i, &busy_names))
-            .take(surplus)
-            .map(|i| i.instance_id.clone())
-            .collect();
-        let mut chosen = candidates;
-        chosen.sort_by_key(|id| (id.parse::<u64>().unwrap_or(u64::MAX), id.clone()));
-        plan.reasons.push(format!(
-            "scale in by {surplus}: {} instance(s) the scheduler reports Free will be {}",
-            chosen.len(),
-            match p.scale_in {
-                ScaleIn::Deallocate => "deallocated",
-                ScaleIn::Delete => "deleted",
-            }
-        ));
-        if chosen.len() < surplus {
-            plan.reasons.push(format!(
-                "{} fewer: the other running instances are busy or unknown to the scheduler",
-                surplus - chosen.len()
-            ));
-        }
-        match p.scale_in {
-            ScaleIn::Deallocate => plan.deallocate = chosen,
-            ScaleIn::Delete => plan.delete = chosen,
-        }
+        let free = |i: &Instance| known_as(i, &free_names) && !known_as(i, &busy_names);
+        scale_in(&mut plan, &running, have, free, p);
     } else {
         plan.reasons
             .push("running instances match the demand".into());
@@ -282,6 +232,78 @@ pub fn plan_instances(
         ));
     }
     plan
+}
+
+/// Start deallocated instances first (they boot faster), then create, up
+/// to the scale set's maximum (which counts instances in every state).
+fn scale_out(
+    plan: &mut InstancePlan,
+    sorted: &[&Instance],
+    instances: u32,
+    have: u32,
+    p: &InstanceParams,
+) {
+    let mut need = plan.target - have;
+    for i in sorted.iter().filter(|i| i.power == Power::Deallocated) {
+        if need == 0 {
+            break;
+        }
+        plan.start.push(i.instance_id.clone());
+        need -= 1;
+    }
+    let room = p.max_nodes.saturating_sub(instances);
+    plan.create = need.min(room);
+    plan.reasons.push(format!(
+        "scale out by {}: start {} deallocated instance(s) first (they boot faster), create {}",
+        plan.target - have,
+        plan.start.len(),
+        plan.create
+    ));
+    if plan.create < need {
+        plan.reasons.push(format!(
+            "{} more would exceed the scale set's maximum of {} instances",
+            need - plan.create,
+            p.max_nodes
+        ));
+    }
+}
+
+/// Remove only instances the scheduler reports Free: never a Busy one, never
+/// one it does not know; the newest first.
+fn scale_in(
+    plan: &mut InstancePlan,
+    running: &[&Instance],
+    have: u32,
+    free: impl Fn(&Instance) -> bool,
+    p: &InstanceParams,
+) {
+    let surplus = (have - plan.target) as usize;
+    let mut chosen: Vec<String> = running
+        .iter()
+        .rev()
+        .filter(|i| free(i))
+        .take(surplus)
+        .map(|i| i.instance_id.clone())
+        .collect();
+    chosen.sort_by_key(|id| (id.parse::<u64>().unwrap_or(u64::MAX), id.clone()));
+    plan.reasons.push(format!(
+        "scale in by {surplus}: {} instance(s) the scheduler reports Free will be {}",
+        chosen.len(),
+        match p.scale_in {
+            ScaleIn::Deallocate => "deallocated",
+            ScaleIn::Delete => "deleted",
+        }
+    ));
+    if chosen.len() < surplus {
+        plan.reasons.push(format!(
+            "{} fewer: the other running instances are busy or unknown to the scheduler",
+            surplus - chosen.len()
+        ));
+    }
+    match p.scale_in {
+        ScaleIn::Deallocate => plan.deallocate = chosen,
+        ScaleIn::Delete => plan.delete = chosen,
+    }
 }
 
 #[cfg(test)]

@@ -206,6 +206,20 @@ fn flag_values(
     })
 }
 
+/// The command line with the config file (`--config` / `MLSCALER_CONFIG`)
+/// applied under it, and the file.
+pub fn with_config(
+    argv: Vec<OsString>,
+) -> Result<(Vec<OsString>, Option<ConfigFile>), ConfigError> {
+    match config_path(&argv) {
+        None => Ok((argv, None)),
+        Some(p) => {
+            let f = ConfigFile::load(&p)?;
+            Ok((apply(argv, &f)?, Some(f)))
+        }
+    }
+}
+
 /// The config file named by `--config` or `MLSCALER_CONFIG`, if any.
 pub fn config_path(argv: &[OsString]) -> Option<PathBuf> {
     let mut it = argv.iter().skip(1);
@@ -283,6 +297,10 @@ pub type Setting = (String, String, &'static str);
 /// Every command's effective settings, with where each value comes from
 /// (flag, env, file, default), secrets masked: what `config check` prints.
 pub fn effective(file: Option<&ConfigFile>) -> Result<Vec<(String, Vec<Setting>)>, ConfigError> {
+    let profile_defaults: toml::Table = super::profile::ScalingProfile::default()
+        .to_toml()
+        .parse()
+        .expect("the profile writes valid TOML");
     let mut out = Vec::new();
     for command in ["train", "backtest", "scale"] {
         let base: Vec<OsString> = vec!["mlscaler".into(), command.into()];
@@ -317,6 +335,27 @@ pub fn effective(file: Option<&ConfigFile>) -> Result<Vec<(String, Vec<Setting>)
                 continue;
             }
             let Some(values) = sub.try_get_raw(id).ok().flatten() else {
+                // The scaling profile's defaults live in one place: the checked profile.
+                let long = arg.get_long().unwrap_or(id);
+                if let Some(v) = profile_defaults.get(long) {
+                    let shown = match v {
+                        toml::Value::String(s) => s.clone(),
+                        toml::Value::Integer(i) => i.to_string(),
+                        toml::Value::Float(f) => f.to_string(),
+                        toml::Value::Boolean(b) => b.to_string(),
+                        toml::Value::Array(a) => a
+                            .iter()
+                            .map(|x| match x {
+                                toml::Value::String(s) => s.clone(),
+                                toml::Value::Float(f) => f.to_string(),
+                                _ => String::new(),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        _ => String::new(),
+                    };
+                    rows.push((long.to_string(), shown, "default"));
+                }
                 continue;
             };
             let value: Vec<String> = values.map(|v| v.to_string_lossy().into_owned()).collect();

@@ -5,8 +5,8 @@
 //! Fitted with linfa-linear's ordinary least squares; evaluated on a
 //! chronological split (the last `test_fraction` of the rows), never shuffled.
 
-use super::metrics::{quantiles_at_levels, r_squared, Metrics, MetricsAcc, LEVELS};
-use super::model::interpolate_level;
+use crate::core::forecast::metrics::{quantiles_at_levels, r_squared, Metrics, MetricsAcc, LEVELS};
+use crate::core::forecast::model::interpolate_level;
 use linfa::prelude::*;
 use linfa_linear::LinearRegression;
 use ndarray::{Array1, Array2};

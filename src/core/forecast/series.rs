@@ -2,7 +2,7 @@
 //! metrics, and [`resample`], which turns irregular observations into one
 //! under an explicit aggregation and gap policy.
 
-use super::time::{rfc3339, Step};
+use crate::core::time::{rfc3339, Step};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;

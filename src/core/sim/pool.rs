@@ -19,11 +19,12 @@
 //! Because step 3 sees nothing after bucket `i` (except for the oracle),
 //! every row of a run depends only on the demand up to that row.
 
-use super::model::Forecast;
-use super::policy::{
+use crate::core::forecast::model::Forecast;
+use crate::core::group::{Applied, Capabilities, GroupError, GroupState, NodeGroup};
+use crate::core::plan::{
     Calibration, Capacity, Decision, NodeCount, PlanInput, PolicyKind, PoolState, Strategy,
 };
-use super::time::Step;
+use crate::core::time::Step;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -47,6 +48,9 @@ pub enum PoolChange {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimPool {
     lead_secs: i64,
+    /// The time the pool has been advanced to (writes through
+    /// [`NodeGroup::set_count`] happen then).
+    now: i64,
     ready: u32,
     /// Requested nodes not ready yet: (ready at, count), oldest request first.
     pending: VecDeque<(i64, u32)>,
@@ -59,6 +63,7 @@ impl SimPool {
     pub fn new(initial: NodeCount, lead_secs: i64) -> Self {
         SimPool {
             lead_secs: lead_secs.max(0),
+            now: i64::MIN,
             ready: initial.get(),
             pending: VecDeque::new(),
             pending_total: 0,
@@ -67,6 +72,7 @@ impl SimPool {
 
     /// Let every scale-out whose ready time is at or before `now` become ready.
     pub fn advance(&mut self, now: i64) {
+        self.now = self.now.max(now);
         while let Some(&(at, n)) = self.pending.front() {
             if at > now {
                 break;
@@ -130,6 +136,31 @@ impl SimPool {
     }
 }
 
+impl NodeGroup for SimPool {
+    fn describe(&self) -> String {
+        "simulated pool".to_string()
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::COUNT
+    }
+    fn read(&mut self) -> Result<GroupState, GroupError> {
+        Ok(GroupState {
+            ready: Some(self.ready),
+            ..GroupState::idle(self.requested().get())
+        })
+    }
+    /// Set the requested count at the time the pool was advanced to.
+    fn set_count(&mut self, _read: &GroupState, n: u32) -> Result<Applied, GroupError> {
+        let from = self.requested().get();
+        let _ = self.set_target(NodeCount(n), self.now);
+        Ok(Applied {
+            count: n,
+            field: "count".into(),
+            detail: format!("simulated: {from} -> {n}"),
+        })
+    }
+}
+
 /// The metrics of one policy over the scored buckets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyMetrics {
@@ -151,7 +182,7 @@ pub struct PolicyMetrics {
     /// Served demand divided by the billed capacity (requested nodes x
     /// capacity), over the scored buckets.
     pub mean_utilisation: f64,
-    /// How often each kind of [`crate::core::policy::Reason`] appeared in the
+    /// How often each kind of [`crate::core::plan::Reason`] appeared in the
     /// scored decisions.
     pub reasons: BTreeMap<String, usize>,
 }

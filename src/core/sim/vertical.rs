@@ -34,7 +34,7 @@
 //! (out-of-memory risk) and over the high threshold, the resizes (each one
 //! restarts every instance) and the share of time at each size.
 
-use super::vertical::{
+use crate::core::plan::vertical::{
     plan_vertical, CheckedVertical, VerticalDecision, VerticalError, VerticalParams,
 };
 use serde::Serialize;
@@ -299,7 +299,7 @@ pub fn memory_per_unit_for_p999(
         return Err(VertSimError::Empty);
     }
     v.sort_by(f64::total_cmp);
-    let p = super::metrics::quantile_sorted(&v, 0.999);
+    let p = crate::core::forecast::metrics::quantile_sorted(&v, 0.999);
     if p.is_nan() || p <= 0.0 {
         return Err(VertSimError::ZeroDemand);
     }
@@ -401,6 +401,14 @@ impl CheckedVertSim {
     /// Steps a resize takes to roll out.
     pub fn lead_steps(&self) -> usize {
         self.lead
+    }
+    /// One size up at this utilisation.
+    pub fn high(&self) -> f64 {
+        self.high
+    }
+    /// The stabilisation window, in steps.
+    pub fn window_steps(&self) -> usize {
+        self.window
     }
     /// The smallest size whose memory keeps `demand` at or below the high
     /// threshold; the largest when none does.

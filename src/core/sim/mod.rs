@@ -1,0 +1,9 @@
+//! Simulated targets and replays: the node pool with its lead time
+//! ([`pool`]), the walk-forward backtest of node-count policies
+//! ([`backtest`]), the job-queue replay ([`jobs`]) and the VM-size ladder
+//! replay ([`vertical`]).
+
+pub mod backtest;
+pub mod jobs;
+pub mod pool;
+pub mod vertical;
