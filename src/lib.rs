@@ -8,7 +8,6 @@
 //! - [`store`]: the model artifact format and where artifacts live (files or Blob).
 //! - [`azure`]: Azure adapters (Blob Storage, credentials).
 //! - [`arm`]: typed Azure Resource Manager client (AKS agent pools, VM Scale Sets).
-//! - [`emulator`]: a local ARM + Entra ID emulator for tests (`arm-emulator`).
 //! - [`report`]: plots and human/JSON output.
 //! - [`app`]: the commands, wiring the pieces above together.
 #![deny(unsafe_code)]
@@ -19,7 +18,6 @@ pub mod azure;
 pub mod cli;
 pub mod config;
 pub mod core;
-pub mod emulator;
 pub mod ingest;
 pub mod report;
 pub mod store;

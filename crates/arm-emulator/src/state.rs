@@ -748,9 +748,8 @@ impl State {
         if req.method != "POST" {
             return EmuResponse::json(405, json!({"error": "invalid_request"}));
         }
-        let form: HashMap<String, String> = url::form_urlencoded::parse(&req.body)
-            .into_owned()
-            .collect();
+        let form: HashMap<String, String> =
+            form_urlencoded::parse(&req.body).into_owned().collect();
         let bad = |code: &str, desc: &str, n: u32| {
             EmuResponse::json(
                 if code == "invalid_client" { 401 } else { 400 },
@@ -1601,7 +1600,7 @@ fn default_code(status: u16) -> &'static str {
 }
 
 fn query_param(query: &str, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.as_bytes())
+    form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.into_owned())
 }
