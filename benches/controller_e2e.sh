@@ -12,7 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-$(mktemp -d "${TMPDIR:-/tmp}/mlscaler-e2e.XXXXXX")}
 mkdir -p "$work"
-cargo build --release --locked --bins
+cargo build --release --locked --bin mlscaler
+# Separately: built together, mlscaler would get the emulator's dependency features.
+cargo build --release --locked -p arm-emulator
 bin=$PWD/target/release/mlscaler
 emu=$PWD/target/release/arm-emulator
 sub=00000000-0000-0000-0000-000000000001

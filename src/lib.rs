@@ -10,7 +10,6 @@
 //! - [`store`]: the model artifact format and where artifacts live (files or Blob).
 //! - [`azure`]: Azure adapters (Blob Storage, credentials).
 //! - [`arm`]: typed Azure Resource Manager client (AKS agent pools, VM Scale Sets).
-//! - [`emulator`]: a local ARM + Entra ID emulator for tests (`arm-emulator`).
 //! - [`report`]: everything for people: records as text, tables, plots, CSV.
 //! - [`app`]: the commands, wiring the pieces above together.
 #![deny(unsafe_code)]
@@ -20,7 +19,6 @@ pub mod arm;
 pub mod azure;
 pub mod cli;
 pub mod core;
-pub mod emulator;
 pub mod ingest;
 pub mod report;
 pub mod settings;

@@ -1,19 +1,18 @@
-//! Starts the `arm-emulator` binary for a test and points the ARM client and
-//! an Entra ID client-secret credential at it. The emulator is killed on Drop
-//! (and exits by itself when this process goes away: its stdin closes).
+//! Starts the ARM emulator (the `arm-emulator` dev-dependency) in-process for
+//! a test, on its own thread and runtime, and points the ARM client and an
+//! Entra ID client-secret credential at it. The emulator stops on Drop (and
+//! with this process).
 
 #![allow(dead_code)]
 
+use arm_emulator::{LogEntry, Principal, Seed};
 use azure_core::credentials::{Secret, TokenCredential};
 use mlscaler::arm::{ArmClient, ArmConfig, Blocking, Jitter, Sleeper};
 use mlscaler::azure::credential::{self, AuthChoice, AuthSettings};
-use mlscaler::emulator::LogEntry;
 use serde_json::Value;
 use std::future::Future;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,10 +21,10 @@ pub const CLIENT_ID: &str = "emulator-client";
 pub const CLIENT_SECRET: &str = "emulator-secret-do-not-log";
 
 pub struct Emulator {
-    child: Child,
-    _stdin: Option<ChildStdin>,
     pub base_url: String,
     pub ca_path: PathBuf,
+    // Dropped first: the server stops before its CA file is removed.
+    _server: arm_emulator::Handle,
     _dir: tempfile::TempDir,
 }
 
@@ -70,46 +69,22 @@ impl Emulator {
         ]
     }
 
-    /// Starts an emulator with `seed` (see `mlscaler::emulator::Seed`).
+    /// Starts an emulator with `seed` (JSON of an `arm_emulator::Seed`).
     pub fn start(seed: &Value) -> Emulator {
+        let seed: Seed = serde_json::from_value(seed.clone())
+            .unwrap_or_else(|e| panic!("invalid emulator seed: {e}\n{seed:#}"));
         let dir = tempfile::tempdir().expect("temp dir for the emulator");
-        let seed_path = dir.path().join("seed.json");
-        std::fs::write(&seed_path, serde_json::to_vec_pretty(seed).unwrap()).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_arm-emulator"))
-            .arg("--seed")
-            .arg(&seed_path)
-            .arg("--dir")
-            .arg(dir.path())
-            .arg("--tenant")
-            .arg(TENANT)
-            .arg("--client-id")
-            .arg(CLIENT_ID)
-            .env("ARM_EMULATOR_CLIENT_SECRET", CLIENT_SECRET)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn arm-emulator");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("emulator stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let (mut base_url, mut ca_path) = (None, None);
-        while base_url.is_none() {
-            let Some(Ok(line)) = lines.next() else {
-                let _ = child.kill();
-                panic!("arm-emulator exited before printing its address (see stderr)");
-            };
-            if let Some(p) = line.strip_prefix("ca-cert ") {
-                ca_path = Some(PathBuf::from(p));
-            } else if let Some(u) = line.strip_prefix("listening ") {
-                base_url = Some(u.to_string());
-            }
-        }
+        let principal = Principal {
+            tenant: TENANT.into(),
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+        };
+        let server = arm_emulator::spawn(&seed, principal, dir.path())
+            .unwrap_or_else(|e| panic!("start the ARM emulator: {e}"));
         Emulator {
-            child,
-            _stdin: stdin,
-            base_url: base_url.unwrap(),
-            ca_path: ca_path.expect("arm-emulator printed no ca-cert line"),
+            base_url: server.base_url.clone(),
+            ca_path: server.ca_path.clone(),
+            _server: server,
             _dir: dir,
         }
     }
@@ -217,12 +192,5 @@ impl Emulator {
                 .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}"));
             serde_json::from_slice(&rsp.body).unwrap()
         })
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

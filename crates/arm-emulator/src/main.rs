@@ -1,18 +1,19 @@
-//! `arm-emulator`: a local ARM + Entra ID emulator for tests.
+//! `arm-emulator`: the local ARM + Entra ID emulator as a process, for manual
+//! use and scripts (mlscaler's tests start it in-process instead).
 //!
 //! Prints `ca-cert PATH` then `listening https://127.0.0.1:PORT` on stdout,
-//! serves until killed, and exits when its standard input closes (so a test
+//! serves until killed, and exits when its standard input closes (so a parent
 //! that dies does not leave it running).
 
+use arm_emulator::{Principal, Seed};
 use clap::Parser;
-use mlscaler::emulator::{self, Principal, Seed};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(about = "Local Azure Resource Manager + Entra ID emulator (test support)")]
 struct Args {
-    /// JSON file with the resources to start with (see `emulator::state::Seed`).
+    /// JSON file with the resources to start with (see `arm_emulator::Seed`).
     #[arg(long)]
     seed: Option<PathBuf>,
     /// Folder for the CA certificate (`ca.pem`); a fresh temporary folder by default.
@@ -59,31 +60,19 @@ fn run(args: Args) -> Result<(), String> {
         client_id: args.client_id,
         client_secret: args.client_secret,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async move {
-        let running = emulator::start(&seed, principal, &dir)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "ca-cert {}", running.ca_path.display()).map_err(|e| e.to_string())?;
-        writeln!(out, "listening {}", running.base_url).map_err(|e| e.to_string())?;
-        out.flush().map_err(|e| e.to_string())?;
-        drop(out);
-        if args.no_stdin_watch {
-            std::future::pending::<()>().await;
-        } else {
-            tokio::task::spawn_blocking(|| {
-                let mut buf = [0u8; 64];
-                let mut stdin = std::io::stdin();
-                while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+    let emulator = arm_emulator::spawn(&seed, principal, &dir).map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ca-cert {}", emulator.ca_path.display()).map_err(|e| e.to_string())?;
+    writeln!(out, "listening {}", emulator.base_url).map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())?;
+    drop(out);
+    if args.no_stdin_watch {
+        loop {
+            std::thread::park();
         }
-        Ok(())
-    })
+    }
+    let mut buf = [0u8; 64];
+    let mut stdin = std::io::stdin();
+    while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+    Ok(())
 }

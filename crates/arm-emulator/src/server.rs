@@ -32,6 +32,10 @@ pub enum EmulatorError {
     Bind(std::io::Error),
     #[error("invalid seed: {0}")]
     Seed(String),
+    #[error("cannot start the emulator's thread or runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("the emulator's thread stopped before it listened")]
+    Stopped,
 }
 
 /// A CA certificate (PEM, for clients) and the server's chain and key.
