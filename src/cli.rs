@@ -58,6 +58,12 @@ pub enum Command {
     /// Forecast the load over the node lead time, plan a node count under the
     /// safety policy and set it on an AKS agent pool or VM scale set.
     Scale(Box<ScaleArgs>),
+    /// Choose the scaling policy and its parameters on a history: replay a grid
+    /// of candidates on the first part, pick the cheapest that meets the
+    /// objective (a reactive rule when nothing predictive beats it), write it
+    /// as a profile for `scale --config` and `backtest --config`, and score it
+    /// on the held-back rest.
+    Tune(Box<TuneArgs>),
     /// Show the card of a published model (or of an artifact file).
     Inspect(InspectArgs),
     /// Check a config file and print the effective settings (secrets masked).
@@ -325,6 +331,23 @@ pub struct BacktestArgs {
     /// Predictive: train on only this much recent history (default: all of it).
     #[arg(long, help_heading = "Walk-forward")]
     pub train_window: Option<Duration>,
+    /// Predictive: replay this published model throughout (a name in --models)
+    /// instead of retraining walk-forward: what `scale --model` runs.
+    #[arg(long, help_heading = "Walk-forward")]
+    pub model: Option<String>,
+    /// The model registry for --model: a folder or a Blob Storage URL.
+    #[arg(
+        long,
+        env = "MLSCALER_MODELS",
+        default_value = "models",
+        help_heading = "Walk-forward"
+    )]
+    pub models: String,
+    /// Start the controller at this time (RFC 3339): the data before it is
+    /// history only, and the simulated target starts there as `scale --target
+    /// sim` starts, sized for the load, with an empty memory. Default: the first row.
+    #[arg(long, help_heading = "Walk-forward")]
+    pub start: Option<String>,
 
     /// Score from this fraction of the trace on (0.5: the second half).
     #[arg(long, default_value_t = 0.5, help_heading = "Output")]
@@ -335,9 +358,11 @@ pub struct BacktestArgs {
     /// vertical mode: timestamp,demand_gib,forecast_gib,size,memory_gib,utilisation,resized,policy.
     #[arg(long, help_heading = "Output")]
     pub plan_out: Option<PathBuf>,
-    /// The policy whose plan --plan-out writes ("all": every policy, one after the other).
-    #[arg(long, default_value = "predictive", help_heading = "Output")]
-    pub plan_policy: String,
+    /// The policy whose plan --plan-out writes ("all": every policy, one after
+    /// the other). Default: the policy --policy names when it names one (as a
+    /// profile written by `tune` does), else predictive (nodes mode), all (other modes).
+    #[arg(long, help_heading = "Output")]
+    pub plan_policy: Option<String>,
     /// Write the report as JSON to this file.
     #[arg(long, help_heading = "Output")]
     pub report: Option<PathBuf>,
@@ -385,6 +410,52 @@ pub struct VerticalBacktestArgs {
     /// Without --memory-per-unit: the share of the largest size that the 99.9th percentile of demand fills.
     #[arg(long, default_value_t = 0.7, help_heading = "Vertical mode")]
     pub p999_fill: f64,
+}
+
+/// `mlscaler tune`.
+#[derive(Debug, Clone, Args)]
+pub struct TuneArgs {
+    #[command(flatten)]
+    pub input: DataArgs,
+
+    /// The profile the search starts from (every setting it does not vary).
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+
+    /// Share of the history the candidates are replayed on; the rest is held
+    /// back to score the choice.
+    #[arg(long, default_value_t = 0.5, help_heading = "Tune")]
+    pub tune_fraction: f64,
+    /// The objective: under-provisioned at most this share of the scored
+    /// steps, in percent.
+    #[arg(long, default_value_t = 0.5, help_heading = "Tune")]
+    pub max_under_provisioned: f64,
+    /// The objective: at most this many scale operations per hour. Default: as
+    /// many as target tracking (the profile's) runs on the tuning window.
+    #[arg(long, help_heading = "Tune")]
+    pub max_operations_per_hour: Option<f64>,
+
+    /// History before the first model is trained.
+    #[arg(long, default_value = "2d", help_heading = "Walk-forward")]
+    pub warmup: Duration,
+    /// Retrain this often, each time on data strictly before that point.
+    #[arg(long, default_value = "1d", help_heading = "Walk-forward")]
+    pub retrain_every: Duration,
+    /// Train on only this much recent history (default: all of it).
+    #[arg(long, help_heading = "Walk-forward")]
+    pub train_window: Option<Duration>,
+
+    /// Write the chosen profile (TOML: the settings `scale --config` and
+    /// `backtest --config` read) to this file.
+    #[arg(long, default_value = "mlscaler-profile.toml", help_heading = "Output")]
+    pub out: PathBuf,
+    /// Write the report (every candidate, the choice, the held-back score) as JSON.
+    #[arg(long, help_heading = "Output")]
+    pub report: Option<PathBuf>,
+    /// Write a plot (SVG) of every candidate's node-hours against its
+    /// under-provisioning, with the choice marked.
+    #[arg(long, help_heading = "Output")]
+    pub plot: Option<PathBuf>,
 }
 
 /// What to do when an AKS pool has the cluster autoscaler on (AKS rejects a
@@ -623,6 +694,14 @@ pub struct ProfileArgs {
     /// Accept a lead time shorter than the data's step, counting it as one step.
     #[arg(long, help_heading = "Pool")]
     pub round_lead_up: bool,
+    /// How long a scale-out operation runs on the target (simulated targets
+    /// and backtests; AKS pools and scale sets take one operation at a time,
+    /// and a change asked while one runs waits; default 3m).
+    #[arg(long, help_heading = "Pool")]
+    pub scale_out_duration: Option<Duration>,
+    /// How long a scale-in operation runs on the target (default 1m).
+    #[arg(long, help_heading = "Pool")]
+    pub scale_in_duration: Option<Duration>,
 
     /// Forecast quantile to size for (default 0.5, the median, with headroom from --target-utilisation).
     #[arg(long, help_heading = "Predictive policy")]
@@ -645,6 +724,14 @@ pub struct ProfileArgs {
     /// Remove at most this many nodes per decision.
     #[arg(long, help_heading = "Predictive policy")]
     pub max_step_down: Option<u32>,
+    /// Scale in only when it removes at least this share of the nodes (at
+    /// least one; smaller drops are held, so the target runs fewer
+    /// operations). Default 0: any drop.
+    #[arg(long, help_heading = "Predictive policy")]
+    pub min_scale_in: Option<f64>,
+    /// Scale out by at least this share of the nodes (at least one). Default 0.
+    #[arg(long, help_heading = "Predictive policy")]
+    pub min_scale_out: Option<f64>,
     /// Turn off the calibration of the plan by recent forecast errors.
     #[arg(long, help_heading = "Predictive policy")]
     pub no_calibration: bool,

@@ -202,7 +202,17 @@ fn awkward_settings_and_traces_get_clear_errors_not_panics() {
         (&["--lead-time", "30s"], "shorter than the step"),
         (&["--policy", "magic"], "unknown policy 'magic'"),
         (&["--min-nodes", "5", "--max-nodes", "2"], "5"),
-        (&["--plan-out", "p.csv", "--policy", "oracle"], "not run"),
+        (
+            &[
+                "--plan-out",
+                "p.csv",
+                "--policy",
+                "oracle",
+                "--plan-policy",
+                "predictive",
+            ],
+            "not run",
+        ),
     ];
     for (extra, wanted) in cases {
         let mut args = vec!["backtest", "--data", small.as_str(), "-q"];

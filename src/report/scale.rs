@@ -222,6 +222,10 @@ pub fn explain(r: &Reason) -> String {
         } => {
             format!("calibrated by recent errors: x{factor:.3} -> {demand:.1} at full utilisation = {nodes} nodes")
         }
+        Reason::OperationWindow { busy_secs } => format!(
+            "the change keeps the target busy for {}: sized to cover that long after the lead time too",
+            format_duration_secs(*busy_secs)
+        ),
         Reason::ReactiveFloor {
             demand,
             utilisation,
@@ -248,6 +252,12 @@ pub fn explain(r: &Reason) -> String {
         }
         Reason::ScaleInCooldown { remaining_secs } => {
             format!("scale-in cooldown: {remaining_secs} s left")
+        }
+        Reason::ScaleInTooSmall { least, wanted } => {
+            format!("scale-in to {wanted} held: smaller than {least} node(s)")
+        }
+        Reason::ScaleOutRoundedUp { least, wanted } => {
+            format!("scale-out to {wanted} raised to at least {least} node(s) more")
         }
         Reason::StepUpLimited { max_step, wanted } => {
             format!("step up limited to {max_step} (wanted {wanted})")

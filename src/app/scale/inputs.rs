@@ -8,9 +8,10 @@ use crate::arm::{ArmClient, ArmConfig, Blocking, TargetId};
 use crate::core::forecast::model::ForecastModel;
 use crate::core::forecast::series::LoadSeries;
 use crate::core::group::NodeGroup;
-use crate::core::plan::{NodeCount, PlannerMemory};
-use crate::core::sim::pool::SimPool;
-use crate::core::time::rfc3339;
+use crate::core::plan::control::ControlMemory;
+use crate::core::plan::NodeCount;
+use crate::core::sim::pool::{Operations, SimPool};
+use crate::core::time::{rfc3339, Duration};
 use crate::report::scale::ModelSummary;
 use crate::settings::scale::{Now, ScaleSettings, TargetSpec};
 use crate::store::artifact::{ArtifactPayload, Model};
@@ -154,17 +155,61 @@ pub fn arm_client(s: &ScaleSettings) -> Result<(ArmClient, Blocking)> {
     Ok((ArmClient::connect(config, a.auth, &auth)?, Blocking::new()?))
 }
 
-/// The node-count target: a simulated pool (of `sim_nodes` when not given)
-/// or the AKS pool / scale set by count.
-pub fn open_count_target(s: &ScaleSettings, sim_nodes: u32) -> Result<Box<dyn NodeGroup>> {
-    Ok(match &s.target {
-        TargetSpec::Demo | TargetSpec::Sim(None) => Box::new(SimPool::new(NodeCount(sim_nodes), 0)),
-        TargetSpec::Sim(Some(n)) => Box::new(SimPool::new(NodeCount(*n), 0)),
-        TargetSpec::Arm(id) => {
-            let (client, rt) = arm_client(s)?;
-            crate::arm::open_group(client, id.clone(), rt, s.on_autoscaler)
+/// What a node-count round scales: a simulated pool (kept in the state
+/// file between runs), or an AKS pool / scale set by count.
+pub enum CountTarget {
+    Sim(SimPool),
+    Arm(Box<dyn NodeGroup>),
+}
+
+impl CountTarget {
+    /// The target behind the one interface.
+    pub fn group(&mut self) -> &mut dyn NodeGroup {
+        match self {
+            CountTarget::Sim(p) => p,
+            CountTarget::Arm(g) => g.as_mut(),
         }
-    })
+    }
+}
+
+/// How a simulated pool starts when the state file holds none.
+pub struct SimStart {
+    /// Its count when no `sim:N` was given.
+    pub sized: u32,
+    pub lead: Duration,
+    pub operations: Operations,
+}
+
+/// The node-count target at `now`: for `--target sim`, the simulated pool
+/// the last run left in the state file (advanced to `now`), or a new one
+/// sized as `start` says; for `sim:N`, a new pool of N nodes; else the AKS
+/// pool or scale set by count.
+pub fn open_count_target(
+    s: &ScaleSettings,
+    state: &StateFile,
+    start: SimStart,
+    now: i64,
+) -> Result<CountTarget> {
+    let mut pool = match (&s.target, &state.sim_target) {
+        (TargetSpec::Arm(id), _) => {
+            let (client, rt) = arm_client(s)?;
+            return Ok(CountTarget::Arm(crate::arm::open_group(
+                client,
+                id.clone(),
+                rt,
+                s.on_autoscaler,
+            )));
+        }
+        // `sim:N`: a pool of N nodes now, whatever the last run left.
+        (TargetSpec::Sim(Some(n)), _) => SimPool::new(NodeCount(*n), start.lead.secs()),
+        (TargetSpec::Demo | TargetSpec::Sim(None), Some(kept)) => kept.clone(),
+        (TargetSpec::Demo | TargetSpec::Sim(None), None) => {
+            SimPool::new(NodeCount(start.sized), start.lead.secs())
+        }
+    }
+    .with_operations(start.operations);
+    pool.advance(now);
+    Ok(CountTarget::Sim(pool))
 }
 
 /// The scale set of an instance or VM-size policy, or why the target cannot be one.
@@ -176,30 +221,35 @@ pub fn vmss_target(s: &ScaleSettings, policy: &str, aks_hint: &str) -> Result<cr
     }
 }
 
-/// The planner's memory from the state file (a path or a blob URL). Without
-/// one, the memory starts with the current size as a recent recommendation,
-/// so the first runs never scale in before a whole stabilisation window has
-/// been observed.
-pub fn load_memory(s: &ScaleSettings, now: i64, current: u32) -> Result<PlannerMemory> {
+/// What a controller keeps between runs (`--state`, a file or a blob): its
+/// memory and, for a simulated target, the simulated pool. A state file of
+/// an earlier version (the planner's memory alone) reads as is.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct StateFile {
+    #[serde(flatten)]
+    pub memory: ControlMemory,
+    /// The simulated pool of `--target sim`, as the last run left it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim_target: Option<SimPool>,
+}
+
+/// The state file, or `None` when there is none yet.
+pub fn load_state(s: &ScaleSettings) -> Result<Option<StateFile>> {
     let loc = &s.run.state;
     match storage::read_object(loc, &s.data.storage)? {
-        Some(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| {
             format!(
                 "{}: not a planner state file (delete it to start afresh)",
                 crate::store::Redacted(loc)
             )
         }),
-        None => {
-            let mut m = PlannerMemory::default();
-            m.recommendations.push_back((now, NodeCount(current)));
-            Ok(m)
-        }
+        None => Ok(None),
     }
 }
 
-/// Replace the planner's memory.
-pub fn save_memory(s: &ScaleSettings, memory: &PlannerMemory) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(memory)?;
+/// Replace the state file.
+pub fn save_state(s: &ScaleSettings, state: &StateFile) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(state)?;
     storage::write_object(&s.run.state, &s.data.storage, &bytes)
 }
 
