@@ -149,10 +149,12 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Serves one request; `Err` closes the connection without an answer (a
+/// fault's `dropConnection`).
 async fn serve(
     state: Arc<Mutex<State>>,
     req: hyper::Request<hyper::body::Incoming>,
-) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
+) -> Result<hyper::Response<Full<Bytes>>, std::io::Error> {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -186,6 +188,11 @@ async fn serve(
         }
         rsp
     };
+    if rsp.drop {
+        return Err(std::io::Error::other(
+            "connection dropped by an injected fault",
+        ));
+    }
     Ok(to_hyper(rsp))
 }
 
@@ -217,12 +224,14 @@ fn admin(state: &Mutex<State>, method: &str, path: &str, body: &[u8]) -> EmuResp
         headers: Vec::new(),
         body: Some(v),
         delay: None,
+        drop: false,
     };
     let bad = |msg: String| EmuResponse {
         status: 400,
         headers: Vec::new(),
         body: Some(json!({"error": {"code": "BadRequest", "message": msg}})),
         delay: None,
+        drop: false,
     };
     match (method, path) {
         ("GET", "/_emulator/state") => ok(lock(state).snapshot()),
@@ -254,6 +263,7 @@ fn admin(state: &Mutex<State>, method: &str, path: &str, body: &[u8]) -> EmuResp
                 json!({"error": {"code": "NotFound", "message": format!("no admin route {method} {path}")}}),
             ),
             delay: None,
+            drop: false,
         },
     }
 }

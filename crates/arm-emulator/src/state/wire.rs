@@ -17,13 +17,15 @@ pub struct EmuRequest {
     pub body: Vec<u8>,
 }
 
-/// A response to write, possibly after `delay`.
+/// A response to write, possibly after `delay`; with `drop`, the server
+/// closes the connection instead of writing it (a lost answer).
 #[derive(Debug, Clone)]
 pub struct EmuResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
     pub delay: Option<Duration>,
+    pub drop: bool,
 }
 
 impl EmuResponse {
@@ -36,6 +38,7 @@ impl EmuResponse {
             )],
             body: Some(body),
             delay: None,
+            drop: false,
         }
     }
     pub(super) fn empty(status: u16) -> Self {
@@ -44,6 +47,7 @@ impl EmuResponse {
             headers: Vec::new(),
             body: None,
             delay: None,
+            drop: false,
         }
     }
     pub(super) fn header(mut self, name: &str, value: impl Into<String>) -> Self {
