@@ -119,6 +119,7 @@ pub async fn start(
         State::new(seed, principal, &base_url).map_err(EmulatorError::Seed)?,
     ));
     let shared = state.clone();
+    let release = Arc::new(tokio::sync::Notify::new());
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
@@ -126,11 +127,12 @@ pub async fn start(
             };
             let acceptor = acceptor.clone();
             let state = shared.clone();
+            let release = release.clone();
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let svc = service_fn(move |req| serve(state.clone(), req));
+                let svc = service_fn(move |req| serve(state.clone(), release.clone(), req));
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tls), svc)
                     .await;
@@ -153,6 +155,7 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
 /// fault's `dropConnection`).
 async fn serve(
     state: Arc<Mutex<State>>,
+    release: Arc<tokio::sync::Notify>,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, std::io::Error> {
     let method = req.method().as_str().to_string();
@@ -172,7 +175,18 @@ async fn serve(
         Ok(b) => b.to_bytes().to_vec(),
         Err(_) => Vec::new(),
     };
-    let rsp = if path.starts_with("/_emulator/") {
+    let rsp = if method == "POST" && path == "/_emulator/release" {
+        // Every answer held so far goes out now.
+        release.notify_waiters();
+        EmuResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: Some(json!({})),
+            delay: None,
+            hold: false,
+            drop: false,
+        }
+    } else if path.starts_with("/_emulator/") {
         admin(&state, &method, &path, &body)
     } else {
         let er = EmuRequest {
@@ -183,7 +197,13 @@ async fn serve(
             body,
         };
         let rsp = lock(&state).handle(&er, Instant::now());
-        if let Some(d) = rsp.delay {
+        if rsp.hold {
+            let most = rsp.delay.unwrap_or(std::time::Duration::from_secs(60));
+            tokio::select! {
+                _ = release.notified() => {}
+                _ = tokio::time::sleep(most) => {}
+            }
+        } else if let Some(d) = rsp.delay {
             tokio::time::sleep(d).await;
         }
         rsp
@@ -224,6 +244,7 @@ fn admin(state: &Mutex<State>, method: &str, path: &str, body: &[u8]) -> EmuResp
         headers: Vec::new(),
         body: Some(v),
         delay: None,
+        hold: false,
         drop: false,
     };
     let bad = |msg: String| EmuResponse {
@@ -231,6 +252,7 @@ fn admin(state: &Mutex<State>, method: &str, path: &str, body: &[u8]) -> EmuResp
         headers: Vec::new(),
         body: Some(json!({"error": {"code": "BadRequest", "message": msg}})),
         delay: None,
+        hold: false,
         drop: false,
     };
     match (method, path) {
@@ -263,6 +285,7 @@ fn admin(state: &Mutex<State>, method: &str, path: &str, body: &[u8]) -> EmuResp
                 json!({"error": {"code": "NotFound", "message": format!("no admin route {method} {path}")}}),
             ),
             delay: None,
+            hold: false,
             drop: false,
         },
     }

@@ -34,6 +34,11 @@ pub struct Fault {
     /// Delay the answer by this long (then answer as configured).
     #[serde(default)]
     pub delay_ms: Option<u64>,
+    /// Hold the answer (handled now, as it was then) until `POST
+    /// /_emulator/release`, or `delayMs` (default a minute) at most: a
+    /// read that answers with the past while others act.
+    #[serde(default)]
+    pub hold: bool,
     /// Accept the write but make its long-running operation end Failed.
     #[serde(default)]
     pub fail_operation: bool,
@@ -55,6 +60,8 @@ fn one() -> u32 {
 pub(super) struct Injected {
     /// Delay the answer by this long.
     pub delay: Option<Duration>,
+    /// Hold the answer until released (`delay` at most).
+    pub hold: bool,
     /// Close the connection instead of answering.
     pub drop: bool,
     /// What becomes of the write's operation.
@@ -103,6 +110,7 @@ impl State {
                 rsp = rsp.header("Retry-After", s.to_string());
             }
             rsp.delay = delay;
+            rsp.hold = f.hold;
             rsp.drop = f.drop_connection;
             return Err(rsp);
         }
@@ -119,6 +127,7 @@ impl State {
         };
         Ok(Injected {
             delay,
+            hold: f.hold,
             drop: f.drop_connection,
             operation,
         })

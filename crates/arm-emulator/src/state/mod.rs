@@ -134,6 +134,7 @@ impl State {
             self.route_arm(req, &l, &segs, injected.operation, now)
         };
         rsp.delay = injected.delay;
+        rsp.hold = injected.hold;
         rsp.drop = injected.drop;
         rsp
     }

@@ -17,7 +17,8 @@ pub struct EmuRequest {
     pub body: Vec<u8>,
 }
 
-/// A response to write, possibly after `delay`; with `drop`, the server
+/// A response to write, possibly after `delay`; with `hold`, after
+/// `POST /_emulator/release` (or `delay`, at most); with `drop`, the server
 /// closes the connection instead of writing it (a lost answer).
 #[derive(Debug, Clone)]
 pub struct EmuResponse {
@@ -25,6 +26,7 @@ pub struct EmuResponse {
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
     pub delay: Option<Duration>,
+    pub hold: bool,
     pub drop: bool,
 }
 
@@ -38,6 +40,7 @@ impl EmuResponse {
             )],
             body: Some(body),
             delay: None,
+            hold: false,
             drop: false,
         }
     }
@@ -47,6 +50,7 @@ impl EmuResponse {
             headers: Vec::new(),
             body: None,
             delay: None,
+            hold: false,
             drop: false,
         }
     }
