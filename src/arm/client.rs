@@ -649,7 +649,7 @@ impl ArmClient {
         let conditional = write && if_match.is_some();
         let what = format!("{method} {}", url.path());
         let journal = &self.inner.journal;
-        let (mut server, mut throttle, mut busy) = (0u32, 0u32, 0u32);
+        let mut tries = Tries::default();
         loop {
             self.check_limits(&what)?;
             let token = self.token_for(&what).await?;
@@ -683,32 +683,26 @@ impl ArmClient {
             let (status, headers, bytes) = match result {
                 Ok(x) => x,
                 Err(e) => {
-                    let timeout = e.is_timeout();
                     let cause = crate::azure::blob::sanitize(&e.to_string());
                     if conditional {
                         note(format!("no answer ({cause}); it may have been applied"));
-                        return Err(ArmError::Unconfirmed { what, cause });
+                        return Err(ArmError::Unconfirmed {
+                            what,
+                            cause,
+                            status: None,
+                        });
                     }
                     self.check_limits(&what)?;
-                    if server < self.inner.config.retry.max_server_retries {
-                        let d = self.backoff(server);
-                        server += 1;
-                        tracing::warn!(%what, attempt = server, "transport error, retrying: {cause}");
+                    if tries.server < self.inner.config.retry.max_server_retries {
+                        let d = self.backoff(tries.server);
+                        tries.server += 1;
+                        tracing::warn!(%what, attempt = tries.server, "transport error, retrying: {cause}");
                         note(format!("no answer ({cause}); sent again"));
                         self.wait(&what, d).await?;
                         continue;
                     }
                     note(format!("no answer ({cause})"));
-                    return Err(if timeout {
-                        ArmError::Timeout {
-                            what: format!("{what}: {cause}"),
-                        }
-                    } else {
-                        ArmError::Transport {
-                            what,
-                            message: cause,
-                        }
-                    });
+                    return Err(lost(what, cause, e.is_timeout()));
                 }
             };
             if (200..300).contains(&status) {
@@ -726,36 +720,15 @@ impl ArmClient {
                 parse_retry_after(headers.get("retry-after").and_then(|v| v.to_str().ok()));
             let error = ArmErrorBody::parse(&bytes);
             note(format!("refused: HTTP {status} {error}"));
-            let policy = &self.inner.config.retry;
-            let asked = match status {
-                429 if throttle < policy.max_throttle_retries => {
-                    throttle += 1;
-                    let d = retry_after.unwrap_or_else(|| self.backoff(throttle - 1));
-                    tracing::warn!(%what, attempt = throttle, wait = %secs(d), "throttled (429)");
-                    Some(d)
-                }
-                409 if write && busy < policy.max_busy_retries && error.is_busy() => {
-                    busy += 1;
-                    let d = retry_after.unwrap_or(policy.busy_delay);
-                    tracing::warn!(%what, attempt = busy, wait = %secs(d), "busy (409), waiting");
-                    Some(d)
-                }
-                s if (s >= 500 || s == 408) && conditional => {
-                    return Err(ArmError::Unconfirmed {
-                        what,
-                        cause: format!("HTTP {s}: {error}"),
-                    });
-                }
-                s if (s >= 500 || s == 408) && server < policy.max_server_retries => {
-                    server += 1;
-                    let d = retry_after
-                        .unwrap_or(Duration::ZERO)
-                        .max(self.backoff(server - 1));
-                    tracing::warn!(%what, attempt = server, status = s, "server error, retrying");
-                    Some(d)
-                }
-                _ => None,
-            };
+            if conditional && (status >= 500 || status == 408) {
+                return Err(ArmError::Unconfirmed {
+                    what,
+                    cause: format!("HTTP {status}: {error}"),
+                    status: Some(status),
+                });
+            }
+            let asked =
+                self.wait_after_refusal(&what, status, retry_after, &error, write, &mut tries);
             if let Some(d) = asked {
                 self.wait(&what, d).await?;
                 continue;
@@ -768,6 +741,44 @@ impl ArmClient {
                 etag,
                 &bytes,
             ));
+        }
+    }
+
+    /// How long to wait before sending a refused request again (429, a busy
+    /// 409 on a write, a 5xx or 408), within the retry bounds; `None` when it
+    /// is not sent again and the refusal is the answer.
+    fn wait_after_refusal(
+        &self,
+        what: &str,
+        status: u16,
+        retry_after: Option<Duration>,
+        error: &ArmErrorBody,
+        write: bool,
+        tries: &mut Tries,
+    ) -> Option<Duration> {
+        let policy = &self.inner.config.retry;
+        match status {
+            429 if tries.throttle < policy.max_throttle_retries => {
+                tries.throttle += 1;
+                let d = retry_after.unwrap_or_else(|| self.backoff(tries.throttle - 1));
+                tracing::warn!(%what, attempt = tries.throttle, wait = %secs(d), "throttled (429)");
+                Some(d)
+            }
+            409 if write && tries.busy < policy.max_busy_retries && error.is_busy() => {
+                tries.busy += 1;
+                let d = retry_after.unwrap_or(policy.busy_delay);
+                tracing::warn!(%what, attempt = tries.busy, wait = %secs(d), "busy (409), waiting");
+                Some(d)
+            }
+            s if (s >= 500 || s == 408) && tries.server < policy.max_server_retries => {
+                tries.server += 1;
+                let d = retry_after
+                    .unwrap_or(Duration::ZERO)
+                    .max(self.backoff(tries.server - 1));
+                tracing::warn!(%what, attempt = tries.server, status = s, "server error, retrying");
+                Some(d)
+            }
+            _ => None,
         }
     }
 
@@ -983,6 +994,28 @@ impl ArmClient {
     }
 }
 
+/// The retries one call has used.
+#[derive(Debug, Default)]
+struct Tries {
+    server: u32,
+    throttle: u32,
+    busy: u32,
+}
+
+/// A request that got no answer, after the retries.
+fn lost(what: String, cause: String, timeout: bool) -> ArmError {
+    if timeout {
+        ArmError::Timeout {
+            what: format!("{what}: {cause}"),
+        }
+    } else {
+        ArmError::Transport {
+            what,
+            message: cause,
+        }
+    }
+}
+
 /// Resolves once `stop` is set (checked every 50 ms).
 async fn stopped(stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::SeqCst) {
@@ -993,7 +1026,7 @@ async fn stopped(stop: Arc<AtomicBool>) {
 /// A duration for people: `1.5s`, `30s`, `86400s`.
 pub fn secs(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{:.3}s", d.as_secs_f64())

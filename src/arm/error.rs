@@ -200,7 +200,12 @@ pub enum ArmError {
     /// A conditional write got no answer (timeout, dropped connection, 5xx):
     /// it may or may not have been applied; read the resource back.
     #[error("no answer to {what} ({cause}); it may or may not have been applied")]
-    Unconfirmed { what: String, cause: String },
+    Unconfirmed {
+        what: String,
+        cause: String,
+        /// The 5xx the server answered, if it answered at all.
+        status: Option<u16>,
+    },
 }
 
 fn count_or_unset(n: Option<u32>) -> String {
@@ -329,6 +334,9 @@ impl ArmError {
             | ArmError::Invalid { .. }
             | ArmError::AutoscalerEnabled { .. } => K::Rejected,
             ArmError::Server { .. } => K::Server,
+            ArmError::Unconfirmed {
+                status: Some(_), ..
+            } => K::Server,
             ArmError::Timeout { .. } | ArmError::Deadline { .. } | ArmError::Unconfirmed { .. } => {
                 K::Timeout
             }

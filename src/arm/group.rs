@@ -213,42 +213,37 @@ impl AksPoolGroup {
                     state: "Succeeded, but the pool is stopped (powerState Stopped)".into(),
                 });
             }
-            let (outcome, wanted): (SetOutcome, Box<dyn Fn(&AgentPool) -> bool + Send>) =
-                if state.autoscaler.is_some() {
-                    if on_autoscaler == AutoscalerMode::Refuse {
-                        return Err(ArmError::AutoscalerEnabled {
-                            what: self.id.to_string(),
-                            min,
-                            max,
-                        });
-                    }
-                    let to = n.max(1).min(max.unwrap_or(u32::MAX));
-                    if min == Some(to) {
-                        return Ok(SetOutcome::Unchanged { count: state.count });
-                    }
-                    pool.properties.min_count = Some(to);
-                    (
-                        SetOutcome::MinCountSet {
-                            from: min,
-                            to,
-                            requested: n,
-                            max,
-                        },
-                        Box::new(move |p: &AgentPool| p.properties.min_count == Some(to)),
-                    )
-                } else {
-                    if state.count == n {
-                        return Ok(SetOutcome::Unchanged { count: n });
-                    }
-                    pool.properties.count = Some(n);
-                    (
-                        SetOutcome::CountSet {
-                            from: state.count,
-                            to: n,
-                        },
-                        Box::new(move |p: &AgentPool| p.properties.count == Some(n)),
-                    )
+            let (outcome, wanted) = if state.autoscaler.is_some() {
+                if on_autoscaler == AutoscalerMode::Refuse {
+                    return Err(ArmError::AutoscalerEnabled {
+                        what: self.id.to_string(),
+                        min,
+                        max,
+                    });
+                }
+                let to = n.max(1).min(max.unwrap_or(u32::MAX));
+                if min == Some(to) {
+                    return Ok(SetOutcome::Unchanged { count: state.count });
+                }
+                pool.properties.min_count = Some(to);
+                let outcome = SetOutcome::MinCountSet {
+                    from: min,
+                    to,
+                    requested: n,
+                    max,
                 };
+                (outcome, PoolValue::MinCount(to))
+            } else {
+                if state.count == n {
+                    return Ok(SetOutcome::Unchanged { count: n });
+                }
+                pool.properties.count = Some(n);
+                let outcome = SetOutcome::CountSet {
+                    from: state.count,
+                    to: n,
+                };
+                (outcome, PoolValue::Count(n))
+            };
             let what = self.id.to_string();
             let mut resent = 0;
             loop {
@@ -261,16 +256,16 @@ impl AksPoolGroup {
                         tracing::info!(pool = %self.id, "{outcome}");
                         return Ok(outcome);
                     }
-                    Err(ArmError::Unconfirmed { cause, .. }) => {
+                    Err(ArmError::Unconfirmed { cause, status, .. }) => {
                         let url = self.client.agent_pool_url(&self.id)?;
                         self.client.wait_until_settled(&what, &url).await?;
                         let now = self.client.get_agent_pool(&self.id).await?;
                         match landed(
                             &what,
-                            wanted(&now),
+                            wanted.is_in(&now),
                             read.etag.as_deref(),
                             now.properties.e_tag.as_deref(),
-                            &cause,
+                            (&cause, status),
                             &mut resent,
                             self.client.config().retry.max_server_retries,
                         )? {
@@ -290,6 +285,21 @@ impl AksPoolGroup {
     }
 }
 
+/// The value a pool write sets, to recognise it when reading back.
+enum PoolValue {
+    Count(u32),
+    MinCount(u32),
+}
+
+impl PoolValue {
+    fn is_in(&self, pool: &AgentPool) -> bool {
+        match *self {
+            PoolValue::Count(n) => pool.properties.count == Some(n),
+            PoolValue::MinCount(n) => pool.properties.min_count == Some(n),
+        }
+    }
+}
+
 /// What a read-back found after a conditional write whose answer was lost.
 enum Landed {
     /// The target has the requested value: the write was applied.
@@ -306,7 +316,7 @@ fn landed(
     has_value: bool,
     read: Option<&str>,
     now: Option<&str>,
-    cause: &str,
+    (cause, status): (&str, Option<u16>),
     resent: &mut u32,
     bound: u32,
 ) -> Result<Landed, ArmError> {
@@ -323,6 +333,7 @@ fn landed(
         return Err(ArmError::Unconfirmed {
             what: what.to_string(),
             cause: format!("{cause}; sent {} times, never applied", *resent + 1),
+            status,
         });
     }
     Err(changed_since(what, read, now))
@@ -444,7 +455,7 @@ pub(super) async fn write_vmss_confirmed(
     loop {
         match write().await {
             Ok(_) => return Ok(false),
-            Err(ArmError::Unconfirmed { cause, .. }) => {
+            Err(ArmError::Unconfirmed { cause, status, .. }) => {
                 let url = client.vmss_url(id)?;
                 client.wait_until_settled(&what, &url).await?;
                 let now = client.get_vmss(id).await?;
@@ -453,7 +464,7 @@ pub(super) async fn write_vmss_confirmed(
                     has_value(&now),
                     etag,
                     now.etag.as_deref(),
-                    &cause,
+                    (&cause, status),
                     &mut resent,
                     client.config().retry.max_server_retries,
                 )? {
@@ -534,7 +545,15 @@ mod tests {
     fn a_read_back_after_a_lost_answer_decides_done_resend_or_changed() {
         let mut resent = 0;
         let decide = |has, now, resent: &mut u32| {
-            landed("vmss1", has, Some("\"1\""), now, "timed out", resent, 2)
+            landed(
+                "vmss1",
+                has,
+                Some("\"1\""),
+                now,
+                ("timed out", None),
+                resent,
+                2,
+            )
         };
         // The target has the value: applied, whatever its ETag.
         assert!(matches!(
