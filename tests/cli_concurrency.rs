@@ -84,8 +84,14 @@ fn spawn(emu: &Emulator, dir: &Path, now: &str, extra: &[&str], env: &[(&str, &s
 
 /// The record a finished run printed, with its exit code.
 fn finish(child: Child) -> (i32, Value) {
+    let (code, rec, _) = finish_said(child);
+    (code, rec)
+}
+
+/// [`finish`], with what the run said on standard error.
+fn finish_said(child: Child) -> (i32, Value, String) {
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         !stderr.contains(arm::CLIENT_SECRET),
         "the secret was printed"
@@ -96,7 +102,7 @@ fn finish(child: Child) -> (i32, Value) {
             String::from_utf8_lossy(&out.stdout)
         )
     });
-    (out.status.code().unwrap_or(-1), rec)
+    (out.status.code().unwrap_or(-1), rec, stderr)
 }
 
 fn pool_count(emu: &Emulator) -> u64 {
@@ -201,11 +207,16 @@ fn controllers_sharing_a_target_a_state_blob_and_a_log_lose_no_record_and_move_o
         "1998-06-30T19:40:00Z",
     ];
     let mut records = Vec::new();
+    let mut replanned = 0;
     for (round, now) in moments.iter().enumerate() {
-        let children: Vec<Child> = utilisations
+        // All but one read the pool and get their answer only once the one
+        // left has finished: they plan from a pool that has moved since.
+        emu.add_faults(json!({"method": "GET", "pathContains": "agentPools/np1",
+            "times": utilisations.len() - 1, "hold": true, "delayMs": 60000}));
+        let mut children: Vec<Option<Child>> = utilisations
             .iter()
             .map(|u| {
-                spawn(
+                Some(spawn(
                     &emu,
                     dir.path(),
                     now,
@@ -217,15 +228,29 @@ fn controllers_sharing_a_target_a_state_blob_and_a_log_lose_no_record_and_move_o
                         "--decisions",
                         &log,
                         "--request-timeout",
-                        "5s",
+                        "90s",
                     ],
                     &env,
-                )
+                ))
             })
             .collect();
-        for child in children {
-            let (code, rec) = finish(child);
-            assert!(matches!(code, 0 | 1 | 4 | 5), "exit {code}: {rec}");
+        let start = Instant::now();
+        let first = loop {
+            let done = children
+                .iter_mut()
+                .position(|c| c.as_mut().unwrap().try_wait().unwrap().is_some());
+            if let Some(i) = done {
+                break i;
+            }
+            assert!(start.elapsed() < Duration::from_secs(50), "no run finished");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut finished = vec![finish_said(children[first].take().unwrap())];
+        emu.release();
+        finished.extend(children.into_iter().flatten().map(finish_said));
+        for (code, rec, said) in finished {
+            assert!(matches!(code, 0 | 1 | 4 | 5), "exit {code}: {rec}\n{said}");
+            replanned += said.matches("re-reading and re-planning").count();
             records.push(rec);
         }
         // No record is lost: one line per run, each whole.
@@ -258,6 +283,8 @@ fn controllers_sharing_a_target_a_state_blob_and_a_log_lose_no_record_and_move_o
     planned.sort_unstable();
     assert_eq!(moves, planned, "records: {records:#?}");
     assert!(!moves.is_empty());
+    // The stale controllers' writes were refused and re-planned, not sent blind.
+    assert!(replanned > 0, "no run had to re-plan: {records:#?}");
     assert_eq!(
         pool_count(&emu),
         emu.calls("PUT")
