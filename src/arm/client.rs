@@ -885,8 +885,8 @@ impl ArmClient {
             if waited.max(started.elapsed()) >= self.inner.config.lro_timeout {
                 return Err(ArmError::Timeout {
                     what: format!(
-                        "{what}: the operation did not finish within {:?}",
-                        self.inner.config.lro_timeout
+                        "{what}: the operation did not finish within {}",
+                        secs(self.inner.config.lro_timeout)
                     ),
                 });
             }
