@@ -579,7 +579,8 @@ pub struct ScaleArgs {
     )]
     pub decisions: PathBuf,
     /// Keep running: reconcile every this long (e.g. 10m) until SIGTERM or
-    /// SIGINT, which stop it between rounds (never in the middle of a write).
+    /// SIGINT: the round in progress stops waiting, sends no further write and
+    /// is recorded, then the loop ends.
     /// A failed round is logged and the next one runs as planned.
     #[arg(long, help_heading = "Run")]
     pub every: Option<Duration>,
@@ -598,6 +599,25 @@ pub struct ScaleArgs {
     /// instead of the clock; for replays and demos.
     #[arg(long, help_heading = "Run")]
     pub now: Option<String>,
+    /// The longest single wait on Azure (Retry-After of a 429 or busy 409, a
+    /// retry's backoff, an operation's poll interval), whatever Azure asks
+    /// for: e.g. 30s, 500ms.
+    #[arg(long, default_value = "30s", help_heading = "Run")]
+    pub max_wait: String,
+    /// Every run (every round with --every) ends within this long: a wait or
+    /// request that would go past it fails the run (outcome failed, class
+    /// timeout). Keep it well under the schedule's period. `0` for none.
+    #[arg(long, default_value = "5m", help_heading = "Run")]
+    pub deadline: String,
+    /// How long one request to Azure may take before it counts as lost.
+    #[arg(long, default_value = "60s", help_heading = "Run")]
+    pub request_timeout: String,
+    /// Data stamped later than the clock by more than this means the clock or
+    /// the timestamps are wrong: the run refuses to plan (outcome failed,
+    /// class clock_skew). Rows ahead of the clock by less are used. Only for
+    /// runs on the clock (not with --now).
+    #[arg(long, default_value = "5m", help_heading = "Run")]
+    pub max_clock_skew: String,
 }
 
 /// `mlscaler inspect`.

@@ -318,3 +318,31 @@ fn the_alarm_rule_of_the_threshold_baseline_is_configurable_from_the_command_lin
     assert_code(&bad, 1);
     assert!(bad.stderr.contains("3 of 2"), "{}", bad.stderr);
 }
+
+#[test]
+fn demand_whose_capacity_arithmetic_overflows_is_refused_naming_the_row_not_met() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("timestamp,demand\n");
+    for i in 0..3000 {
+        let v = if i == 2000 {
+            1e308
+        } else {
+            100.0 + (i % 50) as f64
+        };
+        csv.push_str(&format!("{},{v}\n", 1_700_000_000 + i * 60));
+    }
+    std::fs::write(dir.path().join("big.csv"), csv).unwrap();
+    let r = mlscaler(
+        dir.path(),
+        &["backtest", "--data", "big.csv", "--time-format", "unix"],
+    );
+    assert_code(&r, 1);
+    assert!(
+        r.stderr.contains("row 2000")
+            && r.stderr.contains("1e308")
+            && r.stderr.contains("overflow"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("MET"), "{}", r.stdout);
+}

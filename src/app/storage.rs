@@ -124,3 +124,41 @@ pub fn write_object(location: &str, st: &StorageAccess, bytes: &[u8]) -> Result<
     }
     super::write_atomic(std::path::Path::new(location), bytes)
 }
+
+/// The bytes of a small file or blob and, for a blob, its version (ETag);
+/// `None` when it does not exist yet.
+pub fn read_versioned(
+    location: &str,
+    st: &StorageAccess,
+) -> Result<Option<(Vec<u8>, Option<String>)>> {
+    if is_url(location) {
+        let (store, name) = blob_object(location, st)?;
+        return Ok(store
+            .get_versioned(&name)?
+            .map(|(bytes, etag)| (bytes, Some(etag))));
+    }
+    Ok(read_object(location, st)?.map(|b| (b, None)))
+}
+
+/// Replace a blob only if it is still at `version` (`None`: only if it does
+/// not exist); `Ok(false)` when someone wrote it in between. A file is
+/// replaced atomically (files have no versions: one writer per file).
+pub fn write_if(
+    location: &str,
+    st: &StorageAccess,
+    bytes: &[u8],
+    version: Option<&str>,
+) -> Result<bool> {
+    if is_url(location) {
+        let (store, name) = blob_object(location, st)?;
+        return Ok(store.put_if(&name, bytes, version)?);
+    }
+    super::write_atomic(std::path::Path::new(location), bytes)?;
+    Ok(true)
+}
+
+/// Append to an append blob (created when missing).
+pub fn append_object(location: &str, st: &StorageAccess, bytes: &[u8]) -> Result<()> {
+    let (store, name) = blob_object(location, st)?;
+    Ok(store.append(&name, bytes)?)
+}

@@ -5,7 +5,12 @@
 //!   `TokenCredential`, a retry layer (429 honours `Retry-After`; 5xx and
 //!   timeouts: bounded exponential backoff with jitter; 409 busy: wait and
 //!   retry, one write in flight; 412 surfaced), long-running operations
-//!   polled through `Azure-AsyncOperation` (else `Location`) until they end.
+//!   polled through `Azure-AsyncOperation` (else `Location`) until they end;
+//!   every wait capped, a run deadline and a stop flag ([`RunLimits`]), the
+//!   writes of a run noted ([`Journal`]).
+//! - Writes are tied to the read they were planned from (`If-Match` with
+//!   that read's ETag); a conditional write whose answer is lost is read
+//!   back, never blindly resent.
 //! - The one target interface ([`crate::core::group::NodeGroup`], a sync
 //!   facade over a small tokio runtime, [`Blocking`]): [`AksPoolGroup`] and
 //!   [`VmssGroup`] by count, [`VmssInstances`] instance by instance,
@@ -23,7 +28,8 @@ pub mod vmss;
 
 pub use aks::{AgentPool, AgentPoolProperties, ManagedCluster};
 pub use client::{
-    ArmClient, ArmConfig, Jitter, RetryPolicy, Sleeper, TokioSleeper, XorShiftJitter,
+    ArmClient, ArmConfig, Jitter, Journal, RetryPolicy, RunLimits, Sleeper, TokioSleeper,
+    WriteEvent, XorShiftJitter,
 };
 pub use error::{ArmError, ArmErrorBody, QuotaNumbers};
 pub use group::{open_group, AksPoolGroup, AutoscalerMode, Blocking, SetOutcome, VmssGroup};

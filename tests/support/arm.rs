@@ -172,6 +172,19 @@ impl Emulator {
             .collect()
     }
 
+    /// Sends the answers that `hold` faults hold back.
+    pub fn release(&self) {
+        self.admin(reqwest::Method::POST, "/_emulator/release", None);
+    }
+
+    /// Logged ARM writes (PUT, PATCH, POST, DELETE; not token requests).
+    pub fn writes(&self) -> Vec<LogEntry> {
+        self.requests()
+            .into_iter()
+            .filter(|e| e.method != "GET" && !e.path.contains("/oauth2/"))
+            .collect()
+    }
+
     pub fn clear_log(&self) {
         self.admin(reqwest::Method::DELETE, "/_emulator/requests", None);
     }

@@ -116,6 +116,14 @@ pub enum BacktestError {
     Length { timestamps: usize, values: usize },
     #[error("row {row}: demand should be a finite number >= 0, but is {value}")]
     BadDemand { row: usize, value: f64 },
+    #[error("row {row}: demand {value:e} is too large: the capacity arithmetic of the backtest (sums over {rows} rows, capacity x up to {max_nodes} nodes) would overflow; the largest accepted is {limit:e} (check the unit of the data)")]
+    DemandTooLarge {
+        row: usize,
+        value: f64,
+        rows: usize,
+        max_nodes: u64,
+        limit: f64,
+    },
     #[error("cannot tell the step of the trace: it needs two rows with increasing timestamps")]
     NoStep,
     #[error("the lead time ({lead}) is shorter than the step of the data ({step}): a new node would be ready before the next datapoint; allow rounding the lead up to one step explicitly, or use finer data")]
@@ -136,6 +144,28 @@ pub enum BacktestError {
     ZeroNodes(u32),
     #[error("the start {start} is after the last row of the trace ({end})")]
     StartAfterEnd { start: String, end: String },
+}
+
+/// The largest demand whose capacity arithmetic cannot overflow in a trace
+/// of `rows` rows: sums of demand over every row, and a capacity per node of
+/// up to the demand times any node count (`u32`), stay finite.
+fn demand_limit(rows: usize) -> f64 {
+    f64::MAX / (rows.max(1) as f64 * f64::from(u32::MAX) * 4.0)
+}
+
+/// The first value (with its row) whose capacity arithmetic would overflow.
+fn check_magnitude(values: &[f64]) -> Result<(), BacktestError> {
+    let limit = demand_limit(values.len());
+    match values.iter().enumerate().find(|(_, v)| **v > limit) {
+        Some((row, &value)) => Err(BacktestError::DemandTooLarge {
+            row,
+            value,
+            rows: values.len(),
+            max_nodes: u64::from(u32::MAX),
+            limit,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// One input row: its timestamp and the bucket of the regular series it fell in.
@@ -183,6 +213,7 @@ impl Trace {
         {
             return Err(BacktestError::BadDemand { row, value });
         }
+        check_magnitude(values)?;
         let (series, report) = resample(
             timestamps,
             &[DEMAND.to_string()],
@@ -221,6 +252,7 @@ impl Trace {
         {
             return Err(BacktestError::BadDemand { row, value });
         }
+        check_magnitude(y)?;
         Ok(Trace {
             start: series.start(),
             step: series.step(),
@@ -1142,20 +1174,98 @@ pub fn targets(r: &BacktestReport) -> Option<Targets> {
     let p = r.policy(PolicyKind::Predictive)?;
     let t = r.policy(PolicyKind::ReactiveThreshold)?;
     let ratio = p.node_hours_vs_oracle?;
-    let under_provisioned_ok = p.under_provisioned_pct <= 0.5;
-    let no_worse_than_threshold = p.under_provisioned_pct <= t.under_provisioned_pct;
-    let node_hours_ok = ratio <= 1.25;
+    // A target is never met on a number that is not one (NaN, infinite).
+    let fine = |v: f64| v.is_finite();
+    let numbers = [
+        p.under_provisioned_pct,
+        p.unserved_pct,
+        p.node_hours,
+        p.mean_utilisation,
+        t.under_provisioned_pct,
+        ratio,
+    ]
+    .into_iter()
+    .all(fine);
+    let under_provisioned_ok = fine(p.under_provisioned_pct) && p.under_provisioned_pct <= 0.5;
+    let no_worse_than_threshold = fine(p.under_provisioned_pct)
+        && fine(t.under_provisioned_pct)
+        && p.under_provisioned_pct <= t.under_provisioned_pct;
+    let node_hours_ok = fine(ratio) && ratio <= 1.25;
     Some(Targets {
         under_provisioned_ok,
         no_worse_than_threshold,
         node_hours_ok,
-        met: under_provisioned_ok && no_worse_than_threshold && node_hours_ok,
+        met: numbers && under_provisioned_ok && no_worse_than_threshold && node_hours_ok,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn demand_whose_capacity_arithmetic_overflows_is_refused_naming_the_row() {
+        let step = Step::from_secs(60).unwrap();
+        let gaps = GapPolicy {
+            fill: crate::core::forecast::series::GapFill::Previous,
+            max_gap_steps: 1,
+        };
+        let ts: Vec<i64> = (0..10).map(|i| i * 60).collect();
+        let mut v = vec![100.0; 10];
+        v[7] = 1e308;
+        match Trace::from_rows(&ts, &v, step, gaps) {
+            Err(e @ BacktestError::DemandTooLarge { row: 7, .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("row 7") && msg.contains("1e308"), "{msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Large but harmless values pass.
+        v[7] = 1e12;
+        assert!(Trace::from_rows(&ts, &v, step, gaps).is_ok());
+    }
+
+    #[test]
+    fn a_target_is_never_met_on_a_nan() {
+        let metrics = |kind, under: f64, util: f64, ratio: Option<f64>| PolicyMetrics {
+            policy: kind,
+            steps: 10,
+            node_hours: 10.0,
+            node_hours_vs_oracle: ratio,
+            under_provisioned_pct: under,
+            unserved_pct: 0.0,
+            scale_outs: 0,
+            scale_ins: 0,
+            actions: 0,
+            waited: 0,
+            mean_utilisation: util,
+            reasons: Default::default(),
+        };
+        let report = |util: f64| BacktestReport {
+            rows: 10,
+            steps: 10,
+            filled_steps: 0,
+            step: Step::from_secs(60).unwrap(),
+            lead_secs: 60,
+            lead_steps: 1,
+            capacity_per_node: 1.0,
+            min_nodes: NodeCount(1),
+            max_nodes: NodeCount(10),
+            warmup_steps: 0,
+            retrain_every_steps: 1,
+            scored_from: 0,
+            scored_to: 540,
+            scored_steps: 10,
+            retrains: vec![],
+            policies: vec![
+                metrics(PolicyKind::Predictive, 0.0, util, Some(1.0)),
+                metrics(PolicyKind::ReactiveThreshold, 0.0, 0.5, Some(1.1)),
+            ],
+        };
+        assert!(targets(&report(0.6)).unwrap().met);
+        let t = targets(&report(f64::NAN)).unwrap();
+        assert!(!t.met, "{t:?}");
+    }
 
     #[test]
     fn the_step_is_the_most_common_gap_between_rows() {
