@@ -34,8 +34,8 @@ fn settings(url: Option<&str>, st: &StorageArgs, with_container: bool) -> Result
 }
 
 /// The Entra ID credential for storage: the one asked for, or with `auto`,
-/// the environment's service principal, workload identity or managed
-/// identity when one is configured (a SAS, connection string or account key
+/// the environment's service principal, Azure Pipelines service connection,
+/// workload identity or managed identity when one is configured (a SAS, connection string or account key
 /// still wins; without any of them the access is anonymous).
 fn credential(
     st: &StorageArgs,
@@ -45,10 +45,7 @@ fn credential(
     let choice = match st.storage_auth {
         StorageAuthArg::Anonymous => return Ok(None),
         StorageAuthArg::Auto => {
-            let configured = auth.client_secret.is_some()
-                || auth.federated_token_file.is_some()
-                || auth.managed_identity_available;
-            if !configured {
+            if !auth.identity_configured() {
                 return Ok(None);
             }
             AuthChoice::Auto
