@@ -81,6 +81,21 @@ pub enum ConfigAction {
     /// Validate the config file (--config / MLSCALER_CONFIG) against every command
     /// and print each command's effective settings and where each comes from.
     Check,
+    /// Print the least-privilege custom role for mlscaler's identity: exactly
+    /// the ARM requests mlscaler sends (JSON for `az role definition create
+    /// --role-definition @role.json`). Assign it on the targets' resource group.
+    Role {
+        /// Assignable scope(s): the resource group(s) of the targets
+        /// (/subscriptions/<id>/resourceGroups/<name>), a subscription or a
+        /// management group. Repeat for several.
+        #[arg(
+            long = "scope",
+            value_name = "ID",
+            required = true,
+            value_parser = |s: &str| crate::arm::operations::check_scope(s).map(|()| s.to_string())
+        )]
+        scopes: Vec<String>,
+    },
 }
 
 /// Where Blob Storage credentials come from (for --data and --models URLs).

@@ -85,6 +85,13 @@ fn run(cli: &Cli, file: Option<&mlscaler::config::ConfigFile>) -> Result<i32> {
             emit(cli, &record, || record.render_text())?;
             Ok(code)
         }
+        Command::Config(mlscaler::cli::ConfigArgs {
+            action: mlscaler::cli::ConfigAction::Role { scopes },
+        }) => {
+            let role = mlscaler::arm::operations::custom_role(scopes);
+            println!("{}", serde_json::to_string_pretty(&role)?);
+            Ok(exit::OK)
+        }
         Command::Config(_) => {
             let eff = mlscaler::config::effective(file)?;
             match cli.output {

@@ -9,12 +9,15 @@
 //! - [`NodeGroup`] (sync facade over a small tokio runtime, [`Blocking`]):
 //!   [`AksPoolGroup`] and [`VmssGroup`].
 //! - Typed errors: [`ArmError`], each carrying ARM's code and message.
+//! - [`operations`]: every request the client can send, with the RBAC action
+//!   it needs; the least-privilege custom role is generated from it.
 
 pub mod aks;
 pub mod client;
 pub mod error;
 pub mod group;
 pub mod id;
+pub mod operations;
 pub mod vmss;
 
 pub use aks::{AgentPool, AgentPoolProperties, ManagedCluster};
