@@ -88,6 +88,21 @@ pub enum ConfigAction {
     /// Validate the config file (--config / MLSCALER_CONFIG) against every command
     /// and print each command's effective settings and where each comes from.
     Check,
+    /// Print the least-privilege custom role for mlscaler's identity: exactly
+    /// the ARM requests mlscaler sends (JSON for `az role definition create
+    /// --role-definition @role.json`). Assign it on the targets' resource group.
+    Role {
+        /// Assignable scope(s): the resource group(s) of the targets
+        /// (/subscriptions/<id>/resourceGroups/<name>), a subscription or a
+        /// management group. Repeat for several.
+        #[arg(
+            long = "scope",
+            value_name = "ID",
+            required = true,
+            value_parser = |s: &str| crate::arm::operations::check_scope(s).map(|()| s.to_string())
+        )]
+        scopes: Vec<String>,
+    },
 }
 
 /// Where Blob Storage credentials come from (for --data and --models URLs).
@@ -505,8 +520,8 @@ pub struct ScaleArgs {
     #[arg(long, value_enum, default_value_t = OnAutoscaler::AdjustMin, help_heading = "Target")]
     pub on_autoscaler: OnAutoscaler,
     /// Entra ID credential for ARM: auto (client secret if AZURE_CLIENT_SECRET or
-    /// SP_APP_SECRET is set, else workload identity, managed identity, Azure CLI),
-    /// client-secret, workload-identity, managed-identity or azure-cli.
+    /// SP_APP_SECRET is set, else an Azure Pipelines service connection,
+    /// workload identity, managed identity, Azure CLI), or one of them by name.
     #[arg(
         long,
         env = "MLSCALER_AUTH",
@@ -639,6 +654,9 @@ pub enum ArmAuthArg {
     Auto,
     /// Service principal with a client secret.
     ClientSecret,
+    /// An Azure DevOps workload identity federation service connection
+    /// (AzureCLI@2 with addSpnToEnvironment, SYSTEM_ACCESSTOKEN mapped).
+    AzurePipelines,
     /// Kubernetes workload identity (AZURE_FEDERATED_TOKEN_FILE).
     WorkloadIdentity,
     /// Managed identity of the VM, container or pipeline agent.

@@ -1134,3 +1134,42 @@ fn a_write_that_never_landed_is_sent_again() {
     );
     assert_eq!(emu.calls("PATCH").len(), 2);
 }
+
+/// The other direction of the check in support/arm.rs (every request the
+/// emulator saw is listed): every listed operation is one the client really
+/// sends, so the custom role generated from the list grants nothing more.
+#[test]
+fn every_operation_in_the_role_list_is_a_request_the_client_sends() {
+    use mlscaler::arm::operations::{find, OPERATIONS};
+    let emu = Emulator::start(&seed());
+    full_scenario(&emu);
+    let (client, _) = emu.client();
+    let rt = Blocking::new().unwrap();
+    rt.block_on(client.vmss_instance_action(
+        &vmss_id(),
+        InstanceAction::ManualUpgrade,
+        &["0".to_string()],
+    ))
+    .unwrap();
+    let seen: BTreeSet<String> = emu
+        .requests()
+        .iter()
+        .filter_map(|e| {
+            find(
+                &e.method,
+                &e.path.replace("/operationResults/", "/operations/"),
+            )
+        })
+        .map(|op| format!("{} {}", op.method, op.path))
+        .collect();
+    // The emulator always answers an agent pool PUT with Azure-AsyncOperation
+    // (as AKS does); the client falls back to the Location header, which
+    // AKS points at `operationresults`, only without it.
+    let not_reachable_here = ["GET /subscriptions/{subscriptionId}/providers/Microsoft.ContainerService/locations/{location}/operationresults/{operationId}"];
+    let missing: Vec<String> = OPERATIONS
+        .iter()
+        .map(|op| format!("{} {}", op.method, op.path))
+        .filter(|op| !seen.contains(op) && !not_reachable_here.contains(&op.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "listed but never sent: {missing:#?}");
+}

@@ -85,6 +85,11 @@ pub fn run(command: &Command, out: Output) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Command::ConfigCheck(file) => config::run(file.as_ref(), out),
+        Command::ConfigRole(scopes) => {
+            let role = crate::arm::operations::custom_role(scopes);
+            println!("{}", serde_json::to_string_pretty(&role)?);
+            Ok(exit::OK)
+        }
     }
 }
 

@@ -37,9 +37,10 @@ fn settings(
 }
 
 /// The Entra ID credential for storage: the one asked for, or with `auto`,
-/// the environment's service principal, workload identity or managed
-/// identity when one is configured (a SAS, connection string or account key
-/// still wins; without any of them the access is anonymous).
+/// the environment's service principal, Azure Pipelines service connection,
+/// workload identity or managed identity when one is configured (a SAS,
+/// connection string or account key still wins; without any of them the
+/// access is anonymous).
 fn credential(
     st: &StorageAccess,
 ) -> Result<Option<std::sync::Arc<dyn azure_core::credentials::TokenCredential>>> {
@@ -48,10 +49,7 @@ fn credential(
     let choice = match st.auth {
         StorageAuth::Anonymous => return Ok(None),
         StorageAuth::Auto => {
-            let configured = auth.client_secret.is_some()
-                || auth.federated_token_file.is_some()
-                || auth.managed_identity_available;
-            if !configured {
+            if !auth.identity_configured() {
                 return Ok(None);
             }
             AuthChoice::Auto

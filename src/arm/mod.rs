@@ -16,6 +16,8 @@
 //!   [`VmssGroup`] by count, [`VmssInstances`] instance by instance,
 //!   [`VmssSize`] along a ladder of VM sizes.
 //! - Typed errors: [`ArmError`], each carrying ARM's code and message.
+//! - [`operations`]: every request the client can send, with the RBAC action
+//!   it needs; the least-privilege custom role is generated from it.
 
 pub mod aks;
 pub mod client;
@@ -23,6 +25,7 @@ pub mod error;
 pub mod group;
 pub mod id;
 pub mod instances;
+pub mod operations;
 pub mod size;
 pub mod vmss;
 

@@ -52,6 +52,8 @@ pub enum Command {
     Inspect(InspectSettings),
     /// `config check`: the config file, validated, and every effective setting.
     ConfigCheck(Option<file::ConfigFile>),
+    /// `config role`: the least-privilege custom role, for these scopes.
+    ConfigRole(Vec<String>),
 }
 
 impl Command {
@@ -72,6 +74,9 @@ impl Command {
                 models: a.models.clone(),
                 storage: data::StorageAccess::from_args(&a.storage),
             }),
+            C::Config(crate::cli::ConfigArgs {
+                action: crate::cli::ConfigAction::Role { scopes },
+            }) => Command::ConfigRole(scopes.clone()),
             C::Config(_) => Command::ConfigCheck(file.cloned()),
             C::Completions { .. } => return Ok(None),
         }))

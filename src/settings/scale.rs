@@ -180,6 +180,7 @@ impl ScaleSettings {
                 auth: match a.auth {
                     ArmAuthArg::Auto => AuthChoice::Auto,
                     ArmAuthArg::ClientSecret => AuthChoice::ClientSecret,
+                    ArmAuthArg::AzurePipelines => AuthChoice::AzurePipelines,
                     ArmAuthArg::WorkloadIdentity => AuthChoice::WorkloadIdentity,
                     ArmAuthArg::ManagedIdentity => AuthChoice::ManagedIdentity,
                     ArmAuthArg::AzureCli => AuthChoice::AzureCli,
