@@ -213,12 +213,13 @@ impl<'m> SignalTracker<'m> {
             let planned: Vec<(usize, Option<f64>)> = (next..=last_known)
                 .map(|j| (j, self.get(j).and_then(|o| o.planned)))
                 .collect();
-            let w = self.window.as_mut().expect("checked");
-            w.drop_before(calib_from);
-            for (j, planned) in planned {
-                if let Some(planned) = planned {
-                    let actual = y[j..=j + lead].iter().copied().fold(0.0, f64::max);
-                    w.push(j, planned, actual);
+            if let Some(w) = self.window.as_mut() {
+                w.drop_before(calib_from);
+                for (j, planned) in planned {
+                    if let Some(planned) = planned {
+                        let actual = y[j..=j + lead].iter().copied().fold(0.0, f64::max);
+                        w.push(j, planned, actual);
+                    }
                 }
             }
             self.calib_next = last_known + 1;
