@@ -211,10 +211,12 @@ pub struct DataArgs {
     #[arg(long, value_parser = ["sum", "mean", "max", "min", "count"], help_heading = "Long tables")]
     pub aggregate: Option<String>,
     /// Read only data at or after this time (RFC 3339); files and blobs in Azure's hourly
-    /// partitions before it are not read at all.
+    /// partitions before it are not read at all. Default: all of it; scale: the recent
+    /// window its decision needs (see the README's Data sources).
     #[arg(long, value_name = "TIME", help_heading = "Input")]
     pub since: Option<String>,
-    /// Read only data at or before this time (RFC 3339).
+    /// Read only data at or before this time (RFC 3339). Default: all of it; scale: up to
+    /// the step that holds now (or --now).
     #[arg(long, value_name = "TIME", help_heading = "Input")]
     pub until: Option<String>,
 }

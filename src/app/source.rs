@@ -3,8 +3,9 @@
 //!
 //! The command takes the checked [`ReadOptions`] from its settings
 //! ([`crate::settings::data`]: the reading flags, `--since` and `--until`),
-//! narrows the time range to what it needs (`scale`: its recent window),
-//! then calls [`load`] or [`load_raw`]. Reading honours the range everywhere it can: files and
+//! narrows the time range to what it needs (`scale`: the recent window of
+//! [`crate::app::scale::inputs::recent`]), then calls [`load`] or
+//! [`load_raw`]. Reading honours the range everywhere it can: files and
 //! blobs named in Azure's hourly partitions (`.../y=/m=/d=/h=/...`) outside
 //! it are not opened (blobs not downloaded), Parquet row groups outside it
 //! are not decoded, and text stops at the first row after `until`.
@@ -16,7 +17,7 @@ use crate::core::time::Step;
 pub use crate::ingest::ReadOptions;
 use crate::ingest::{
     self, Combine, Format, LogOptions, LogStats, LongSpec, LongStats, LongTable, RawTable,
-    TableInput, TableSpec,
+    TableInput, TableSpec, TimeRange,
 };
 use crate::settings::data::StorageAccess;
 use crate::store::ObjectStore;
@@ -180,6 +181,53 @@ fn part_name(p: &Part) -> String {
     }
 }
 
+/// Nothing of the data lies in the time range read.
+#[derive(Debug)]
+pub struct NothingInRange {
+    pub location: String,
+    pub range: TimeRange,
+    /// `Some(n)`: no part was read, all `n` are partitions outside the
+    /// range; `None`: parts were read, without a row in the range.
+    pub partitions_outside: Option<usize>,
+}
+
+impl std::fmt::Display for NothingInRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (location, range) = (&self.location, &self.range);
+        match self.partitions_outside {
+            Some(n) => write!(
+                f,
+                "{location}: no file or blob in the time range {range} (all {n} are partitions outside it)"
+            ),
+            None => write!(f, "{location}: no data rows in the time range {range}"),
+        }
+    }
+}
+
+impl std::error::Error for NothingInRange {}
+
+impl NothingInRange {
+    fn rows(src: &DataSource, range: TimeRange) -> NothingInRange {
+        NothingInRange {
+            location: src.location.clone(),
+            range,
+            partitions_outside: None,
+        }
+    }
+
+    /// Whether `e` says that nothing lies in the time range (from the
+    /// source layer or from a reader).
+    pub fn is_cause_of(e: &anyhow::Error) -> bool {
+        e.chain().any(|c| {
+            c.is::<NothingInRange>()
+                || matches!(
+                    c.downcast_ref::<ingest::IngestError>(),
+                    Some(ingest::IngestError::NoRowsInRange { .. })
+                )
+        })
+    }
+}
+
 /// What was read, for the model card.
 pub struct Loaded {
     pub series: LoadSeries,
@@ -201,11 +249,8 @@ pub struct RawLoaded {
     pub parts_skipped: usize,
 }
 
-/// Read every part and join them in order (raw logs become one row per
-/// step; long tables one row per step and series, or per step with
-/// `--aggregate`), keeping only `opts.since ..= opts.until`.
-pub fn load_raw(src: &DataSource, opts: &ReadOptions) -> Result<RawLoaded> {
-    let range = opts.range();
+/// The format of the parts: `--format`, or each part's name; one for all.
+fn parts_format(src: &DataSource, opts: &ReadOptions) -> Result<Format> {
     let formats: Vec<Format> = src
         .parts
         .iter()
@@ -230,6 +275,15 @@ pub fn load_raw(src: &DataSource, opts: &ReadOptions) -> Result<RawLoaded> {
             part_name(&src.parts[0])
         );
     }
+    Ok(format)
+}
+
+/// Read every part and join them in order (raw logs become one row per
+/// step; long tables one row per step and series, or per step with
+/// `--aggregate`), keeping only `opts.since ..= opts.until`.
+pub fn load_raw(src: &DataSource, opts: &ReadOptions) -> Result<RawLoaded> {
+    let range = opts.range();
+    let format = parts_format(src, opts)?;
     // Skip what the partition names put outside the range, before opening
     // (or downloading) anything. Raw logs are read whole: a session that
     // started before the range still counts in it.
@@ -243,11 +297,12 @@ pub fn load_raw(src: &DataSource, opts: &ReadOptions) -> Result<RawLoaded> {
         *read = Some(parts.iter().map(|p| part_name(p)).collect());
     }
     if parts.is_empty() {
-        bail!(
-            "{}: no file or blob in the time range {range} (all {} are partitions outside it)",
-            src.location,
-            src.parts.len()
-        );
+        return Err(NothingInRange {
+            location: src.location.clone(),
+            range,
+            partitions_outside: Some(src.parts.len()),
+        }
+        .into());
     }
     if format == Format::Logs {
         let step = opts.step.unwrap_or(Step::from_secs(300).expect("positive"));
@@ -262,7 +317,7 @@ pub fn load_raw(src: &DataSource, opts: &ReadOptions) -> Result<RawLoaded> {
         if !range.is_all() {
             table.keep_range(&range);
             if table.is_empty() {
-                bail!("{}: no data rows in the time range {range}", src.location);
+                return Err(NothingInRange::rows(src, range).into());
             }
         }
         return Ok(RawLoaded {
@@ -308,7 +363,7 @@ pub fn load_raw(src: &DataSource, opts: &ReadOptions) -> Result<RawLoaded> {
         }
     }
     if tables.is_empty() {
-        bail!("{}: no data rows in the time range {range}", src.location);
+        return Err(NothingInRange::rows(src, range).into());
     }
     let table = concat(tables)?;
     let step = match opts.step {
