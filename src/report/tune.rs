@@ -57,8 +57,8 @@ pub fn render_text(s: &TuneSummary) -> String {
     let w = &s.tuning_window;
     let _ = writeln!(
         out,
-        "tuned on {} ({} '{}'): {} .. {}, {} steps; capacity: {}",
-        s.source, "metric", s.metric, w.from, w.to, w.steps, s.capacity_source
+        "tuned on {} (metric '{}'): {} .. {}, {} steps; capacity: {}",
+        s.source, s.metric, w.from, w.to, w.steps, s.capacity_source
     );
     let _ = writeln!(
         out,
