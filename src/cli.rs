@@ -423,7 +423,7 @@ pub struct BacktestArgs {
     #[arg(long, default_value_t = 0.5, help_heading = "Output")]
     pub score_from: f64,
     /// Write the per-step plan as CSV. Nodes mode:
-    /// timestamp,demand,forecast,target_nodes,ready_nodes,policy; jobs mode: one row
+    /// timestamp,demand,forecast,target_nodes,ready_nodes,policy,change,waited; jobs mode: one row
     /// per decision (queued, running, headroom, target, instances by state, actions);
     /// vertical mode: timestamp,demand_gib,forecast_gib,size,memory_gib,utilisation,resized,policy.
     #[arg(long, help_heading = "Output")]

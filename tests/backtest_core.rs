@@ -13,7 +13,7 @@ use mlscaler::core::plan::{
 use mlscaler::core::sim::backtest::{
     capacity_for_p999, run_backtest, BacktestError, BacktestParams, Trace,
 };
-use mlscaler::core::sim::pool::{PoolChange, Score, SimPool};
+use mlscaler::core::sim::pool::{Operations, PoolChange, Score, SimPool};
 use mlscaler::core::time::Step;
 use proptest::prelude::*;
 
@@ -26,6 +26,20 @@ fn minute() -> Step {
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{FIXTURES}{name}")).unwrap()
+}
+
+/// `actual` equals the golden file `name`; with `MLSCALER_BLESS=1` the
+/// golden file is rewritten instead (review the diff before committing).
+fn golden(actual: String, name: &str) {
+    if std::env::var_os("MLSCALER_BLESS").is_some() {
+        std::fs::write(format!("{FIXTURES}{name}"), actual).unwrap();
+    } else {
+        assert_eq!(
+            actual,
+            fixture(name),
+            "{name} (MLSCALER_BLESS=1 rewrites it)"
+        );
+    }
 }
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
@@ -122,11 +136,47 @@ fn the_oracle_requests_the_peak_of_the_lead_window_in_time_and_is_never_short() 
     let demand = [5.0, 5.0, 25.0, 25.0, 8.0, 8.0, 8.0, 31.0, 2.0, 2.0];
     let bt = run_small(&small_params(PolicyKind::Oracle), &demand);
     let plan = bt.plan(PolicyKind::Oracle).unwrap();
-    assert_eq!(plan.to_csv(), fixture("oracle.csv"));
+    golden(plan.to_csv(), "oracle.csv");
     let m = &bt.report.policies[0];
     assert_eq!(m.under_provisioned_pct, 0.0);
     assert!(close(m.node_hours, 27.0 / 60.0, 1e-12));
     assert_eq!(m.node_hours_vs_oracle, Some(1.0));
+}
+
+#[test]
+fn a_change_asked_while_an_operation_runs_waits_and_the_plan_says_so() {
+    // Target tracking at 50%: recommendations ceil(d / 5) = 1 5 9 9 9 9 1 1.
+    // A scale-out runs 3 minutes: the +4 of bucket 1 keeps the pool busy
+    // through bucket 3, so the +4 bucket 2 wants waits until bucket 4; that
+    // one runs through bucket 6, so the scale-in bucket 6 wants waits too.
+    let mut p = small_params(PolicyKind::TargetTracking);
+    p.target_tracking = TargetTrackingParams {
+        target_utilisation: 0.5,
+        scale_in_stabilisation_secs: 0,
+    };
+    p.operations = Operations {
+        scale_out_secs: 180,
+        scale_in_secs: 60,
+    };
+    let demand = [5.0, 25.0, 45.0, 45.0, 45.0, 45.0, 5.0, 5.0];
+    let bt = run_small(&p, &demand);
+    let csv = bt.plan(PolicyKind::TargetTracking).unwrap().to_csv();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let col = |i: usize| -> Vec<&str> { rows.iter().map(|r| r[i]).collect() };
+    assert_eq!(
+        col(6),
+        ["+0", "+4", "+0", "+0", "+4", "+0", "+0", "-8"],
+        "{csv}"
+    );
+    assert_eq!(col(7), ["0", "0", "1", "1", "0", "0", "1", "0"], "{csv}");
+    assert_eq!(col(3), ["1", "5", "5", "5", "9", "9", "9", "1"], "{csv}");
+    let m = &bt.report.policies[0];
+    assert_eq!((m.scale_outs, m.scale_ins, m.actions), (2, 1, 3));
+    assert_eq!(m.waited, 3);
 }
 
 #[test]
@@ -141,9 +191,9 @@ fn target_tracking_scales_out_at_once_and_in_only_after_the_stabilisation_window
     };
     let demand = [5.0, 5.0, 25.0, 25.0, 8.0, 8.0, 8.0, 31.0, 2.0, 2.0];
     let bt = run_small(&p, &demand);
-    assert_eq!(
+    golden(
         bt.plan(PolicyKind::TargetTracking).unwrap().to_csv(),
-        fixture("target_tracking.csv")
+        "target_tracking.csv",
     );
     let m = &bt.report.policies[0];
     // Short at buckets 2, 3 (25 > 10) and 7 (31 > 20): the lead time bites.
@@ -176,9 +226,9 @@ fn the_threshold_policy_needs_m_of_n_breaches_and_respects_its_cooldown() {
         9.0, 5.0, 9.0, 9.0, 9.0, 9.0, 30.0, 30.0, 30.0, 30.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0,
     ];
     let bt = run_small(&p, &demand);
-    assert_eq!(
+    golden(
         bt.plan(PolicyKind::ReactiveThreshold).unwrap().to_csv(),
-        fixture("reactive_threshold.csv")
+        "reactive_threshold.csv",
     );
     let m = &bt.report.policies[0];
     assert_eq!(m.reasons.get("cooldown"), Some(&4));
@@ -200,9 +250,9 @@ fn seasonal_naive_sizes_for_last_period_plus_margin_and_cancels_unready_nodes_on
     };
     let demand = [10.0, 20.0, 10.0, 10.0, 10.0, 20.0, 10.0, 40.0, 10.0, 10.0];
     let bt = run_small(&p, &demand);
-    assert_eq!(
+    golden(
         bt.plan(PolicyKind::SeasonalNaive).unwrap().to_csv(),
-        fixture("seasonal_naive.csv")
+        "seasonal_naive.csv",
     );
 }
 

@@ -83,7 +83,7 @@ fn on_worldcup98_the_predictive_policy_beats_every_baseline_and_writes_the_plan_
     let mut lines = plan.lines();
     assert_eq!(
         lines.next(),
-        Some("timestamp,demand,forecast,target_nodes,ready_nodes,policy")
+        Some("timestamp,demand,forecast,target_nodes,ready_nodes,policy,change,waited")
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     let inputs: Vec<&str> = input.lines().skip(1).collect();

@@ -265,6 +265,8 @@ mod tests {
                     target_nodes: NodeCount(1),
                     ready_nodes: NodeCount(1),
                     policy: PolicyKind::Oracle,
+                    change: 0,
+                    waited: false,
                 })
                 .collect(),
         }

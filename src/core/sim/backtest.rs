@@ -91,7 +91,7 @@ use crate::core::plan::{
     PredictiveParams, SeasonalNaiveParams, Strategy, TargetTrackingParams, ThresholdParams,
 };
 use crate::core::sim::pool::{
-    sized_for, ForecastContext, Operations, PolicyMetrics, SimRun, Simulation,
+    sized_for, ForecastContext, Operations, PolicyMetrics, PoolChange, SimRun, Simulation,
 };
 use crate::core::time::{format_duration_secs, rfc3339, Step, DAY_SECS};
 use serde::{Deserialize, Serialize};
@@ -626,6 +626,11 @@ impl BacktestReport {
     }
 }
 
+/// The header of a plan CSV: the contract's six columns, then what the
+/// simulated target did.
+pub const PLAN_HEADER: &str =
+    "timestamp,demand,forecast,target_nodes,ready_nodes,policy,change,waited";
+
 /// One row of a plan: what a policy did at one input row.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PlanRow {
@@ -639,6 +644,12 @@ pub struct PlanRow {
     /// scale-ins at once).
     pub ready_nodes: NodeCount,
     pub policy: PolicyKind,
+    /// The scale operation sent to the target at this step, in nodes: `+n`
+    /// out, `-n` in, 0 none (on the first row of a step only).
+    pub change: i64,
+    /// The step wanted a change that had to wait for a running operation
+    /// (as a 409 holds the live controller).
+    pub waited: bool,
 }
 
 /// A policy's plan: exactly one row per input row, in input order.
@@ -649,18 +660,29 @@ pub struct PolicyPlan {
 }
 
 impl PolicyPlan {
-    /// The plan as CSV text: `timestamp,demand,forecast,target_nodes,ready_nodes,policy`,
+    /// The plan as CSV text:
+    /// `timestamp,demand,forecast,target_nodes,ready_nodes,policy,change,waited`,
     /// timestamps in RFC 3339 UTC, forecasts with three decimals (empty
-    /// when there was none).
+    /// when there was none), `change` the scale operation sent at the step
+    /// (`+n`, `-n`, 0), `waited` 1 when a change had to wait for one running.
     pub fn to_csv(&self) -> String {
-        let mut out = String::with_capacity(64 * (self.rows.len() + 1));
-        out.push_str("timestamp,demand,forecast,target_nodes,ready_nodes,policy\n");
+        let mut out = String::with_capacity(72 * (self.rows.len() + 1));
+        out.push_str(PLAN_HEADER);
+        out.push('\n');
         for r in &self.rows {
             let _ = write!(out, "{},{},", rfc3339(r.timestamp), r.demand);
             if let Some(f) = r.forecast {
                 let _ = write!(out, "{f:.3}");
             }
-            let _ = writeln!(out, ",{},{},{}", r.target_nodes, r.ready_nodes, r.policy);
+            let _ = writeln!(
+                out,
+                ",{},{},{},{:+},{}",
+                r.target_nodes,
+                r.ready_nodes,
+                r.policy,
+                r.change,
+                u8::from(r.waited)
+            );
         }
         out
     }
@@ -766,8 +788,17 @@ pub fn run_backtest(
             rows: trace
                 .rows()
                 .iter()
-                .map(|row| {
+                .enumerate()
+                .map(|(i, row)| {
                     let s = &run.steps[row.bucket];
+                    let first = i == 0 || trace.rows()[i - 1].bucket != row.bucket;
+                    let change = match s.change {
+                        PoolChange::Out { added } if first => i64::from(added),
+                        PoolChange::In { cancelled, removed } if first => {
+                            -(i64::from(cancelled) + i64::from(removed))
+                        }
+                        _ => 0,
+                    };
                     PlanRow {
                         timestamp: row.time,
                         demand: s.demand,
@@ -775,6 +806,8 @@ pub fn run_backtest(
                         target_nodes: s.target,
                         ready_nodes: s.ready,
                         policy: run.policy,
+                        change,
+                        waited: first && s.waited,
                     }
                 })
                 .collect(),
