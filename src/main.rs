@@ -19,17 +19,31 @@ fn main() -> ExitCode {
     let command = match Command::from_cli(&cli, config.as_ref()) {
         Ok(Some(c)) => c,
         Ok(None) => return completions(&cli),
-        Err(e) => return fail(&e),
+        Err(e) => return failed(output, &e.to_string(), "settings"),
     };
     match app::run(&command, output) {
         Ok(code) => ExitCode::from(code as u8),
-        Err(e) => {
-            // `{:#}` prints the whole context chain on one line: "what: why:
-            // cause" (never `{:?}`: that would add a stack backtrace).
-            eprintln!("error: {e:#}");
-            ExitCode::from(exit::FAILED as u8)
-        }
+        // `{:#}` prints the whole context chain on one line: "what: why:
+        // cause" (never `{:?}`: that would add a stack backtrace).
+        Err(e) => failed(output, &format!("{e:#}"), app::error_class(&e)),
     }
+}
+
+/// A run that could not finish: the error on standard error, and with
+/// `--output json` one JSON document on standard output too, so a pipeline
+/// that parses it always gets one.
+fn failed(output: Output, message: &str, class: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    if output.json {
+        let doc = serde_json::json!({
+            "outcome": "failed",
+            "exit_code": exit::FAILED,
+            "error_class": class,
+            "error": message,
+        });
+        println!("{doc:#}");
+    }
+    ExitCode::from(exit::FAILED as u8)
 }
 
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {

@@ -221,3 +221,64 @@ fn completions_are_printed_for_the_common_shells() {
         assert!(r.stdout.contains("capacity-per-node"), "{shell}");
     }
 }
+
+#[test]
+fn with_output_json_a_failed_command_still_prints_one_json_document() {
+    let dir = tempfile::tempdir().unwrap();
+    // A run that fails while working: the data file does not exist.
+    let r = mlscaler(
+        dir.path(),
+        &["train", "--data", "no-such.csv", "--output", "json"],
+    );
+    assert_code(&r, 1);
+    let doc = r.json();
+    assert_eq!(doc["outcome"], "failed");
+    assert_eq!(doc["exit_code"], 1);
+    assert!(
+        doc["error"].as_str().unwrap().contains("no-such.csv"),
+        "{doc}"
+    );
+    assert!(r.stderr.contains("no-such.csv"), "{}", r.stderr);
+    // A setting refused before anything runs.
+    let r = mlscaler(
+        dir.path(),
+        &["backtest", "--score-from", "2", "--output", "json"],
+    );
+    assert_code(&r, 1);
+    let doc = r.json();
+    assert_eq!(doc["error_class"], "settings");
+    assert!(
+        doc["error"].as_str().unwrap().contains("score-from"),
+        "{doc}"
+    );
+    // Text output prints nothing on standard output.
+    let r = mlscaler(dir.path(), &["backtest", "--score-from", "2"]);
+    assert_code(&r, 1);
+    assert_eq!(r.stdout, "");
+}
+
+#[test]
+fn logs_have_no_colour_codes_when_standard_error_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    // -v logs at debug level; the test's standard error is a pipe.
+    let r = mlscaler(
+        dir.path(),
+        &[
+            "scale",
+            "--policy",
+            "target-tracking",
+            "--step",
+            "1m",
+            "--target",
+            "sim:3",
+            "--capacity-per-node",
+            "4000",
+            "--dry-run",
+            "-v",
+            "--output",
+            "json",
+        ],
+    );
+    assert!(r.stderr.contains("DEBUG"), "{}", r.stderr);
+    assert!(!r.stderr.contains('\u{1b}'), "{:?}", r.stderr);
+}
