@@ -95,13 +95,22 @@ pub fn run(command: &Command, out: Output) -> anyhow::Result<i32> {
 
 /// Print a result: JSON for pipelines, text for people (nothing with
 /// --quiet, except that JSON is always printed when asked for).
+/// A reader that went away (`mlscaler ... | head`) is not an error: what it
+/// did not read is dropped.
 fn emit<T: Serialize>(out: Output, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
-    if out.json {
-        println!("{}", serde_json::to_string_pretty(value)?);
+    use std::io::Write as _;
+    let body = if out.json {
+        serde_json::to_string_pretty(value)? + "\n"
     } else if !out.quiet {
-        print!("{}", text());
+        text()
+    } else {
+        return Ok(());
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(body.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Logs on standard error: warnings by default, more with -v/-vv, errors
