@@ -58,6 +58,12 @@ pub enum Command {
     /// Forecast the load over the node lead time, plan a node count under the
     /// safety policy and set it on an AKS agent pool or VM scale set.
     Scale(Box<ScaleArgs>),
+    /// Choose the scaling policy and its parameters on a history: replay a grid
+    /// of candidates on the first part, pick the cheapest that meets the
+    /// objective (a reactive rule when nothing predictive beats it), write it
+    /// as a profile for `scale --config` and `backtest --config`, and score it
+    /// on the held-back rest.
+    Tune(Box<TuneArgs>),
     /// Show the card of a published model (or of an artifact file).
     Inspect(InspectArgs),
     /// Check a config file and print the effective settings (secrets masked).
@@ -82,6 +88,21 @@ pub enum ConfigAction {
     /// Validate the config file (--config / MLSCALER_CONFIG) against every command
     /// and print each command's effective settings and where each comes from.
     Check,
+    /// Print the least-privilege custom role for mlscaler's identity: exactly
+    /// the ARM requests mlscaler sends (JSON for `az role definition create
+    /// --role-definition @role.json`). Assign it on the targets' resource group.
+    Role {
+        /// Assignable scope(s): the resource group(s) of the targets
+        /// (/subscriptions/<id>/resourceGroups/<name>), a subscription or a
+        /// management group. Repeat for several.
+        #[arg(
+            long = "scope",
+            value_name = "ID",
+            required = true,
+            value_parser = |s: &str| crate::arm::operations::check_scope(s).map(|()| s.to_string())
+        )]
+        scopes: Vec<String>,
+    },
 }
 
 /// Where Blob Storage credentials come from (for --data and --models URLs).
@@ -325,6 +346,23 @@ pub struct BacktestArgs {
     /// Predictive: train on only this much recent history (default: all of it).
     #[arg(long, help_heading = "Walk-forward")]
     pub train_window: Option<Duration>,
+    /// Predictive: replay this published model throughout (a name in --models)
+    /// instead of retraining walk-forward: what `scale --model` runs.
+    #[arg(long, help_heading = "Walk-forward")]
+    pub model: Option<String>,
+    /// The model registry for --model: a folder or a Blob Storage URL.
+    #[arg(
+        long,
+        env = "MLSCALER_MODELS",
+        default_value = "models",
+        help_heading = "Walk-forward"
+    )]
+    pub models: String,
+    /// Start the controller at this time (RFC 3339): the data before it is
+    /// history only, and the simulated target starts there as `scale --target
+    /// sim` starts, sized for the load, with an empty memory. Default: the first row.
+    #[arg(long, help_heading = "Walk-forward")]
+    pub start: Option<String>,
 
     /// Score from this fraction of the trace on (0.5: the second half).
     #[arg(long, default_value_t = 0.5, help_heading = "Output")]
@@ -335,9 +373,11 @@ pub struct BacktestArgs {
     /// vertical mode: timestamp,demand_gib,forecast_gib,size,memory_gib,utilisation,resized,policy.
     #[arg(long, help_heading = "Output")]
     pub plan_out: Option<PathBuf>,
-    /// The policy whose plan --plan-out writes ("all": every policy, one after the other).
-    #[arg(long, default_value = "predictive", help_heading = "Output")]
-    pub plan_policy: String,
+    /// The policy whose plan --plan-out writes ("all": every policy, one after
+    /// the other). Default: the policy --policy names when it names one (as a
+    /// profile written by `tune` does), else predictive (nodes mode), all (other modes).
+    #[arg(long, help_heading = "Output")]
+    pub plan_policy: Option<String>,
     /// Write the report as JSON to this file.
     #[arg(long, help_heading = "Output")]
     pub report: Option<PathBuf>,
@@ -387,6 +427,52 @@ pub struct VerticalBacktestArgs {
     pub p999_fill: f64,
 }
 
+/// `mlscaler tune`.
+#[derive(Debug, Clone, Args)]
+pub struct TuneArgs {
+    #[command(flatten)]
+    pub input: DataArgs,
+
+    /// The profile the search starts from (every setting it does not vary).
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+
+    /// Share of the history the candidates are replayed on; the rest is held
+    /// back to score the choice.
+    #[arg(long, default_value_t = 0.5, help_heading = "Tune")]
+    pub tune_fraction: f64,
+    /// The objective: under-provisioned at most this share of the scored
+    /// steps, in percent.
+    #[arg(long, default_value_t = 0.5, help_heading = "Tune")]
+    pub max_under_provisioned: f64,
+    /// The objective: at most this many scale operations per hour. Default: as
+    /// many as target tracking (the profile's) runs on the tuning window.
+    #[arg(long, help_heading = "Tune")]
+    pub max_operations_per_hour: Option<f64>,
+
+    /// History before the first model is trained.
+    #[arg(long, default_value = "2d", help_heading = "Walk-forward")]
+    pub warmup: Duration,
+    /// Retrain this often, each time on data strictly before that point.
+    #[arg(long, default_value = "1d", help_heading = "Walk-forward")]
+    pub retrain_every: Duration,
+    /// Train on only this much recent history (default: all of it).
+    #[arg(long, help_heading = "Walk-forward")]
+    pub train_window: Option<Duration>,
+
+    /// Write the chosen profile (TOML: the settings `scale --config` and
+    /// `backtest --config` read) to this file.
+    #[arg(long, default_value = "mlscaler-profile.toml", help_heading = "Output")]
+    pub out: PathBuf,
+    /// Write the report (every candidate, the choice, the held-back score) as JSON.
+    #[arg(long, help_heading = "Output")]
+    pub report: Option<PathBuf>,
+    /// Write a plot (SVG) of every candidate's node-hours against its
+    /// under-provisioning, with the choice marked.
+    #[arg(long, help_heading = "Output")]
+    pub plot: Option<PathBuf>,
+}
+
 /// What to do when an AKS pool has the cluster autoscaler on (AKS rejects a
 /// manual count then).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -434,8 +520,8 @@ pub struct ScaleArgs {
     #[arg(long, value_enum, default_value_t = OnAutoscaler::AdjustMin, help_heading = "Target")]
     pub on_autoscaler: OnAutoscaler,
     /// Entra ID credential for ARM: auto (client secret if AZURE_CLIENT_SECRET or
-    /// SP_APP_SECRET is set, else workload identity, managed identity, Azure CLI),
-    /// client-secret, workload-identity, managed-identity or azure-cli.
+    /// SP_APP_SECRET is set, else an Azure Pipelines service connection,
+    /// workload identity, managed identity, Azure CLI), or one of them by name.
     #[arg(
         long,
         env = "MLSCALER_AUTH",
@@ -508,7 +594,8 @@ pub struct ScaleArgs {
     )]
     pub decisions: PathBuf,
     /// Keep running: reconcile every this long (e.g. 10m) until SIGTERM or
-    /// SIGINT, which stop it between rounds (never in the middle of a write).
+    /// SIGINT: the round in progress stops waiting, sends no further write and
+    /// is recorded, then the loop ends.
     /// A failed round is logged and the next one runs as planned.
     #[arg(long, help_heading = "Run")]
     pub every: Option<Duration>,
@@ -527,6 +614,25 @@ pub struct ScaleArgs {
     /// instead of the clock; for replays and demos.
     #[arg(long, help_heading = "Run")]
     pub now: Option<String>,
+    /// The longest single wait on Azure (Retry-After of a 429 or busy 409, a
+    /// retry's backoff, an operation's poll interval), whatever Azure asks
+    /// for: e.g. 30s, 500ms.
+    #[arg(long, default_value = "30s", help_heading = "Run")]
+    pub max_wait: String,
+    /// Every run (every round with --every) ends within this long: a wait or
+    /// request that would go past it fails the run (outcome failed, class
+    /// timeout). Keep it well under the schedule's period. `0` for none.
+    #[arg(long, default_value = "5m", help_heading = "Run")]
+    pub deadline: String,
+    /// How long one request to Azure may take before it counts as lost.
+    #[arg(long, default_value = "60s", help_heading = "Run")]
+    pub request_timeout: String,
+    /// Data stamped later than the clock by more than this means the clock or
+    /// the timestamps are wrong: the run refuses to plan (outcome failed,
+    /// class clock_skew). Rows ahead of the clock by less are used. Only for
+    /// runs on the clock (not with --now).
+    #[arg(long, default_value = "5m", help_heading = "Run")]
+    pub max_clock_skew: String,
 }
 
 /// `mlscaler inspect`.
@@ -548,6 +654,9 @@ pub enum ArmAuthArg {
     Auto,
     /// Service principal with a client secret.
     ClientSecret,
+    /// An Azure DevOps workload identity federation service connection
+    /// (AzureCLI@2 with addSpnToEnvironment, SYSTEM_ACCESSTOKEN mapped).
+    AzurePipelines,
     /// Kubernetes workload identity (AZURE_FEDERATED_TOKEN_FILE).
     WorkloadIdentity,
     /// Managed identity of the VM, container or pipeline agent.
@@ -623,6 +732,14 @@ pub struct ProfileArgs {
     /// Accept a lead time shorter than the data's step, counting it as one step.
     #[arg(long, help_heading = "Pool")]
     pub round_lead_up: bool,
+    /// How long a scale-out operation runs on the target (simulated targets
+    /// and backtests; AKS pools and scale sets take one operation at a time,
+    /// and a change asked while one runs waits; default 3m).
+    #[arg(long, help_heading = "Pool")]
+    pub scale_out_duration: Option<Duration>,
+    /// How long a scale-in operation runs on the target (default 1m).
+    #[arg(long, help_heading = "Pool")]
+    pub scale_in_duration: Option<Duration>,
 
     /// Forecast quantile to size for (default 0.5, the median, with headroom from --target-utilisation).
     #[arg(long, help_heading = "Predictive policy")]
@@ -645,6 +762,14 @@ pub struct ProfileArgs {
     /// Remove at most this many nodes per decision.
     #[arg(long, help_heading = "Predictive policy")]
     pub max_step_down: Option<u32>,
+    /// Scale in only when it removes at least this share of the nodes (at
+    /// least one; smaller drops are held, so the target runs fewer
+    /// operations). Default 0: any drop.
+    #[arg(long, help_heading = "Predictive policy")]
+    pub min_scale_in: Option<f64>,
+    /// Scale out by at least this share of the nodes (at least one). Default 0.
+    #[arg(long, help_heading = "Predictive policy")]
+    pub min_scale_out: Option<f64>,
     /// Turn off the calibration of the plan by recent forecast errors.
     #[arg(long, help_heading = "Predictive policy")]
     pub no_calibration: bool,

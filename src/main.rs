@@ -24,8 +24,8 @@ fn main() -> ExitCode {
     match app::run(&command, output) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            tracing::debug!(error = ?e, "command failed");
-            // `{:#}` prints the whole context chain on one line: "what: why: cause".
+            // `{:#}` prints the whole context chain on one line: "what: why:
+            // cause" (never `{:?}`: that would add a stack backtrace).
             eprintln!("error: {e:#}");
             ExitCode::from(exit::FAILED as u8)
         }

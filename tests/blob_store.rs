@@ -288,3 +288,61 @@ fn an_unreachable_endpoint_is_an_io_error_without_the_sas() {
     assert!(!text.contains("SECRETSIG"), "{text}");
     assert!(text.contains("x.csv"), "{text}");
 }
+
+#[test]
+fn a_conditional_put_writes_only_over_the_version_that_was_read() {
+    let Some(az) = Azurite::from_env() else {
+        return;
+    };
+    let c = az.create_container("versions");
+    let s = az.store(&c);
+    assert!(s.get_versioned("state.json").unwrap().is_none());
+    // Created only if absent.
+    assert!(s.put_if("state.json", b"one", None).unwrap());
+    assert!(!s.put_if("state.json", b"two", None).unwrap());
+    let (bytes, v1) = s.get_versioned("state.json").unwrap().unwrap();
+    assert_eq!(bytes, b"one");
+    // Someone else writes it: our write over v1 is refused, theirs stands.
+    assert!(s.put_if("state.json", b"theirs", Some(&v1)).unwrap());
+    assert!(!s.put_if("state.json", b"ours", Some(&v1)).unwrap());
+    let (bytes, v2) = s.get_versioned("state.json").unwrap().unwrap();
+    assert_eq!(bytes, b"theirs");
+    assert_ne!(v1, v2);
+    assert!(s.put_if("state.json", b"ours", Some(&v2)).unwrap());
+}
+
+#[test]
+fn concurrent_appends_to_an_append_blob_lose_no_line() {
+    let Some(az) = Azurite::from_env() else {
+        return;
+    };
+    let c = az.create_container("appends");
+    let s = az.store(&c);
+    std::thread::scope(|scope| {
+        for w in 0..6 {
+            let s = s.clone();
+            scope.spawn(move || {
+                for i in 0..10 {
+                    s.append(
+                        "log/decisions.jsonl",
+                        format!("{{\"w\":{w},\"i\":{i}}}\n").as_bytes(),
+                    )
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let text = String::from_utf8(s.get("log/decisions.jsonl").unwrap()).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 60, "{text}");
+    lines.sort_unstable();
+    lines.dedup();
+    assert_eq!(lines.len(), 60, "a line twice or mixed: {text}");
+    // A block blob of the same name (an older log) is refused with a way out.
+    s.put("old.jsonl", b"{}\n").unwrap();
+    let e = s.append("old.jsonl", b"{}\n").unwrap_err().to_string();
+    assert!(
+        e.contains("not an append blob") && e.contains("old.jsonl"),
+        "{e}"
+    );
+}

@@ -202,7 +202,17 @@ fn awkward_settings_and_traces_get_clear_errors_not_panics() {
         (&["--lead-time", "30s"], "shorter than the step"),
         (&["--policy", "magic"], "unknown policy 'magic'"),
         (&["--min-nodes", "5", "--max-nodes", "2"], "5"),
-        (&["--plan-out", "p.csv", "--policy", "oracle"], "not run"),
+        (
+            &[
+                "--plan-out",
+                "p.csv",
+                "--policy",
+                "oracle",
+                "--plan-policy",
+                "predictive",
+            ],
+            "not run",
+        ),
     ];
     for (extra, wanted) in cases {
         let mut args = vec!["backtest", "--data", small.as_str(), "-q"];
@@ -307,4 +317,32 @@ fn the_alarm_rule_of_the_threshold_baseline_is_configurable_from_the_command_lin
     let bad = run(&["--alarm-out-of", "3/2"]);
     assert_code(&bad, 1);
     assert!(bad.stderr.contains("3 of 2"), "{}", bad.stderr);
+}
+
+#[test]
+fn demand_whose_capacity_arithmetic_overflows_is_refused_naming_the_row_not_met() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("timestamp,demand\n");
+    for i in 0..3000 {
+        let v = if i == 2000 {
+            1e308
+        } else {
+            100.0 + (i % 50) as f64
+        };
+        csv.push_str(&format!("{},{v}\n", 1_700_000_000 + i * 60));
+    }
+    std::fs::write(dir.path().join("big.csv"), csv).unwrap();
+    let r = mlscaler(
+        dir.path(),
+        &["backtest", "--data", "big.csv", "--time-format", "unix"],
+    );
+    assert_code(&r, 1);
+    assert!(
+        r.stderr.contains("row 2000")
+            && r.stderr.contains("1e308")
+            && r.stderr.contains("overflow"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("MET"), "{}", r.stdout);
 }

@@ -178,6 +178,23 @@ fn the_workshop_storage_variables_and_a_read_only_sas_work() {
         &["train", "--data", &sas, "--models", "m2", "-q"],
     );
     assert_code(&ok, 0);
+    // The URL's SAS comes first, whatever account the environment names
+    // (the workshop's variables for another account, with its key and a
+    // connection string).
+    let other = [
+        ("STORAGE_ACCT_NAME", "otheraccount"),
+        ("STORAGE_ACCT_KEY", azurite::KEY),
+        (
+            "AZURE_STORAGE_CONNECTION_STRING",
+            "DefaultEndpointsProtocol=https;AccountName=otheraccount;AccountKey=a2V5",
+        ),
+    ];
+    let elsewhere = mlscaler_env(
+        dir.path(),
+        &["train", "--data", &sas, "--models", "m4", "-q"],
+        &other,
+    );
+    assert_code(&elsewhere, 0);
     let denied = mlscaler(
         dir.path(),
         &[

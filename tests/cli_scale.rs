@@ -429,3 +429,84 @@ fn with_fallback_alarm_the_alarm_rule_decides_when_the_forecast_is_not_trusted()
         .collect();
     assert_eq!(steps, ["alarm_low"]);
 }
+
+/// A CSV of `metric` per minute whose last row is `ahead` seconds after the clock.
+fn csv_ending_ahead_of_the_clock(dir: &Path, ahead: i64) -> std::path::PathBuf {
+    let end = chrono::Utc::now().timestamp() + ahead;
+    let end = end - end.rem_euclid(60);
+    let mut csv = String::from("timestamp,requests\n");
+    for i in (0..120).rev() {
+        let t = chrono::DateTime::from_timestamp(end - i * 60, 0).unwrap();
+        csv.push_str(&format!("{},{}\n", t.format("%Y-%m-%dT%H:%M:%SZ"), 100 + i));
+    }
+    let path = dir.join("ahead.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+#[test]
+fn data_ahead_of_the_clock_beyond_the_allowed_skew_is_refused_and_recorded_as_clock_skew() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = csv_ending_ahead_of_the_clock(dir.path(), 30 * 60);
+    let run = |skew: &str| {
+        mlscaler(
+            dir.path(),
+            &[
+                "scale",
+                "--policy",
+                "target-tracking",
+                "--data",
+                data.to_str().unwrap(),
+                "--target",
+                "sim:3",
+                "--capacity-per-node",
+                "50",
+                "--max-clock-skew",
+                skew,
+                "--output",
+                "json",
+            ],
+        )
+    };
+    // 30 minutes ahead, 5 allowed: not planned on, said so, recorded.
+    let r = run("5m");
+    assert_code(&r, 1);
+    assert!(
+        r.stderr.contains("ahead of the clock") && r.stderr.contains("--max-clock-skew 5m"),
+        "{}",
+        r.stderr
+    );
+    let rec = &records(dir.path())[0];
+    assert_eq!(rec["outcome"], "failed");
+    assert_eq!(rec["error_class"], "clock_skew");
+    // Allowing an hour: the rows are used, the newest one included.
+    let r = run("1h");
+    assert!(matches!(r.code, 0 | 4 | 5), "{}{}", r.stdout, r.stderr);
+    let rec: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(rec["data"]["steps"], 120, "{rec}");
+    assert!(rec["data"]["age_secs"].as_i64().unwrap() < 0, "{rec}");
+}
+
+#[test]
+fn a_run_that_fails_before_deciding_appends_a_failed_record_and_prints_no_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    // No such model: the run cannot plan.
+    let r = cli::mlscaler_env(
+        dir.path(),
+        &[
+            "scale", "--model", "nope", "--target", "sim:3", "-vv", "--output", "json",
+        ],
+        &[("RUST_BACKTRACE", "1")],
+    );
+    assert_code(&r, 1);
+    assert!(r.stderr.contains("error:"), "{}", r.stderr);
+    assert!(!r.stderr.contains("stack backtrace"), "{}", r.stderr);
+    let recs = records(dir.path());
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["outcome"], "failed");
+    assert_eq!(recs[0]["error_class"], "other");
+    assert_eq!(recs[0]["target"], "simulated pool");
+    assert_eq!(recs[0]["writes"], serde_json::json!([]));
+    let printed: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(printed, recs[0]);
+}

@@ -869,46 +869,44 @@ fn a_quiet_night_scales_an_aks_pool_and_a_scale_set_in_after_the_stabilisation_w
     assert!(pool_props(&emu, "np1")["count"].as_u64().unwrap() < 30);
 }
 
-#[test]
-fn sigterm_in_the_middle_of_a_round_lets_the_round_finish_its_write_and_exits_0() {
+/// Starts `mlscaler scale ARGS` against the emulator in the background.
+fn spawn_scale(emu: &Emulator, dir: &Path, extra: &[&str]) -> std::process::Child {
     use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
-    let emu = Emulator::start(&seed());
-    let dir = workdir();
-    // The round's read of the pool takes 3 s: the signal arrives while the round runs.
-    emu.add_faults(
-        json!({"method": "GET", "pathContains": "agentPools/np1", "times": 1, "delayMs": 3000}),
-    );
     let data = cli::data("worldcup98_requests_per_minute.csv");
-    let target = pool("np1");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mlscaler"))
-        .current_dir(dir.path())
-        .args([
-            "scale",
-            "--data",
-            data.to_str().unwrap(),
-            "--model",
-            "count",
-            "--target",
-            &target,
-            "--capacity-per-node",
-            "4000",
-            "--every",
-            "1h",
-            "--jitter",
-            "0s",
-        ])
+    let mut args = vec![
+        "scale",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        "count",
+        "--capacity-per-node",
+        "4000",
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    Command::new(env!("CARGO_BIN_EXE_mlscaler"))
+        .current_dir(dir)
+        .args(&args)
         .envs(emu.cli_env(arm::CLIENT_SECRET))
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Waits until the emulator has seen a request `what` says, then sends SIGTERM.
+fn terminate_once(
+    emu: &Emulator,
+    child: &std::process::Child,
+    what: impl Fn(&arm_emulator::LogEntry) -> bool,
+) {
+    use std::time::{Duration, Instant};
     let start = Instant::now();
-    // The round has started once the token has been fetched.
-    while !emu.requests().iter().any(|e| e.path.contains("/oauth2/")) {
+    while !emu.requests().iter().any(&what) {
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "the round never started"
+            "the run never got there"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -917,26 +915,84 @@ fn sigterm_in_the_middle_of_a_round_lets_the_round_finish_its_write_and_exits_0(
         .status()
         .unwrap()
         .success());
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the loop did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "{status:?}: {err}");
+}
+
+#[test]
+fn sigterm_in_the_middle_of_a_round_stops_it_before_any_write_records_it_and_ends_the_loop() {
+    let emu = Emulator::start(&seed());
+    let dir = workdir();
+    // The round's read of the pool is held for a minute: the signal arrives
+    // while the round waits for it.
+    emu.add_faults(
+        json!({"method": "GET", "pathContains": "agentPools/np1", "times": 1, "hold": true, "delayMs": 60000}),
+    );
+    let target = pool("np1");
+    let child = spawn_scale(
+        &emu,
+        dir.path(),
+        &["--target", &target, "--every", "1h", "--jitter", "0s"],
+    );
+    terminate_once(&emu, &child, |e| e.path.contains("agentPools/np1"));
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The loop was asked to stop: exit 0, and it says the round was cut.
+    assert!(out.status.success(), "{:?}: {err}", out.status);
     assert!(
-        err.contains("stopped on a signal after 1 round(s), 0 failed"),
+        err.contains("stopped on a signal after 1 round(s)")
+            && err.contains("recorded as interrupted"),
         "{err}"
     );
-    // The round finished: its decision record is there, whole.
+    assert!(emu.calls("PUT").is_empty(), "a write after the signal");
+    assert_eq!(pool_props(&emu, "np1")["count"], 12);
+    // The round is recorded, as interrupted, with nothing sent.
     let log = std::fs::read_to_string(dir.path().join("decisions.jsonl")).unwrap();
-    assert_eq!(log.lines().count(), 1);
+    assert_eq!(log.lines().count(), 1, "{log}");
     let rec: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
-    assert_eq!(rec["before"]["count"], 12);
+    assert_eq!(rec["outcome"], "failed");
+    assert_eq!(rec["error_class"], "interrupted");
+    assert_eq!(rec["writes"], json!([]));
+    emu.release();
+}
+
+#[test]
+fn sigterm_during_a_wait_ends_the_run_with_a_record_of_the_write_it_had_sent() {
+    let emu = Emulator::start(&seed());
+    let dir = workdir();
+    // ARM answers the PUT "busy, come back in an hour"; even capped at a
+    // minute, the run waits, and SIGTERM must end the wait.
+    emu.add_faults(
+        json!({"method": "PUT", "pathContains": "agentPools/np1", "times": 1, "status": 409,
+        "code": "OperationNotAllowed", "message": "another operation is in progress", "retryAfter": 3600}),
+    );
+    let target = pool("np1");
+    let child = spawn_scale(
+        &emu,
+        dir.path(),
+        &[
+            "--target",
+            &target,
+            "--now",
+            "1998-06-30T18:40:00Z",
+            "--max-wait",
+            "1m",
+        ],
+    );
+    terminate_once(&emu, &child, |e| e.method == "PUT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let rec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rec["outcome"], "failed");
+    assert_eq!(rec["error_class"], "interrupted");
+    // What it had done: one PUT, refused as busy; nothing after the signal.
+    let writes = rec["writes"].as_array().unwrap();
+    assert_eq!(writes.len(), 1, "{rec}");
+    assert!(
+        writes[0]["result"].as_str().unwrap().contains("409"),
+        "{rec}"
+    );
+    assert_eq!(emu.calls("PUT").len(), 1);
+    let log = std::fs::read_to_string(dir.path().join("decisions.jsonl")).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(log.trim()).unwrap(), rec);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stopped by a signal"), "{err}");
 }

@@ -4,15 +4,20 @@
 use super::source::{self, DataSource};
 use super::{exit, ui, write_atomic};
 use crate::core::forecast::series::GapFill;
+use crate::core::plan::control::Datapoints;
 use crate::core::plan::{Capacity, PolicyKind, PoolParams};
+use crate::core::sim::backtest::FixedModel;
 use crate::core::sim::backtest::{
     capacity_for_p999, run_backtest, targets, Backtest, BacktestParams, Trace,
 };
+use crate::core::time::Duration;
 use crate::ingest::Format;
 use crate::report;
 use crate::report::backtest::{plot, BacktestSummary};
-use crate::settings::backtest::{BacktestSettings, Mode, PlanPolicy};
-use crate::settings::profile::CapacitySource;
+use crate::settings::backtest::{BacktestSettings, Mode, PlanPolicy, WalkForward};
+use crate::settings::data::DataSettings;
+use crate::settings::profile::ScalingProfile;
+use crate::settings::profile::{AlarmOn, CapacitySource, Fallback};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -30,7 +35,7 @@ pub fn run(s: &BacktestSettings, quiet: bool) -> Result<(i32, BacktestSummary)> 
         metric,
         trace,
         calendar,
-    } = load_trace(s, quiet)?;
+    } = load_trace(&s.data, quiet)?;
     seconds.insert("ingest".into(), t0.elapsed().as_secs_f64());
     let step = trace.step();
     let (capacity, capacity_source) = match s.profile.pool.capacity {
@@ -40,13 +45,24 @@ pub fn run(s: &BacktestSettings, quiet: bool) -> Result<(i32, BacktestSummary)> 
             format!("the 99.9th percentile of demand needs {n} nodes (--p999-nodes)"),
         ),
     };
-    let checked = params(s, kinds, capacity).check(step).with_context(|| {
-        if format == Format::Logs {
-            "backtest settings (raw logs)".to_string()
-        } else {
-            "backtest settings".to_string()
-        }
-    })?;
+    let model = fixed_model(s)?;
+    let params = replay_params(
+        &s.profile,
+        &s.walk_forward,
+        s.lead_time(),
+        s.score_from,
+        kinds,
+        capacity,
+    );
+    let checked = BacktestParams { model, ..params }
+        .check(step)
+        .with_context(|| {
+            if format == Format::Logs {
+                "backtest settings (raw logs)".to_string()
+            } else {
+                "backtest settings".to_string()
+            }
+        })?;
 
     let t1 = Instant::now();
     let pb = ui::progress_bar(quiet, trace.demand().len() as u64, "replaying");
@@ -126,23 +142,23 @@ pub(super) struct LoadedTrace {
 }
 
 /// Read `--data` for a backtest (every mode that replays one metric).
-pub(super) fn load_trace(s: &BacktestSettings, quiet: bool) -> Result<LoadedTrace> {
-    let mut opts = s.data.read.clone();
+pub(super) fn load_trace(data: &DataSettings, quiet: bool) -> Result<LoadedTrace> {
+    let mut opts = data.read.clone();
     // A linear fill looks at the next row, which a causal replay must not.
     if opts.gaps.fill == GapFill::Linear {
         opts.gaps.fill = GapFill::Previous;
     }
-    let calendar = source::read_calendar(s.data.calendar.as_deref())?;
-    let src = DataSource::resolve(s.data.location.as_deref(), &s.data.storage)?;
+    let calendar = source::read_calendar(data.calendar.as_deref())?;
+    let src = DataSource::resolve(data.location.as_deref(), &data.storage)?;
     if src.location == source::SAMPLE_NAME && !quiet {
         eprintln!(
-            "note: no --data given: backtesting on the bundled sample ({})",
+            "note: no --data given: replaying the bundled sample ({})",
             source::SAMPLE_NAME
         );
     }
     let raw = source::load_raw(&src, &opts)?;
     let names: Vec<String> = raw.table.columns.iter().map(|c| c.name.clone()).collect();
-    let metric = source::choose_metric(s.data.metric.as_deref(), &names, raw.format)?;
+    let metric = source::choose_metric(data.metric.as_deref(), &names, raw.format)?;
     let column = raw
         .table
         .columns
@@ -171,30 +187,62 @@ pub(super) fn load_trace(s: &BacktestSettings, quiet: bool) -> Result<LoadedTrac
     })
 }
 
-/// The replay's settings: the profile's policies on a pool of `capacity`.
-fn params(s: &BacktestSettings, kinds: &[PolicyKind], capacity: Capacity) -> BacktestParams {
-    let pool = &s.profile.pool;
+/// The published model of `--model`, if any.
+fn fixed_model(s: &BacktestSettings) -> Result<Option<FixedModel>> {
+    let Some(name) = &s.walk_forward.model else {
+        return Ok(None);
+    };
+    let store = super::storage::open_models(&s.walk_forward.models, &s.data.storage)?;
+    let (_, payload) = crate::store::registry::Registry::new(store.as_ref()).load_latest(name)?;
+    let crate::store::artifact::Model::Forecast(model) = payload.model else {
+        bail!("--model {name}: not a forecast model")
+    };
+    let lead = model.spec.horizon().min(payload.card.lead_steps.max(1));
+    Ok(Some(FixedModel {
+        eval_last_value_mae: super::scale::inputs::eval_last_value_mae(&payload.card, lead as i64),
+        model,
+    }))
+}
+
+/// The replay's settings: the profile's policies on a pool of `capacity`,
+/// with the lead time `lead`, scored from the fraction `score_from` on.
+pub(super) fn replay_params(
+    profile: &ScalingProfile,
+    wf: &WalkForward,
+    lead: Duration,
+    score_from: f64,
+    kinds: &[PolicyKind],
+    capacity: Capacity,
+) -> BacktestParams {
+    let pool = &profile.pool;
     let mut p = BacktestParams::new(PoolParams {
         capacity_per_node: capacity.per_node(),
         min_nodes: pool.min_nodes,
         max_nodes: pool.max_nodes,
-        lead_secs: s.lead_time().secs(),
+        lead_secs: lead.secs(),
     });
     p.allow_lead_below_step = pool.round_lead_up;
-    p.warmup_secs = s.walk_forward.warmup.secs();
-    p.retrain_every_secs = s.walk_forward.retrain_every.secs();
-    p.train_window_secs = s.walk_forward.train_window.map(|w| w.secs());
-    p.drift_window_secs = s.profile.predictive.drift_window.secs();
-    p.score_from_fraction = s.score_from;
+    p.warmup_secs = wf.warmup.secs();
+    p.retrain_every_secs = wf.retrain_every.secs();
+    p.train_window_secs = wf.train_window.map(|w| w.secs());
+    p.drift_window_secs = profile.predictive.drift_window.secs();
+    p.score_from_fraction = score_from;
     p.policies = kinds.to_vec();
-    p.predictive = s.profile.predictive.params();
-    // The replay measures drift on absolute errors, the live controller on
-    // errors relative to the last-value baseline: until both share one drift
-    // signal, the replay does not fall back on it.
-    p.predictive.max_error_ratio = None;
-    p.threshold = s.profile.alarm.rule.clone();
-    p.target_tracking = s.profile.tracking.clone();
-    p.seasonal_naive = s.profile.seasonal.clone();
+    p.predictive = profile.predictive.params();
+    p.predictive.busy_secs = (
+        pool.scale_out_duration.secs(),
+        pool.scale_in_duration.secs(),
+    );
+    p.threshold = profile.alarm.rule.clone();
+    p.target_tracking = profile.tracking.clone();
+    p.seasonal_naive = profile.seasonal.clone();
+    p.fallback_alarm = profile.predictive.fallback == Fallback::Alarm;
+    p.datapoints = match profile.alarm.on {
+        AlarmOn::Utilisation => Datapoints::Utilisation,
+        AlarmOn::Metric => Datapoints::Metric,
+    };
+    p.operations = pool.operations();
+    p.start = wf.start;
     p
 }
 

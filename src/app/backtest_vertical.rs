@@ -87,7 +87,7 @@ pub fn run(s: &BacktestSettings, quiet: bool) -> Result<(i32, Summary)> {
         trace,
         calendar,
         ..
-    } = super::backtest::load_trace(s, quiet)?;
+    } = super::backtest::load_trace(&s.data, quiet)?;
     seconds.insert("ingest".into(), t0.elapsed().as_secs_f64());
     let step = trace.step();
 

@@ -5,7 +5,7 @@
 //! [`crate::ingest`], [`crate::store`], [`crate::azure`] and [`crate::arm`].
 //!
 //! - [`train`], [`backtest`] (with [`backtest_jobs`], [`backtest_vertical`]),
-//!   [`scale`], [`inspect`], [`config`]: the commands;
+//!   [`scale`], [`tune`], [`inspect`], [`config`]: the commands;
 //! - [`source`], [`storage`]: reading data and opening stores;
 //! - [`schedule`]: the loop mode's schedule; [`ui`]: progress bars.
 
@@ -19,6 +19,7 @@ pub mod schedule;
 pub mod source;
 pub mod storage;
 pub mod train;
+pub mod tune;
 pub mod ui;
 
 /// Process exit codes, documented in the README (one table for every command).
@@ -73,12 +74,22 @@ pub fn run(command: &Command, out: Output) -> anyhow::Result<i32> {
             emit(out, &record, || record.render_text())?;
             Ok(code)
         }
+        Command::Tune(s) => {
+            let (code, summary) = tune::run(s, out.quiet)?;
+            emit(out, &summary, || report::tune::render_text(&summary))?;
+            Ok(code)
+        }
         Command::Inspect(s) => {
             let card = inspect::run(s)?;
             emit(out, &card, || report::inspect::render_text(&card))?;
             Ok(exit::OK)
         }
         Command::ConfigCheck(file) => config::run(file.as_ref(), out),
+        Command::ConfigRole(scopes) => {
+            let role = crate::arm::operations::custom_role(scopes);
+            println!("{}", serde_json::to_string_pretty(&role)?);
+            Ok(exit::OK)
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The schedule of `scale --every`: rounds every `every`, each after a random
 //! delay of up to `jitter`, until a stop flag (SIGTERM/SIGINT) or a number of
-//! rounds. The stop flag is read only between rounds, so a round always
-//! finishes (its writes are never cut short). Time and sleeping come from a
+//! rounds. The schedule reads the stop flag between rounds; the round in
+//! progress sees it too (its waits on Azure end, it sends no further write
+//! and is recorded), so the loop ends promptly. Time and sleeping come from a
 //! [`Pacer`], so the schedule is tested with a paused clock.
 
 use std::sync::atomic::{AtomicBool, Ordering};

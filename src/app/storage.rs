@@ -37,9 +37,10 @@ fn settings(
 }
 
 /// The Entra ID credential for storage: the one asked for, or with `auto`,
-/// the environment's service principal, workload identity or managed
-/// identity when one is configured (a SAS, connection string or account key
-/// still wins; without any of them the access is anonymous).
+/// the environment's service principal, Azure Pipelines service connection,
+/// workload identity or managed identity when one is configured (a SAS,
+/// connection string or account key still wins; without any of them the
+/// access is anonymous).
 fn credential(
     st: &StorageAccess,
 ) -> Result<Option<std::sync::Arc<dyn azure_core::credentials::TokenCredential>>> {
@@ -48,10 +49,7 @@ fn credential(
     let choice = match st.auth {
         StorageAuth::Anonymous => return Ok(None),
         StorageAuth::Auto => {
-            let configured = auth.client_secret.is_some()
-                || auth.federated_token_file.is_some()
-                || auth.managed_identity_available;
-            if !configured {
+            if !auth.identity_configured() {
                 return Ok(None);
             }
             AuthChoice::Auto
@@ -123,4 +121,42 @@ pub fn write_object(location: &str, st: &StorageAccess, bytes: &[u8]) -> Result<
         return Ok(store.put(&name, bytes)?);
     }
     super::write_atomic(std::path::Path::new(location), bytes)
+}
+
+/// The bytes of a small file or blob and, for a blob, its version (ETag);
+/// `None` when it does not exist yet.
+pub fn read_versioned(
+    location: &str,
+    st: &StorageAccess,
+) -> Result<Option<(Vec<u8>, Option<String>)>> {
+    if is_url(location) {
+        let (store, name) = blob_object(location, st)?;
+        return Ok(store
+            .get_versioned(&name)?
+            .map(|(bytes, etag)| (bytes, Some(etag))));
+    }
+    Ok(read_object(location, st)?.map(|b| (b, None)))
+}
+
+/// Replace a blob only if it is still at `version` (`None`: only if it does
+/// not exist); `Ok(false)` when someone wrote it in between. A file is
+/// replaced atomically (files have no versions: one writer per file).
+pub fn write_if(
+    location: &str,
+    st: &StorageAccess,
+    bytes: &[u8],
+    version: Option<&str>,
+) -> Result<bool> {
+    if is_url(location) {
+        let (store, name) = blob_object(location, st)?;
+        return Ok(store.put_if(&name, bytes, version)?);
+    }
+    super::write_atomic(std::path::Path::new(location), bytes)?;
+    Ok(true)
+}
+
+/// Append to an append blob (created when missing).
+pub fn append_object(location: &str, st: &StorageAccess, bytes: &[u8]) -> Result<()> {
+    let (store, name) = blob_object(location, st)?;
+    Ok(store.append(&name, bytes)?)
 }

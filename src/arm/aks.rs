@@ -105,29 +105,40 @@ impl ManagedCluster {
 }
 
 impl ArmClient {
+    /// The pool's URL (with the api-version).
+    pub fn agent_pool_url(&self, id: &AgentPoolId) -> Result<url::Url, ArmError> {
+        self.url(&id.to_string(), &self.config().aks_api_version.clone())
+    }
+
     pub async fn get_agent_pool(&self, id: &AgentPoolId) -> Result<AgentPool, ArmError> {
-        let url = self.url(&id.to_string(), &self.config().aks_api_version.clone())?;
+        let url = self.agent_pool_url(id)?;
         Ok(self.get_json(&url).await?.0)
     }
 
-    /// PUTs `pool` (see [`AgentPool::to_put_body`]) with `If-Match` on the
-    /// pool's ETag when it has one, and waits for the operation to end.
-    /// Returns the pool as read afterwards.
+    /// PUTs `pool` (see [`AgentPool::to_put_body`]) with `If-Match: etag`
+    /// (when given: the ETag of the read the change was planned from) and
+    /// waits for the operation to end. Returns the pool as read afterwards.
+    pub async fn put_agent_pool_if(
+        &self,
+        id: &AgentPoolId,
+        pool: &AgentPool,
+        etag: Option<&str>,
+    ) -> Result<AgentPool, ArmError> {
+        let url = self.agent_pool_url(id)?;
+        let body = pool.to_put_body();
+        self.write_and_wait(reqwest::Method::PUT, &url, Some(&body), etag)
+            .await?;
+        self.get_agent_pool(id).await
+    }
+
+    /// [`ArmClient::put_agent_pool_if`] with the pool's own ETag.
     pub async fn put_agent_pool(
         &self,
         id: &AgentPoolId,
         pool: &AgentPool,
     ) -> Result<AgentPool, ArmError> {
-        let url = self.url(&id.to_string(), &self.config().aks_api_version.clone())?;
-        let body = pool.to_put_body();
-        self.write_and_wait(
-            reqwest::Method::PUT,
-            &url,
-            Some(&body),
-            pool.properties.e_tag.as_deref(),
-        )
-        .await?;
-        self.get_agent_pool(id).await
+        self.put_agent_pool_if(id, pool, pool.properties.e_tag.as_deref())
+            .await
     }
 
     pub async fn get_managed_cluster(&self, id: &AgentPoolId) -> Result<ManagedCluster, ArmError> {

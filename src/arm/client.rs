@@ -1,6 +1,20 @@
 //! The async ARM client: bearer token from an `azure_core` credential, JSON
 //! over `reqwest`, a retry layer (429, 5xx, transport timeouts, 409 busy)
 //! and long-running-operation polling. One write at a time per client.
+//!
+//! Every wait (`Retry-After`, backoff, poll interval) is capped by the run's
+//! [`RunLimits`]: no single wait is longer than `max_wait`, none goes past
+//! the run's deadline (then the call fails at once with
+//! [`ArmError::Deadline`]), and a stop request (SIGTERM) ends any wait and
+//! any request in flight with [`ArmError::Interrupted`]; no write is sent
+//! after it. Every write sent is noted in the run's [`Journal`], so a run
+//! that fails can say what it had done.
+//!
+//! A conditional write (with `If-Match`) whose answer never came (a
+//! timeout, a dropped connection, a 5xx) is not retried here: it may have
+//! been applied, and resending it would be refused as stale (412). It ends
+//! in [`ArmError::Unconfirmed`], and the caller reads the resource back to
+//! find out (see [`super::group`]).
 
 use super::error::{parse_retry_after, ArmError, ArmErrorBody};
 use azure_core::credentials::TokenCredential;
@@ -8,6 +22,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use url::Url;
@@ -66,6 +81,101 @@ impl Jitter for XorShiftJitter {
         *s = x;
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     }
+}
+
+/// What bounds a run's time with ARM: the longest single wait, the run's
+/// deadline, and its stop flag (set by SIGTERM/SIGINT).
+#[derive(Debug, Clone)]
+pub struct RunLimits {
+    /// No single wait (`Retry-After`, backoff, poll interval) is longer,
+    /// whatever the server asks for.
+    pub max_wait: Duration,
+    /// The run's time budget from `started`: no wait or request goes past
+    /// it. `None`: no deadline.
+    pub budget: Option<Duration>,
+    /// When the run started (the budget counts from here).
+    pub started: Instant,
+    /// Set when the run is asked to stop: waits and requests in flight end,
+    /// and no further write is sent.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        RunLimits {
+            max_wait: Duration::from_secs(30),
+            budget: None,
+            started: Instant::now(),
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl RunLimits {
+    /// Whether the run was asked to stop.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// One write the run sent, for its decision record: what was asked and
+/// what came of it (never a token or a secret).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WriteEvent {
+    /// Method and resource path (`PATCH /subscriptions/.../vmss1`).
+    pub request: String,
+    /// The change asked for (`sku.capacity=27`, `count=15`).
+    pub change: String,
+    /// What came of it (`accepted (HTTP 200)`, `refused: HTTP 412 ...`,
+    /// `no answer: ...`, `operation Succeeded`).
+    pub result: String,
+}
+
+/// The writes of a run, in order; shared by every client of the run.
+#[derive(Debug, Default)]
+pub struct Journal(Mutex<Vec<WriteEvent>>);
+
+impl Journal {
+    /// Every write so far.
+    pub fn events(&self) -> Vec<WriteEvent> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn push(&self, e: WriteEvent) -> usize {
+        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        v.push(e);
+        v.len() - 1
+    }
+
+    fn set_result(&self, at: usize, result: String) {
+        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = v.get_mut(at) {
+            e.result = result;
+        }
+    }
+}
+
+/// The change a write body asks for, in a few words (only the fields
+/// mlscaler changes; never the whole body).
+fn change_of(body: Option<&serde_json::Value>) -> String {
+    let Some(b) = body else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    for (label, ptr) in [
+        ("count", "/properties/count"),
+        ("minCount", "/properties/minCount"),
+        ("maxCount", "/properties/maxCount"),
+        ("sku.capacity", "/sku/capacity"),
+        ("sku.name", "/sku/name"),
+        ("instanceIds", "/instanceIds"),
+        ("protectionPolicy", "/properties/protectionPolicy"),
+    ] {
+        if let Some(v) = b.pointer(ptr) {
+            parts.push(format!("{label}={v}"));
+        }
+    }
+    parts.join(" ")
 }
 
 /// Bounds of the retry layer.
@@ -213,6 +323,11 @@ struct Inner {
     sleeper: Arc<dyn Sleeper>,
     jitter: Arc<dyn Jitter>,
     write_lock: tokio::sync::Mutex<()>,
+    limits: RunLimits,
+    journal: Arc<Journal>,
+    /// Milliseconds waited so far (the waits asked of the sleeper): with a
+    /// test's sleeper that does not really sleep, the deadline still counts them.
+    waited_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for ArmClient {
@@ -254,6 +369,9 @@ impl ArmClient {
                 sleeper: Arc::new(TokioSleeper),
                 jitter: Arc::new(XorShiftJitter::from_clock()),
                 write_lock: tokio::sync::Mutex::new(()),
+                limits: RunLimits::default(),
+                journal: Arc::new(Journal::default()),
+                waited_ms: AtomicU64::new(0),
             }),
         })
     }
@@ -275,6 +393,24 @@ impl ArmClient {
 
     /// Replaces the sleeper and jitter source (tests).
     pub fn with_timing(self, sleeper: Arc<dyn Sleeper>, jitter: Arc<dyn Jitter>) -> Self {
+        self.rebuild(|i| Inner {
+            sleeper,
+            jitter,
+            ..i
+        })
+    }
+
+    /// Bounds waits and requests by `limits` (cap, deadline, stop flag).
+    pub fn with_limits(self, limits: RunLimits) -> Self {
+        self.rebuild(|i| Inner { limits, ..i })
+    }
+
+    /// Notes every write in `journal` (shared with the caller).
+    pub fn with_journal(self, journal: Arc<Journal>) -> Self {
+        self.rebuild(|i| Inner { journal, ..i })
+    }
+
+    fn rebuild(self, f: impl FnOnce(Inner) -> Inner) -> Self {
         let inner = match Arc::try_unwrap(self.inner) {
             Ok(i) => i,
             Err(shared) => Inner {
@@ -284,15 +420,24 @@ impl ArmClient {
                 sleeper: shared.sleeper.clone(),
                 jitter: shared.jitter.clone(),
                 write_lock: tokio::sync::Mutex::new(()),
+                limits: shared.limits.clone(),
+                journal: shared.journal.clone(),
+                waited_ms: AtomicU64::new(shared.waited_ms.load(Ordering::SeqCst)),
             },
         };
         ArmClient {
-            inner: Arc::new(Inner {
-                sleeper,
-                jitter,
-                ..inner
-            }),
+            inner: Arc::new(f(inner)),
         }
+    }
+
+    /// The writes this client (and its clones) sent.
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.inner.journal
+    }
+
+    /// The run's limits.
+    pub fn limits(&self) -> &RunLimits {
+        &self.inner.limits
     }
 
     pub fn config(&self) -> &ArmConfig {
@@ -360,8 +505,68 @@ impl ArmClient {
         half + half.mul_f64(self.inner.jitter.next_unit())
     }
 
-    async fn sleep(&self, d: Duration) {
-        self.inner.sleeper.sleep(d).await
+    /// The time the run has spent: the larger of the clock and the waits
+    /// asked of the sleeper.
+    fn spent(&self) -> Duration {
+        let waited = Duration::from_millis(self.inner.waited_ms.load(Ordering::SeqCst));
+        self.inner.limits.started.elapsed().max(waited)
+    }
+
+    /// What is left of the run's budget (`None`: no deadline).
+    fn remaining(&self) -> Option<Duration> {
+        self.inner
+            .limits
+            .budget
+            .map(|b| b.saturating_sub(self.spent()))
+    }
+
+    /// Fails when the run was asked to stop, or its deadline has passed.
+    fn check_limits(&self, what: &str) -> Result<(), ArmError> {
+        if self.inner.limits.stopped() {
+            return Err(ArmError::Interrupted {
+                what: what.to_string(),
+            });
+        }
+        if self.remaining().is_some_and(|r| r.is_zero()) {
+            return Err(self.deadline_error(what));
+        }
+        Ok(())
+    }
+
+    fn deadline_error(&self, what: &str) -> ArmError {
+        ArmError::Deadline {
+            what: what.to_string(),
+            budget: self.inner.limits.budget.unwrap_or_default(),
+        }
+    }
+
+    /// The backoff before sending a write again (`attempt` from 0), within
+    /// the run's limits.
+    pub async fn pause_before_resending(&self, what: &str, attempt: u32) -> Result<(), ArmError> {
+        self.wait(what, self.backoff(attempt)).await
+    }
+
+    /// Waits `asked` (capped at the run's `max_wait`) before `what`; fails
+    /// at once when the wait would go past the deadline, and ends early
+    /// when the run is asked to stop.
+    async fn wait(&self, what: &str, asked: Duration) -> Result<(), ArmError> {
+        self.check_limits(what)?;
+        let d = asked.min(self.inner.limits.max_wait);
+        if d < asked {
+            tracing::info!(%what, asked = %secs(asked), capped = %secs(d), "wait capped at --max-wait");
+        }
+        if self.remaining().is_some_and(|r| d >= r) {
+            return Err(self.deadline_error(&format!("{what} (after waiting {})", secs(d))));
+        }
+        self.inner
+            .waited_ms
+            .fetch_add(d.as_millis() as u64, Ordering::SeqCst);
+        let stop = self.inner.limits.stop.clone();
+        tokio::select! {
+            biased;
+            _ = stopped(stop) => Err(ArmError::Interrupted { what: what.to_string() }),
+            _ = self.inner.sleeper.sleep(d) => Ok(()),
+        }
     }
 
     /// One HTTP exchange, no retries.
@@ -373,11 +578,16 @@ impl ArmClient {
         if_match: Option<&str>,
         token: &str,
     ) -> Result<(u16, reqwest::header::HeaderMap, Bytes), reqwest::Error> {
+        let timeout = self
+            .remaining()
+            .map_or(self.inner.config.request_timeout, |r| {
+                r.min(self.inner.config.request_timeout)
+            });
         let mut req = self
             .inner
             .http
             .request(method, url.clone())
-            .timeout(self.inner.config.request_timeout)
+            .timeout(timeout)
             .header("Accept", "application/json")
             .bearer_auth(token);
         if let Some(b) = body {
@@ -395,7 +605,25 @@ impl ArmClient {
         Ok((status, headers, bytes))
     }
 
-    /// Sends with the retry layer. `write` enables the busy-409 retry.
+    /// A token for the next attempt: the credential caches it and renews it
+    /// when due. Bounded by the run's stop flag and deadline.
+    async fn token_for(&self, what: &str) -> Result<String, ArmError> {
+        let stop = self.inner.limits.stop.clone();
+        let budget = self.remaining().unwrap_or(Duration::MAX);
+        tokio::select! {
+            biased;
+            _ = stopped(stop) => Err(ArmError::Interrupted { what: what.to_string() }),
+            _ = tokio::time::sleep(budget) => Err(self.deadline_error(&format!("{what} (getting a token)"))),
+            t = self.token() => t,
+        }
+    }
+
+    /// Sends with the retry layer: 429 and a busy 409 (writes) are waited
+    /// out; 5xx, 408 and transport errors are retried with backoff, except
+    /// for a conditional write (`If-Match`), which ends in
+    /// [`ArmError::Unconfirmed`] (it may have been applied; the caller reads
+    /// back). Nothing is sent once the run is asked to stop or its deadline
+    /// has passed.
     pub async fn send(
         &self,
         method: reqwest::Method,
@@ -403,77 +631,107 @@ impl ArmClient {
         body: Option<&serde_json::Value>,
         if_match: Option<&str>,
     ) -> Result<ArmResponse, ArmError> {
+        self.send_noted(method, url, body, if_match)
+            .await
+            .map(|(rsp, _)| rsp)
+    }
+
+    /// [`ArmClient::send`], returning also where a write is in the journal.
+    async fn send_noted(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+        if_match: Option<&str>,
+    ) -> Result<(ArmResponse, Option<usize>), ArmError> {
         self.check_same_origin(url)?;
         let write = method != reqwest::Method::GET;
+        let conditional = write && if_match.is_some();
         let what = format!("{method} {}", url.path());
-        let (mut server, mut throttle, mut busy) = (0u32, 0u32, 0u32);
+        let journal = &self.inner.journal;
+        let mut tries = Tries::default();
         loop {
-            // The credential caches the token; asking each attempt renews it when due.
-            let token = self.token().await?;
-            let result = self
-                .send_once(method.clone(), url, body, if_match, &token)
-                .await;
+            self.check_limits(&what)?;
+            let token = self.token_for(&what).await?;
+            // Checked again: getting the token may have taken a while.
+            self.check_limits(&what)?;
+            let noted = write.then(|| {
+                journal.push(WriteEvent {
+                    request: what.clone(),
+                    change: change_of(body),
+                    result: "sent; no answer yet".into(),
+                })
+            });
+            let note = |result: String| {
+                if let Some(at) = noted {
+                    journal.set_result(at, result);
+                }
+            };
+            let stop = self.inner.limits.stop.clone();
+            let result = tokio::select! {
+                biased;
+                _ = stopped(stop) => None,
+                r = self.send_once(method.clone(), url, body, if_match, &token) => Some(r),
+            };
+            let Some(result) = result else {
+                note(
+                    "sent; the run stopped before the answer came (it may have been applied)"
+                        .into(),
+                );
+                return Err(ArmError::Interrupted { what });
+            };
             let (status, headers, bytes) = match result {
                 Ok(x) => x,
                 Err(e) => {
-                    let timeout = e.is_timeout();
-                    if server < self.inner.config.retry.max_server_retries {
-                        let d = self.backoff(server);
-                        server += 1;
-                        tracing::warn!(%what, attempt = server, "transport error, retrying: {e}");
-                        self.sleep(d).await;
+                    let cause = crate::azure::blob::sanitize(&e.to_string());
+                    if conditional {
+                        note(format!("no answer ({cause}); it may have been applied"));
+                        return Err(ArmError::Unconfirmed {
+                            what,
+                            cause,
+                            status: None,
+                        });
+                    }
+                    self.check_limits(&what)?;
+                    if tries.server < self.inner.config.retry.max_server_retries {
+                        let d = self.backoff(tries.server);
+                        tries.server += 1;
+                        tracing::warn!(%what, attempt = tries.server, "transport error, retrying: {cause}");
+                        note(format!("no answer ({cause}); sent again"));
+                        self.wait(&what, d).await?;
                         continue;
                     }
-                    return Err(if timeout {
-                        ArmError::Timeout {
-                            what: format!("{what}: {e}"),
-                        }
-                    } else {
-                        ArmError::Transport {
-                            what,
-                            message: e.to_string(),
-                        }
-                    });
+                    note(format!("no answer ({cause})"));
+                    return Err(lost(what, cause, e.is_timeout()));
                 }
             };
             if (200..300).contains(&status) {
-                return Ok(ArmResponse {
-                    status,
-                    headers,
-                    body: bytes,
-                });
+                note(format!("accepted (HTTP {status})"));
+                return Ok((
+                    ArmResponse {
+                        status,
+                        headers,
+                        body: bytes,
+                    },
+                    noted,
+                ));
             }
             let retry_after =
                 parse_retry_after(headers.get("retry-after").and_then(|v| v.to_str().ok()));
-            let policy = &self.inner.config.retry;
-            match status {
-                429 if throttle < policy.max_throttle_retries => {
-                    let d = retry_after.unwrap_or_else(|| self.backoff(throttle));
-                    throttle += 1;
-                    tracing::warn!(%what, attempt = throttle, wait = ?d, "throttled (429)");
-                    self.sleep(d).await;
-                    continue;
-                }
-                409 if write
-                    && busy < policy.max_busy_retries
-                    && ArmErrorBody::parse(&bytes).is_busy() =>
-                {
-                    let d = retry_after.unwrap_or(policy.busy_delay);
-                    busy += 1;
-                    tracing::warn!(%what, attempt = busy, wait = ?d, "busy (409), waiting");
-                    self.sleep(d).await;
-                    continue;
-                }
-                s if (s >= 500 || s == 408) && server < policy.max_server_retries => {
-                    let d = retry_after
-                        .unwrap_or(Duration::ZERO)
-                        .max(self.backoff(server));
-                    server += 1;
-                    tracing::warn!(%what, attempt = server, status = s, "server error, retrying");
-                    self.sleep(d).await;
-                    continue;
-                }
-                _ => {}
+            let error = ArmErrorBody::parse(&bytes);
+            note(format!("refused: HTTP {status} {error}"));
+            if conditional && (status >= 500 || status == 408) {
+                return Err(ArmError::Unconfirmed {
+                    what,
+                    cause: format!("HTTP {status}: {error}"),
+                    status: Some(status),
+                });
+            }
+            let asked =
+                self.wait_after_refusal(&what, status, retry_after, &error, write, &mut tries);
+            if let Some(d) = asked {
+                self.wait(&what, d).await?;
+                continue;
             }
             let etag = if_match.map(str::to_string);
             return Err(ArmError::from_response(
@@ -483,6 +741,44 @@ impl ArmClient {
                 etag,
                 &bytes,
             ));
+        }
+    }
+
+    /// How long to wait before sending a refused request again (429, a busy
+    /// 409 on a write, a 5xx or 408), within the retry bounds; `None` when it
+    /// is not sent again and the refusal is the answer.
+    fn wait_after_refusal(
+        &self,
+        what: &str,
+        status: u16,
+        retry_after: Option<Duration>,
+        error: &ArmErrorBody,
+        write: bool,
+        tries: &mut Tries,
+    ) -> Option<Duration> {
+        let policy = &self.inner.config.retry;
+        match status {
+            429 if tries.throttle < policy.max_throttle_retries => {
+                tries.throttle += 1;
+                let d = retry_after.unwrap_or_else(|| self.backoff(tries.throttle - 1));
+                tracing::warn!(%what, attempt = tries.throttle, wait = %secs(d), "throttled (429)");
+                Some(d)
+            }
+            409 if write && tries.busy < policy.max_busy_retries && error.is_busy() => {
+                tries.busy += 1;
+                let d = retry_after.unwrap_or(policy.busy_delay);
+                tracing::warn!(%what, attempt = tries.busy, wait = %secs(d), "busy (409), waiting");
+                Some(d)
+            }
+            s if (s >= 500 || s == 408) && tries.server < policy.max_server_retries => {
+                tries.server += 1;
+                let d = retry_after
+                    .unwrap_or(Duration::ZERO)
+                    .max(self.backoff(tries.server - 1));
+                tracing::warn!(%what, attempt = tries.server, status = s, "server error, retrying");
+                Some(d)
+            }
+            _ => None,
         }
     }
 
@@ -498,7 +794,8 @@ impl ArmClient {
 
     /// A write (PUT/PATCH/POST) followed by its long-running operation, under
     /// the client's write lock (one write in flight). Returns the write's own
-    /// response; read the resource again for its final state.
+    /// response; read the resource again for its final state. The journal
+    /// notes how the operation ended.
     pub async fn write_and_wait(
         &self,
         method: reqwest::Method,
@@ -507,14 +804,50 @@ impl ArmClient {
         if_match: Option<&str>,
     ) -> Result<ArmResponse, ArmError> {
         let _guard = self.inner.write_lock.lock().await;
-        let rsp = self.send(method.clone(), url, body, if_match).await?;
+        let (rsp, noted) = self.send_noted(method.clone(), url, body, if_match).await?;
         let what = format!("{method} {}", url.path());
-        self.wait(&what, &rsp, url).await?;
-        Ok(rsp)
+        let ended = self.wait_operation(&what, &rsp, url).await;
+        if let Some(at) = noted {
+            let how = match &ended {
+                Ok(()) => "operation done".to_string(),
+                Err(ArmError::OperationFailed { status, error, .. }) => {
+                    format!("operation {status}: {error}")
+                }
+                Err(e) => format!("operation not seen to end: {e}"),
+            };
+            self.inner
+                .journal
+                .set_result(at, format!("accepted (HTTP {}); {how}", rsp.status));
+        }
+        ended.map(|()| rsp)
+    }
+
+    /// Polls `resource` until its provisioning state leaves a transitional
+    /// state (a write whose answer was lost has no operation to poll).
+    pub async fn wait_until_settled(&self, what: &str, resource: &Url) -> Result<(), ArmError> {
+        let first = ArmResponse {
+            status: 200,
+            headers: reqwest::header::HeaderMap::new(),
+            body: Bytes::new(),
+        };
+        let rsp = self
+            .send(reqwest::Method::GET, resource, None, None)
+            .await?;
+        match provisioning_state(&rsp.body).as_deref() {
+            Some(s) if !is_terminal_ok(s) && !is_terminal_failed(s) => {
+                self.poll_resource(what, resource, &first).await
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Polls the operation started by `first` until it ends.
-    async fn wait(&self, what: &str, first: &ArmResponse, resource: &Url) -> Result<(), ArmError> {
+    async fn wait_operation(
+        &self,
+        what: &str,
+        first: &ArmResponse,
+        resource: &Url,
+    ) -> Result<(), ArmError> {
         let parse = |h: &str| -> Option<Result<Url, ArmError>> {
             first.header(h).map(|v| {
                 Url::parse(v).map_err(|e| ArmError::Decode {
@@ -552,12 +885,12 @@ impl ArmClient {
             if waited.max(started.elapsed()) >= self.inner.config.lro_timeout {
                 return Err(ArmError::Timeout {
                     what: format!(
-                        "{what}: the operation did not finish within {:?}",
-                        self.inner.config.lro_timeout
+                        "{what}: the operation did not finish within {}",
+                        secs(self.inner.config.lro_timeout)
                     ),
                 });
             }
-            self.sleep(delay).await;
+            self.wait(&format!("polling {what}"), delay).await?;
             waited += delay;
             match &poll {
                 Poll::AsyncOperation(u) => {
@@ -637,7 +970,7 @@ impl ArmClient {
                     what: format!("{what}: the resource did not leave its transitional state"),
                 });
             }
-            self.sleep(delay).await;
+            self.wait(&format!("polling {what}"), delay).await?;
             waited += delay;
             let rsp = self
                 .send(reqwest::Method::GET, resource, None, None)
@@ -658,6 +991,47 @@ impl ArmClient {
                 }
             }
         }
+    }
+}
+
+/// The retries one call has used.
+#[derive(Debug, Default)]
+struct Tries {
+    server: u32,
+    throttle: u32,
+    busy: u32,
+}
+
+/// A request that got no answer, after the retries.
+fn lost(what: String, cause: String, timeout: bool) -> ArmError {
+    if timeout {
+        ArmError::Timeout {
+            what: format!("{what}: {cause}"),
+        }
+    } else {
+        ArmError::Transport {
+            what,
+            message: cause,
+        }
+    }
+}
+
+/// Resolves once `stop` is set (checked every 50 ms).
+async fn stopped(stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A duration for people: `1.5s`, `30s`, `86400s`.
+pub fn secs(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
+            .trim_end_matches('0')
+            .to_string()
     }
 }
 

@@ -120,14 +120,14 @@ pub enum ArmError {
     #[error("conflict (409) on {what}: {error}")]
     Conflict { what: String, error: ArmErrorBody },
     /// 412: someone else changed the resource: re-read and re-plan.
-    #[error("precondition failed (412) on {what}: the resource changed since it was read (ETag {etag:?}); re-read and re-plan: {error}")]
+    #[error("precondition failed (412) on {what}: the resource changed since it was read{}; re-read and re-plan: {error}", etag.as_deref().map(|t| format!(" at ETag {t}")).unwrap_or_default())]
     PreconditionFailed {
         what: String,
         etag: Option<String>,
         error: ArmErrorBody,
     },
     /// 429 after the retry bound.
-    #[error("throttled (429) on {what}, retry after {retry_after:?}: {error}")]
+    #[error("throttled (429) on {what}{}: {error}", retry_after.map(|d| format!(", retry after {}", super::client::secs(d))).unwrap_or_default())]
     Throttled {
         what: String,
         retry_after: Option<Duration>,
@@ -177,7 +177,7 @@ pub enum ArmError {
     #[error("{what} is busy (provisioning state {state}); not changing it now")]
     Busy { what: String, state: String },
     /// The cluster autoscaler is on and the caller asked us not to touch minCount.
-    #[error("{what} has the cluster autoscaler enabled (min {min:?}, max {max:?}); a manual count would be rejected, and AutoscalerMode::Refuse forbids adjusting minCount")]
+    #[error("{what} has the cluster autoscaler enabled (minCount {}, maxCount {}); a manual count would be rejected, and --on-autoscaler refuse forbids adjusting minCount", count_or_unset(*min), count_or_unset(*max))]
     AutoscalerEnabled {
         what: String,
         min: Option<u32>,
@@ -191,6 +191,25 @@ pub enum ArmError {
     Decode { what: String, message: String },
     #[error("cannot get a token: {0}")]
     Credential(String),
+    /// The run was asked to stop (SIGTERM/SIGINT): nothing further is sent.
+    #[error("stopped by a signal during {what}; nothing further was sent")]
+    Interrupted { what: String },
+    /// The run's deadline (`--deadline`) would pass.
+    #[error("the run's deadline of {} passed or would pass during {what}", super::client::secs(*budget))]
+    Deadline { what: String, budget: Duration },
+    /// A conditional write got no answer (timeout, dropped connection, 5xx):
+    /// it may or may not have been applied; read the resource back.
+    #[error("no answer to {what} ({cause}); it may or may not have been applied")]
+    Unconfirmed {
+        what: String,
+        cause: String,
+        /// The 5xx the server answered, if it answered at all.
+        status: Option<u16>,
+    },
+}
+
+fn count_or_unset(n: Option<u32>) -> String {
+    n.map_or_else(|| "unset".to_string(), |n| n.to_string())
 }
 
 impl ArmError {
@@ -297,12 +316,14 @@ impl ArmError {
     }
 }
 
-impl From<ArmError> for crate::core::group::GroupError {
-    /// The class of an ARM failure, for the one target interface; the
-    /// message is ARM's own (no secrets: ARM errors carry none).
-    fn from(e: ArmError) -> Self {
-        use crate::core::group::{GroupError, GroupErrorKind as K};
-        let kind = match &e {
+impl ArmError {
+    /// The class of this failure in the one target interface.
+    pub fn kind(&self) -> crate::core::group::GroupErrorKind {
+        use crate::core::group::GroupErrorKind as K;
+        match self {
+            // A 409 is "busy" when another operation runs; otherwise ARM
+            // refused the change as conflicting with the resource's state.
+            ArmError::Conflict { error, .. } if !error.is_busy() => K::Rejected,
             ArmError::Conflict { .. } | ArmError::Busy { .. } => K::Busy,
             ArmError::PreconditionFailed { .. } => K::Changed,
             ArmError::Throttled { .. } => K::Throttled,
@@ -313,12 +334,25 @@ impl From<ArmError> for crate::core::group::GroupError {
             | ArmError::Invalid { .. }
             | ArmError::AutoscalerEnabled { .. } => K::Rejected,
             ArmError::Server { .. } => K::Server,
-            ArmError::Timeout { .. } => K::Timeout,
+            ArmError::Unconfirmed {
+                status: Some(_), ..
+            } => K::Server,
+            ArmError::Timeout { .. } | ArmError::Deadline { .. } | ArmError::Unconfirmed { .. } => {
+                K::Timeout
+            }
+            ArmError::Interrupted { .. } => K::Interrupted,
             ArmError::OperationFailed { .. } => K::OperationFailed,
             ArmError::Transport { .. } | ArmError::Decode { .. } => K::Other,
-        };
-        GroupError {
-            kind,
+        }
+    }
+}
+
+impl From<ArmError> for crate::core::group::GroupError {
+    /// The class of an ARM failure, for the one target interface; the
+    /// message is ARM's own (no secrets: ARM errors carry none).
+    fn from(e: ArmError) -> Self {
+        crate::core::group::GroupError {
+            kind: e.kind(),
             quota: e.quota_numbers(),
             message: e.to_string(),
         }
@@ -427,6 +461,35 @@ mod tests {
         );
         let e = classify(500, "upstream gateway exploded");
         assert!(e.to_string().contains("upstream gateway exploded"));
+    }
+
+    #[test]
+    fn messages_show_values_not_rust_debug_output() {
+        let e = ArmError::from_response(
+            "PATCH vmss1",
+            412,
+            None,
+            Some("\"1\"".into()),
+            br#"{"error":{"code":"PreconditionFailed","message":"stale"}}"#,
+        );
+        let msg = e.to_string();
+        assert!(msg.contains("at ETag \"1\""), "{msg}");
+        assert!(!msg.contains("Some("), "{msg}");
+        let msg = classify(429, "").to_string();
+        assert!(msg.contains("retry after 7s"), "{msg}");
+        assert!(!msg.contains("Some("), "{msg}");
+        let none = ArmError::from_response("GET x", 429, None, None, b"").to_string();
+        assert!(
+            !none.contains("retry after") && !none.contains("None"),
+            "{none}"
+        );
+        let auto = ArmError::AutoscalerEnabled {
+            what: "pool".into(),
+            min: Some(2),
+            max: None,
+        }
+        .to_string();
+        assert!(auto.contains("minCount 2, maxCount unset"), "{auto}");
     }
 
     #[test]

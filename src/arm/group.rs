@@ -6,6 +6,7 @@
 //! [`ArmClient`] (do not call from inside a runtime).
 
 use super::aks::AgentPool;
+
 use super::client::ArmClient;
 use super::error::ArmError;
 use super::id::{AgentPoolId, TargetId, VmssId};
@@ -30,6 +31,9 @@ pub enum SetOutcome {
     Unchanged { count: u32 },
     /// `count` set from `from` to `to`.
     CountSet { from: u32, to: u32 },
+    /// The answer to the write was lost, and reading back showed it
+    /// applied: what it did.
+    Confirmed(Box<SetOutcome>),
     /// The autoscaler is on: `minCount` moved instead (`requested` may have been clamped to `to`).
     MinCountSet {
         from: Option<u32>,
@@ -39,9 +43,20 @@ pub enum SetOutcome {
     },
 }
 
+impl SetOutcome {
+    /// This outcome, found by reading back after the answer was lost.
+    fn confirmed(self) -> SetOutcome {
+        SetOutcome::Confirmed(Box::new(self))
+    }
+}
+
 impl std::fmt::Display for SetOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            SetOutcome::Confirmed(done) => write!(
+                f,
+                "{done} (the answer to the write was lost; reading back showed it applied)"
+            ),
             SetOutcome::Unchanged { count } => write!(f, "count already {count}; nothing sent"),
             SetOutcome::CountSet { from, to } => write!(f, "count set from {from} to {to}"),
             SetOutcome::MinCountSet {
@@ -157,11 +172,28 @@ impl AksPoolGroup {
     }
 
     /// Set the count to `n` (or, with the autoscaler on, `minCount`, or
-    /// refuse, as `on_autoscaler` says); only when the provisioning state is
-    /// Succeeded (else [`ArmError::Busy`], nothing sent).
-    pub fn set_count(&self, n: u32, on_autoscaler: AutoscalerMode) -> Result<SetOutcome, ArmError> {
+    /// refuse, as `on_autoscaler` says), conditional on `read`: the PUT
+    /// carries `If-Match` with the ETag of the read the plan was made from,
+    /// so a change made by anyone since is never overwritten (it fails with
+    /// [`ArmError::PreconditionFailed`], nothing changed: re-read and
+    /// re-plan). Only when the pool is idle (else [`ArmError::Busy`],
+    /// nothing sent). A PUT whose answer was lost is read back: when the
+    /// pool has the requested value it counts as done.
+    pub fn set_count(
+        &self,
+        read: &GroupState,
+        n: u32,
+        on_autoscaler: AutoscalerMode,
+    ) -> Result<SetOutcome, ArmError> {
         self.rt.block_on(async {
             let mut pool = self.client.get_agent_pool(&self.id).await?;
+            if pool.properties.e_tag != read.etag {
+                return Err(changed_since(
+                    &self.id.to_string(),
+                    read.etag.as_deref(),
+                    pool.properties.e_tag.as_deref(),
+                ));
+            }
             let state = self.state_of(&pool)?;
             let (min, max) = (pool.properties.min_count, pool.properties.max_count);
             if !state.is_idle() {
@@ -181,7 +213,7 @@ impl AksPoolGroup {
                     state: "Succeeded, but the pool is stopped (powerState Stopped)".into(),
                 });
             }
-            if state.autoscaler.is_some() {
+            let (outcome, wanted) = if state.autoscaler.is_some() {
                 if on_autoscaler == AutoscalerMode::Refuse {
                     return Err(ArmError::AutoscalerEnabled {
                         what: self.id.to_string(),
@@ -194,26 +226,131 @@ impl AksPoolGroup {
                     return Ok(SetOutcome::Unchanged { count: state.count });
                 }
                 pool.properties.min_count = Some(to);
-                self.client.put_agent_pool(&self.id, &pool).await?;
                 let outcome = SetOutcome::MinCountSet {
                     from: min,
                     to,
                     requested: n,
                     max,
                 };
-                tracing::info!(pool = %self.id, "{outcome}");
-                return Ok(outcome);
+                (outcome, PoolValue::MinCount(to))
+            } else {
+                if state.count == n {
+                    return Ok(SetOutcome::Unchanged { count: n });
+                }
+                pool.properties.count = Some(n);
+                let outcome = SetOutcome::CountSet {
+                    from: state.count,
+                    to: n,
+                };
+                (outcome, PoolValue::Count(n))
+            };
+            let what = self.id.to_string();
+            let mut resent = 0;
+            loop {
+                match self
+                    .client
+                    .put_agent_pool_if(&self.id, &pool, read.etag.as_deref())
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!(pool = %self.id, "{outcome}");
+                        return Ok(outcome);
+                    }
+                    Err(ArmError::Unconfirmed { cause, status, .. }) => {
+                        let url = self.client.agent_pool_url(&self.id)?;
+                        self.client.wait_until_settled(&what, &url).await?;
+                        let now = self.client.get_agent_pool(&self.id).await?;
+                        match landed(
+                            &what,
+                            wanted.is_in(&now),
+                            read.etag.as_deref(),
+                            now.properties.e_tag.as_deref(),
+                            (&cause, status),
+                            &mut resent,
+                            self.client.config().retry.max_server_retries,
+                        )? {
+                            Landed::Yes => return Ok(outcome.confirmed()),
+                            Landed::Resend => {
+                                self.client
+                                    .pause_before_resending(&what, resent - 1)
+                                    .await?;
+                                continue;
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
             }
-            if state.count == n {
-                return Ok(SetOutcome::Unchanged { count: n });
-            }
-            pool.properties.count = Some(n);
-            self.client.put_agent_pool(&self.id, &pool).await?;
-            Ok(SetOutcome::CountSet {
-                from: state.count,
-                to: n,
-            })
         })
+    }
+}
+
+/// The value a pool write sets, to recognise it when reading back.
+enum PoolValue {
+    Count(u32),
+    MinCount(u32),
+}
+
+impl PoolValue {
+    fn is_in(&self, pool: &AgentPool) -> bool {
+        match *self {
+            PoolValue::Count(n) => pool.properties.count == Some(n),
+            PoolValue::MinCount(n) => pool.properties.min_count == Some(n),
+        }
+    }
+}
+
+/// What a read-back found after a conditional write whose answer was lost.
+enum Landed {
+    /// The target has the requested value: the write was applied.
+    Yes,
+    /// Nothing changed since the read: the write never landed; send it again.
+    Resend,
+}
+
+/// Decides from a read-back after a write answered with `cause` (none):
+/// applied when `has_value`; never landed when the ETag is still `read` (then
+/// resend, at most `bound` times); otherwise someone else changed the target.
+fn landed(
+    what: &str,
+    has_value: bool,
+    read: Option<&str>,
+    now: Option<&str>,
+    (cause, status): (&str, Option<u16>),
+    resent: &mut u32,
+    bound: u32,
+) -> Result<Landed, ArmError> {
+    if has_value {
+        tracing::warn!(%what, "no answer to the write ({cause}), but reading back shows it applied");
+        return Ok(Landed::Yes);
+    }
+    if now == read {
+        if *resent < bound {
+            *resent += 1;
+            tracing::warn!(%what, "no answer to the write ({cause}) and nothing changed: sending it again");
+            return Ok(Landed::Resend);
+        }
+        return Err(ArmError::Unconfirmed {
+            what: what.to_string(),
+            cause: format!("{cause}; sent {} times, never applied", *resent + 1),
+            status,
+        });
+    }
+    Err(changed_since(what, read, now))
+}
+
+/// The target's ETag is no longer the one the plan was made from.
+fn changed_since(what: &str, read: Option<&str>, now: Option<&str>) -> ArmError {
+    ArmError::PreconditionFailed {
+        what: what.to_string(),
+        etag: read.map(str::to_string),
+        error: super::error::ArmErrorBody {
+            code: "Changed".into(),
+            message: format!(
+                "someone else changed it since (ETag now {}); nothing was sent",
+                now.unwrap_or("unset")
+            ),
+        },
     }
 }
 
@@ -256,59 +393,115 @@ impl VmssGroup {
         vmss_state(&self.id, &vmss)
     }
 
-    /// Set `sku.capacity` to `n` with `If-Match` on the ETag; only when the
-    /// provisioning state is Succeeded (else [`ArmError::Busy`], nothing
-    /// sent). `on_autoscaler` does not apply (Azure autoscale settings on a
-    /// scale set are a separate resource this does not read).
+    /// Set `sku.capacity` to `n`, conditional on `read`: the PATCH carries
+    /// `If-Match` with the ETag of the read the plan was made from (a 412
+    /// means someone changed the scale set since: re-read and re-plan).
+    /// Only when `read` was idle (else [`ArmError::Busy`], nothing sent).
+    /// A PATCH whose answer was lost is read back: when the capacity is `n`
+    /// it counts as done. `on_autoscaler` does not apply (Azure autoscale
+    /// settings on a scale set are a separate resource this does not read).
     pub fn set_count(
         &self,
+        read: &GroupState,
         n: u32,
         _on_autoscaler: AutoscalerMode,
     ) -> Result<SetOutcome, ArmError> {
-        self.rt.block_on(async {
-            let vmss = self.client.get_vmss(&self.id).await?;
-            let state = vmss_state(&self.id, &vmss)?;
-            if !state.is_idle() {
-                return Err(ArmError::Busy {
-                    what: self.id.to_string(),
-                    state: state.provisioning_state,
-                });
-            }
-            if state.count == n {
-                return Ok(SetOutcome::Unchanged { count: n });
-            }
-            self.client
-                .set_vmss_capacity(&self.id, u64::from(n), state.etag.as_deref())
-                .await?;
-            Ok(SetOutcome::CountSet {
-                from: state.count,
-                to: n,
-            })
+        if !read.is_idle() {
+            return Err(ArmError::Busy {
+                what: self.id.to_string(),
+                state: read.provisioning_state.clone(),
+            });
+        }
+        if read.count == n {
+            return Ok(SetOutcome::Unchanged { count: n });
+        }
+        let outcome = SetOutcome::CountSet {
+            from: read.count,
+            to: n,
+        };
+        let confirmed = self.rt.block_on(write_vmss_confirmed(
+            &self.client,
+            &self.id,
+            read.etag.as_deref(),
+            async || {
+                self.client
+                    .set_vmss_capacity(&self.id, u64::from(n), read.etag.as_deref())
+                    .await
+            },
+            |now| now.capacity() == Some(u64::from(n)),
+        ))?;
+        Ok(if confirmed {
+            outcome.confirmed()
+        } else {
+            outcome
         })
+    }
+}
+
+/// A conditional write of scale set `id` (made from the read at `etag`):
+/// `write` sends it; when its answer is lost, the scale set is read back
+/// once it has settled: done when `has_value`, sent again when nothing
+/// changed, [`ArmError::PreconditionFailed`] when someone else changed it.
+/// Returns whether the write was only confirmed by reading back.
+pub(super) async fn write_vmss_confirmed(
+    client: &ArmClient,
+    id: &VmssId,
+    etag: Option<&str>,
+    write: impl AsyncFn() -> Result<super::vmss::Vmss, ArmError>,
+    has_value: impl Fn(&super::vmss::Vmss) -> bool,
+) -> Result<bool, ArmError> {
+    let what = id.to_string();
+    let mut resent = 0;
+    loop {
+        match write().await {
+            Ok(_) => return Ok(false),
+            Err(ArmError::Unconfirmed { cause, status, .. }) => {
+                let url = client.vmss_url(id)?;
+                client.wait_until_settled(&what, &url).await?;
+                let now = client.get_vmss(id).await?;
+                match landed(
+                    &what,
+                    has_value(&now),
+                    etag,
+                    now.etag.as_deref(),
+                    (&cause, status),
+                    &mut resent,
+                    client.config().retry.max_server_retries,
+                )? {
+                    Landed::Yes => return Ok(true),
+                    Landed::Resend => {
+                        client.pause_before_resending(&what, resent - 1).await?;
+                        continue;
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
 /// What a count write did, as the one target interface reports it: the
 /// field that changed (`field` for a count) and ARM's detail.
 fn applied(outcome: SetOutcome, before: u32, field: &str) -> Applied {
-    let detail = outcome.to_string();
-    match outcome {
-        SetOutcome::Unchanged { count } => Applied {
-            count,
-            field: "none".into(),
-            detail,
-        },
-        SetOutcome::CountSet { to, .. } => Applied {
-            count: to,
-            field: field.into(),
-            detail,
-        },
+    Applied {
+        detail: outcome.to_string(),
+        ..changed(outcome, before, field)
+    }
+}
+
+/// The count and field a write leaves (the detail is filled by [`applied`]).
+fn changed(outcome: SetOutcome, before: u32, field: &str) -> Applied {
+    let (count, field) = match outcome {
+        SetOutcome::Confirmed(done) => return changed(*done, before, field),
+        SetOutcome::Unchanged { count } => (count, "none"),
+        SetOutcome::CountSet { to, .. } => (to, field),
         // The autoscaler keeps the count; it may now not go below `to`.
-        SetOutcome::MinCountSet { .. } => Applied {
-            count: before,
-            field: "minCount".into(),
-            detail,
-        },
+        SetOutcome::MinCountSet { .. } => (before, "minCount"),
+    };
+    Applied {
+        count,
+        field: field.into(),
+        detail: String::new(),
     }
 }
 
@@ -323,7 +516,7 @@ impl NodeGroup for AksPoolGroup {
         AksPoolGroup::read(self).map_err(GroupError::from)
     }
     fn set_count(&mut self, read: &GroupState, n: u32) -> Result<Applied, GroupError> {
-        let outcome = AksPoolGroup::set_count(self, n, self.mode)?;
+        let outcome = AksPoolGroup::set_count(self, read, n, self.mode)?;
         Ok(applied(outcome, read.count, "count"))
     }
 }
@@ -339,7 +532,51 @@ impl NodeGroup for VmssGroup {
         VmssGroup::read(self).map_err(GroupError::from)
     }
     fn set_count(&mut self, read: &GroupState, n: u32) -> Result<Applied, GroupError> {
-        let outcome = VmssGroup::set_count(self, n, AutoscalerMode::AdjustMinCount)?;
+        let outcome = VmssGroup::set_count(self, read, n, AutoscalerMode::AdjustMinCount)?;
         Ok(applied(outcome, read.count, "sku.capacity"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_back_after_a_lost_answer_decides_done_resend_or_changed() {
+        let mut resent = 0;
+        let decide = |has, now, resent: &mut u32| {
+            landed(
+                "vmss1",
+                has,
+                Some("\"1\""),
+                now,
+                ("timed out", None),
+                resent,
+                2,
+            )
+        };
+        // The target has the value: applied, whatever its ETag.
+        assert!(matches!(
+            decide(true, Some("\"3\""), &mut resent),
+            Ok(Landed::Yes)
+        ));
+        // Nothing changed: send again, at most twice.
+        assert!(matches!(
+            decide(false, Some("\"1\""), &mut resent),
+            Ok(Landed::Resend)
+        ));
+        assert!(matches!(
+            decide(false, Some("\"1\""), &mut resent),
+            Ok(Landed::Resend)
+        ));
+        let e = decide(false, Some("\"1\""), &mut resent).err().unwrap();
+        assert!(matches!(e, ArmError::Unconfirmed { .. }), "{e}");
+        // Someone else changed it: never sent again over their change.
+        let e = decide(false, Some("\"2\""), &mut 0).err().unwrap();
+        assert!(matches!(e, ArmError::PreconditionFailed { .. }), "{e}");
+        assert_eq!(
+            crate::core::group::GroupError::from(e).kind,
+            crate::core::group::GroupErrorKind::Changed
+        );
     }
 }

@@ -220,6 +220,15 @@ pub enum TargetId {
     Vmss(VmssId),
 }
 
+impl std::fmt::Display for TargetId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetId::AgentPool(id) => id.fmt(f),
+            TargetId::Vmss(id) => id.fmt(f),
+        }
+    }
+}
+
 impl TargetId {
     pub fn parse(id: &str) -> Result<Self, IdError> {
         if id.to_ascii_lowercase().contains("/microsoft.compute/") {

@@ -4,7 +4,7 @@
 
 use super::client::ArmClient;
 use super::error::ArmError;
-use super::group::Blocking;
+use super::group::{write_vmss_confirmed, Blocking};
 use super::id::VmssId;
 use super::vmss::{InstanceAction, ProtectionPolicy, VmssVm};
 use crate::core::group::{Capabilities, Done, GroupError, GroupState, NodeGroup};
@@ -67,9 +67,21 @@ impl VmssInstances {
         let capacity = vmss.capacity().unwrap_or(0);
         let before = u32::try_from(capacity).unwrap_or(u32::MAX);
         let planned = before.saturating_add(n);
-        let first = rt
-            .block_on(client.set_vmss_capacity(id, u64::from(planned), vmss.etag.as_deref()))
-            .map_err(GroupError::from);
+        let etag = vmss.etag.as_deref();
+        let raise = |to: u32, etag: Option<String>| {
+            rt.block_on(write_vmss_confirmed(
+                client,
+                id,
+                etag.as_deref(),
+                async || {
+                    client
+                        .set_vmss_capacity(id, u64::from(to), etag.as_deref())
+                        .await
+                },
+                |now| now.capacity() == Some(u64::from(to)),
+            ))
+        };
+        let first = raise(planned, etag.map(str::to_string)).map_err(GroupError::from);
         let to = match after_write(before, planned, &first) {
             AfterWrite::Done(_) => planned,
             AfterWrite::Failed(e) => {
@@ -79,16 +91,14 @@ impl VmssInstances {
                 ))
             }
             AfterWrite::Retry { nodes, .. } => {
-                let etag = rt.block_on(client.get_vmss(id))?.etag;
-                rt.block_on(client.set_vmss_capacity(id, u64::from(nodes), etag.as_deref()))
-                    .map_err(|e| {
-                        context(
-                            e,
-                            &format!(
-                                "raising the capacity to {nodes} (as far as the quota allows)"
-                            ),
-                        )
-                    })?;
+                // The quota refused the first write: nothing changed, so the
+                // scale set is still at the version read above.
+                raise(nodes, vmss.etag.clone()).map_err(|e| {
+                    context(
+                        e,
+                        &format!("raising the capacity to {nodes} (as far as the quota allows)"),
+                    )
+                })?;
                 let e = first.expect_err("a retry follows a failed write");
                 done.short_of_plan = Some(format!(
                     "the vCPU quota allows {} of the {n} new instances planned; ask for a quota increase ({e})",

@@ -3,7 +3,7 @@
 //! policy: upgrade every instance; otherwise the policy rolls them).
 
 use super::client::ArmClient;
-use super::group::{Blocking, VmssGroup};
+use super::group::{write_vmss_confirmed, Blocking, VmssGroup};
 use super::id::VmssId;
 use super::vmss::InstanceAction;
 use crate::core::group::{Capabilities, Done, GroupError, GroupState, NodeGroup};
@@ -49,14 +49,27 @@ impl NodeGroup for VmssSize {
             (done.clone(), g)
         };
         let from = read.vm_size.clone().unwrap_or_default();
-        if let Err(e) = rt.block_on(client.set_vmss_sku(id, to, read.etag.as_deref())) {
-            return Err(failed(
-                &done,
-                e,
-                &format!("setting the size of {id} to {to}"),
-            ));
+        let etag = read.etag.as_deref();
+        let sent = rt.block_on(write_vmss_confirmed(
+            client,
+            id,
+            etag,
+            async || client.set_vmss_sku(id, to, etag).await,
+            |now| now.sku.as_ref().and_then(|s| s.name.as_deref()) == Some(to),
+        ));
+        match sent {
+            Ok(false) => done.actions.push(format!("sku.name {from} -> {to}")),
+            Ok(true) => done.actions.push(format!(
+                "sku.name {from} -> {to} (the answer was lost; reading back showed it applied)"
+            )),
+            Err(e) => {
+                return Err(failed(
+                    &done,
+                    e,
+                    &format!("setting the size of {id} to {to}"),
+                ))
+            }
         }
-        done.actions.push(format!("sku.name {from} -> {to}"));
         let upgrade = read.upgrade_policy.as_deref().unwrap_or("Manual");
         if !upgrade.eq_ignore_ascii_case("manual") {
             done.actions.push(format!(

@@ -178,9 +178,14 @@ impl InstanceAction {
 const MAX_PAGES: usize = 100;
 
 impl ArmClient {
+    /// The scale set's URL (with the api-version).
+    pub fn vmss_url(&self, id: &VmssId) -> Result<url::Url, ArmError> {
+        self.url(&id.to_string(), &self.config().compute_api_version.clone())
+    }
+
     /// GET the scale set; its ETag comes from the `ETag` header, else the body.
     pub async fn get_vmss(&self, id: &VmssId) -> Result<Vmss, ArmError> {
-        let url = self.url(&id.to_string(), &self.config().compute_api_version.clone())?;
+        let url = self.vmss_url(id)?;
         let (mut vmss, rsp): (Vmss, _) = self.get_json(&url).await?;
         if let Some(tag) = rsp.header("etag") {
             vmss.etag = Some(tag.to_string());

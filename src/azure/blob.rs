@@ -5,6 +5,11 @@
 //! runtime. `put` is one Put Blob request for objects up to
 //! [`SINGLE_PUT_LIMIT`] (larger ones are staged as blocks and committed in one
 //! request); either way readers see the old or the new blob, never a mix.
+//!
+//! For what several controllers share: [`BlobStore::get_versioned`] and
+//! [`BlobStore::put_if`] write only over the version that was read (ETags),
+//! and [`BlobStore::append`] appends to an append blob (one atomic block per
+//! record, so concurrent writers never lose or mix lines).
 
 use super::location::Endpoint;
 use super::sas::{AccountKey, SasProtocol};
@@ -13,7 +18,9 @@ use crate::store::{ObjectStore, StoreError};
 use azure_core::error::ErrorKind;
 use azure_core::http::{ClientOptions, ExponentialRetryOptions, RequestContent, RetryOptions, Url};
 use azure_core::Bytes;
-use azure_storage_blob::models::{BlobClientUploadOptions, BlobContainerClientListBlobsOptions};
+use azure_storage_blob::models::{
+    AppendBlobClientCreateOptions, BlobClientUploadOptions, BlobContainerClientListBlobsOptions,
+};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use chrono::{DateTime, Duration, Utc};
 use futures::TryStreamExt as _;
@@ -356,6 +363,155 @@ pub fn sanitize(text: &str) -> String {
         out.replace_range(i..end, "<redacted>");
     }
     out
+}
+
+/// Appends to one append blob at most; a log that reaches Azure's limit of
+/// 50,000 appends goes on in `NAME.2`, `NAME.3`, ... up to this many parts.
+const MAX_LOG_PARTS: u32 = 1000;
+
+/// The HTTP status and the service's error code of an SDK error.
+fn status_of(e: &azure_core::Error) -> (Option<u16>, Option<String>) {
+    match e.kind() {
+        ErrorKind::HttpResponse {
+            status, error_code, ..
+        } => (Some(u16::from(*status)), error_code.clone()),
+        _ => (None, None),
+    }
+}
+
+impl BlobStore {
+    /// The bytes of a blob and its ETag (the version a conditional write
+    /// names), or `None` when it does not exist.
+    pub fn get_versioned(&self, name: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        let full = self.full_name(name)?;
+        let client = self.client()?;
+        let blob = client.blob_client(&full);
+        let got = self.inner.runtime.block_on(async {
+            let r = blob.download(None).await?;
+            let etag = r.properties.etag.as_ref().map(|t| t.to_string());
+            r.body.collect().await.map(|b| (b.to_vec(), etag))
+        });
+        match got {
+            Ok((bytes, Some(etag))) => Ok(Some((bytes, etag))),
+            Ok((_, None)) => Err(StoreError::Io {
+                location: self.describe(),
+                name: name.to_string(),
+                detail: "the service gave no ETag".into(),
+            }),
+            Err(e) => match self.error(name, e) {
+                StoreError::NotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Replaces a blob only if it is still at `version` (an ETag from
+    /// [`BlobStore::get_versioned`]), or, with `None`, only if it does not
+    /// exist. `Ok(false)`: someone else wrote it in between; nothing was
+    /// written.
+    pub fn put_if(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        version: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let full = self.full_name(name)?;
+        let client = self.client()?;
+        let blob = client.blob_client(&full);
+        let content: RequestContent<Bytes, _> = Bytes::copy_from_slice(bytes).into();
+        let options = BlobClientUploadOptions {
+            partition_size: NonZero::new(SINGLE_PUT_LIMIT),
+            if_match: version.map(|v| v.to_string().into()),
+            if_none_match: version.is_none().then(|| "*".to_string().into()),
+            ..Default::default()
+        };
+        let r = self
+            .inner
+            .runtime
+            .block_on(async { blob.upload(content, Some(options)).await });
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) => match status_of(&e) {
+                (Some(412), _) => Ok(false),
+                (Some(409), Some(code)) if code == "BlobAlreadyExists" => Ok(false),
+                _ => Err(self.error(name, e)),
+            },
+        }
+    }
+
+    /// Appends `bytes` (one record) to the append blob `name`, creating it
+    /// when it does not exist. Each append is one atomic block: lines of
+    /// several writers never interleave and none is lost. A blob full of
+    /// appends (Azure's limit is 50,000) continues in `NAME.2`, `NAME.3`...
+    pub fn append(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut part = 1;
+        loop {
+            let this = if part == 1 {
+                name.to_string()
+            } else {
+                format!("{name}.{part}")
+            };
+            match self.append_to(&this, bytes)? {
+                true => return Ok(()),
+                false if part < MAX_LOG_PARTS => part += 1,
+                false => {
+                    return Err(StoreError::Io {
+                        location: self.describe(),
+                        name: name.to_string(),
+                        detail: format!(
+                            "{MAX_LOG_PARTS} parts of the log are full: point the decision log at a new blob"
+                        ),
+                    })
+                }
+            }
+        }
+    }
+
+    /// One append to `name`; `Ok(false)` when that blob is full.
+    fn append_to(&self, name: &str, bytes: &[u8]) -> Result<bool, StoreError> {
+        let full = self.full_name(name)?;
+        let client = self.client()?;
+        let blob = client.blob_client(&full).append_blob_client();
+        let append = || {
+            let content: RequestContent<Bytes, azure_core::http::NoFormat> =
+                Bytes::copy_from_slice(bytes).into();
+            self.inner
+                .runtime
+                .block_on(blob.append_block(content, bytes.len() as u64, None))
+        };
+        let mut created = false;
+        loop {
+            let e = match append() {
+                Ok(_) => return Ok(true),
+                Err(e) => e,
+            };
+            match status_of(&e) {
+                (Some(404), Some(code)) if code == "BlobNotFound" && !created => {
+                    created = true;
+                    let options = AppendBlobClientCreateOptions::default().if_not_exists();
+                    match self
+                        .inner
+                        .runtime
+                        .block_on(blob.create(Some(options)))
+                    {
+                        Ok(_) => {}
+                        // Someone else created it first: append to theirs.
+                        Err(e) if status_of(&e).0 == Some(409) => {}
+                        Err(e) => return Err(self.error(name, e)),
+                    }
+                }
+                (Some(409), Some(code)) if code == "BlockCountExceedsLimit" => return Ok(false),
+                (Some(409), Some(code)) if code == "InvalidBlobType" => {
+                    return Err(StoreError::Io {
+                        location: self.describe(),
+                        name: name.to_string(),
+                        detail: "this blob is not an append blob (a decision log written by mlscaler before 0.2 is a block blob): rename it, or point the decision log at a new blob".into(),
+                    })
+                }
+                _ => return Err(self.error(name, e)),
+            }
+        }
+    }
 }
 
 impl ObjectStore for BlobStore {

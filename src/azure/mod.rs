@@ -199,20 +199,25 @@ pub fn resolve(settings: &StorageSettings) -> Result<Resolved, AzureError> {
         }
         Ok(Auth::Key(AccountKey::new(&account, key)?))
     };
-    let cs_auth = match &cs {
-        Some(cs) => match (&cs.sas, &cs.account_key) {
+    // Only the first credential in the order is looked at: a SAS in the URL
+    // wins, whatever account the other settings name.
+    let cs_auth = |cs: &location::ConnectionString| -> Result<Option<Auth>, AzureError> {
+        Ok(match (&cs.sas, &cs.account_key) {
             (Some(s), _) => Some(Auth::Sas(s.clone())),
             (None, Some(k)) => Some(key_auth(
                 cs.account_name.clone().or(cs.endpoint.account.clone()),
                 k,
             )?),
             (None, None) => None,
-        },
-        None => None,
+        })
+    };
+    let from_cs = match (&url_sas, &cs) {
+        (None, Some(cs)) => cs_auth(cs)?,
+        _ => None,
     };
     let auth = if let Some(s) = url_sas {
         Auth::Sas(s)
-    } else if let Some(a) = cs_auth {
+    } else if let Some(a) = from_cs {
         a
     } else if let Some(k) = settings.account_key.as_ref().filter(|k| !k.is_blank()) {
         key_auth(account_setting, k)?
@@ -285,6 +290,31 @@ mod tests {
         assert!(matches!(r.auth, Auth::Sas(_)));
         assert_eq!(r.container, "c01");
         assert_eq!(r.path, "data/");
+    }
+
+    #[test]
+    fn a_sas_in_the_url_is_used_whatever_account_the_other_settings_name() {
+        // The workshop's variables name another account, with its key and a
+        // connection string: the URL's SAS comes first, as the README says.
+        let s = StorageSettings {
+            url: Some("https://acct.blob.core.windows.net/c01/data/?sv=1&sig=x".into()),
+            account: Some("other".into()),
+            account_key: Some(Secret::new(DEV_ACCOUNT_KEY)),
+            connection_string: Some(Secret::new("AccountName=other;AccountKey=a2V5")),
+            ..settings()
+        };
+        let r = resolve(&s).unwrap();
+        assert!(matches!(r.auth, Auth::Sas(_)), "{:?}", r.auth);
+        assert_eq!(r.endpoint.account.as_deref(), Some("acct"));
+        // Without the SAS, the connection string for another account is refused.
+        let s = StorageSettings {
+            url: Some("https://acct.blob.core.windows.net/c01/data/".into()),
+            ..s
+        };
+        assert!(matches!(
+            resolve(&s).unwrap_err(),
+            AzureError::AccountMismatch { .. }
+        ));
     }
 
     #[test]

@@ -158,6 +158,9 @@ pub enum GroupErrorKind {
     OperationFailed,
     /// The target cannot do this (see [`Capabilities`]).
     Unsupported,
+    /// The run was stopped (SIGTERM/SIGINT) before it finished; nothing
+    /// further was sent.
+    Interrupted,
     /// Anything else (bad answers, transport).
     Other,
 }
@@ -177,6 +180,7 @@ impl GroupErrorKind {
             GroupErrorKind::Timeout => "timeout",
             GroupErrorKind::OperationFailed => "operation_failed",
             GroupErrorKind::Unsupported => "unsupported",
+            GroupErrorKind::Interrupted => "interrupted",
             GroupErrorKind::Other => "other",
         }
     }

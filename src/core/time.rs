@@ -197,6 +197,13 @@ impl Step {
             ((secs + self.0 - 1) / self.0) as usize
         }
     }
+    /// Steps after the next one before a target busy for `secs` takes a
+    /// change again: a decision is made every step, so an operation that ends
+    /// within one step costs nothing, a longer one holds the decisions of the
+    /// steps it spans (`ceil(secs / step) - 1`).
+    pub fn steps_busy(self, secs: i64) -> usize {
+        self.steps_ceil(secs).saturating_sub(1)
+    }
     /// `Some(n)` when `secs` is exactly `n` steps.
     pub fn steps_exact(self, secs: i64) -> Option<usize> {
         (secs > 0 && secs % self.0 == 0).then(|| (secs / self.0) as usize)

@@ -6,6 +6,7 @@
 //! - [`train`]: what `train` did, and the evaluation plots;
 //! - [`backtest`], [`backtest_jobs`], [`backtest_vertical`]: what a replay
 //!   found, its plan CSV and plots;
+//! - [`tune`]: the candidates, the choice and its held-back score;
 //! - [`inspect`]: a model card;
 //! - [`plot`], [`table`]: the SVG charts and text tables they share.
 
@@ -17,3 +18,4 @@ pub mod plot;
 pub mod scale;
 pub mod table;
 pub mod train;
+pub mod tune;

@@ -2,6 +2,7 @@
 //! counts, instances, VM sizes), as text for people, and the plan's plot.
 //! The same records are the JSON lines of the decision log.
 
+use crate::arm::WriteEvent;
 use crate::core::group::{Applied, GroupState};
 use crate::core::plan::instances::{Instance, InstancePlan};
 use crate::core::plan::outcome::Outcome;
@@ -99,6 +100,9 @@ pub struct JobsRecord {
     pub actions: Vec<String>,
     /// Why an ARM operation failed (outcome "failed").
     pub error: Option<String>,
+    /// The class of that failure (`busy`, `quota`, `timeout`, ...), as in
+    /// every failed record.
+    pub error_class: Option<&'static str>,
     /// Why fewer instances were created than planned (outcome "limited": the vCPU quota).
     pub short_of_plan: Option<String>,
 }
@@ -145,6 +149,33 @@ pub struct VerticalRecord {
     pub actions: Vec<String>,
     /// Why an ARM operation failed (outcome "failed"; `actions` lists what was done before).
     pub error: Option<String>,
+    /// The class of that failure, as in every failed record.
+    pub error_class: Option<&'static str>,
+}
+
+/// A run that failed before its policy could record it (reading the data or
+/// the target, a write that failed, a signal, the deadline): outcome
+/// `failed`, the class of the error, the error, and every write the run had
+/// sent with what came of it.
+#[derive(Debug, Serialize)]
+pub struct FailedRecord {
+    pub mlscaler_version: &'static str,
+    /// When the run planned (RFC 3339): the clock, or `--now`.
+    pub now: String,
+    pub target: String,
+    pub policy: String,
+    pub dry_run: bool,
+    /// Always `failed`.
+    pub outcome: Outcome,
+    /// `busy`, `changed`, `throttled`, `quota`, `not_found`, `auth`,
+    /// `rejected`, `server`, `timeout`, `operation_failed`, `interrupted`,
+    /// `clock_skew`, `storage` or `other`.
+    pub error_class: &'static str,
+    /// The error, with its causes (never a secret).
+    pub error: String,
+    /// What the run had done: every write sent, in order, with what came of it.
+    pub writes: Vec<WriteEvent>,
+    pub duration_secs: f64,
 }
 
 /// The record of one round, serialized exactly as the policy's own record.
@@ -154,6 +185,7 @@ pub enum Record {
     Nodes(Box<ScaleRecord>),
     Jobs(Box<JobsRecord>),
     Vertical(Box<VerticalRecord>),
+    Failed(Box<FailedRecord>),
 }
 
 impl Record {
@@ -163,6 +195,27 @@ impl Record {
             Record::Nodes(r) => render_nodes(r),
             Record::Jobs(r) => render_jobs(r),
             Record::Vertical(r) => render_vertical(r),
+            Record::Failed(r) => render_failed(r),
+        }
+    }
+
+    /// The outcome of the round.
+    pub fn outcome_kind(&self) -> Outcome {
+        match self {
+            Record::Nodes(r) => r.outcome,
+            Record::Jobs(r) => r.outcome,
+            Record::Vertical(r) => r.outcome,
+            Record::Failed(r) => r.outcome,
+        }
+    }
+
+    /// The class of the error, when the round failed.
+    pub fn error_class(&self) -> Option<&'static str> {
+        match self {
+            Record::Nodes(_) => None,
+            Record::Jobs(r) => r.error_class,
+            Record::Vertical(r) => r.error_class,
+            Record::Failed(r) => Some(r.error_class),
         }
     }
 
@@ -187,6 +240,7 @@ impl Record {
                 }
                 VerticalDecision::Hold { size, .. } => format!("{}: {size}", r.outcome.name()),
             },
+            Record::Failed(r) => format!("failed ({}): {}", r.error_class, r.error),
         }
     }
 }
@@ -222,6 +276,10 @@ pub fn explain(r: &Reason) -> String {
         } => {
             format!("calibrated by recent errors: x{factor:.3} -> {demand:.1} at full utilisation = {nodes} nodes")
         }
+        Reason::OperationWindow { busy_secs } => format!(
+            "the change keeps the target busy for {}: sized to cover that long after the lead time too",
+            format_duration_secs(*busy_secs)
+        ),
         Reason::ReactiveFloor {
             demand,
             utilisation,
@@ -248,6 +306,12 @@ pub fn explain(r: &Reason) -> String {
         }
         Reason::ScaleInCooldown { remaining_secs } => {
             format!("scale-in cooldown: {remaining_secs} s left")
+        }
+        Reason::ScaleInTooSmall { least, wanted } => {
+            format!("scale-in to {wanted} held: smaller than {least} node(s)")
+        }
+        Reason::ScaleOutRoundedUp { least, wanted } => {
+            format!("scale-out to {wanted} raised to at least {least} node(s) more")
         }
         Reason::StepUpLimited { max_step, wanted } => {
             format!("step up limited to {max_step} (wanted {wanted})")
@@ -363,7 +427,10 @@ pub fn render_jobs(r: &JobsRecord) -> String {
         out.push_str(&format!("short of plan: {s}\n"));
     }
     if let Some(e) = &r.error {
-        out.push_str(&format!("failed: {e}\n"));
+        out.push_str(&format!(
+            "failed ({}): {e}\n",
+            r.error_class.unwrap_or("other")
+        ));
     }
     out
 }
@@ -393,7 +460,28 @@ pub fn render_vertical(r: &VerticalRecord) -> String {
         out.push_str(&format!("applied: {a}\n"));
     }
     if let Some(e) = &r.error {
-        out.push_str(&format!("failed: {e}\n"));
+        out.push_str(&format!(
+            "failed ({}): {e}\n",
+            r.error_class.unwrap_or("other")
+        ));
+    }
+    out
+}
+
+/// The record of a failed run as text for people.
+pub fn render_failed(r: &FailedRecord) -> String {
+    let mut out = format!(
+        "{}{}: failed ({}): {}\n",
+        if r.dry_run { "[dry run] " } else { "" },
+        r.target,
+        r.error_class,
+        r.error
+    );
+    if r.writes.is_empty() {
+        out.push_str("nothing was sent to the target\n");
+    }
+    for w in &r.writes {
+        out.push_str(&format!("sent: {} {}: {}\n", w.request, w.change, w.result));
     }
     out
 }

@@ -25,7 +25,7 @@ pub enum Mode {
 }
 
 /// The model's walk-forward retraining in a replay.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WalkForward {
     /// History before the first model is trained.
     pub warmup: Duration,
@@ -33,6 +33,12 @@ pub struct WalkForward {
     pub retrain_every: Duration,
     /// Train on only this much recent history (`None`: all of it).
     pub train_window: Option<Duration>,
+    /// Replay this published model instead of retraining.
+    pub model: Option<String>,
+    /// The registry holding `model`.
+    pub models: String,
+    /// The controller's first decision (epoch seconds); `None`: the first row.
+    pub start: Option<i64>,
 }
 
 /// Which policy's plan `--plan-out` writes.
@@ -96,9 +102,16 @@ impl BacktestSettings {
                 "the scored part should start inside the trace: 0 <= fraction < 1",
             ));
         }
-        let plan_policy = match a.plan_policy.trim() {
-            "all" => PlanPolicy::All,
-            one => PlanPolicy::One(one.to_string()),
+        let plan_policy = match a.plan_policy.as_deref().map(str::trim) {
+            Some("all") => PlanPolicy::All,
+            Some(one) => PlanPolicy::One(one.to_string()),
+            None => match &mode {
+                Mode::Nodes(kinds) if kinds.len() == 1 => {
+                    PlanPolicy::One(kinds[0].name().to_string())
+                }
+                Mode::Nodes(_) => PlanPolicy::One("predictive".into()),
+                Mode::Jobs(_) | Mode::Vertical(_) => PlanPolicy::All,
+            },
         };
         Ok(BacktestSettings {
             data: DataSettings::from_args(&a.input)?,
@@ -110,6 +123,21 @@ impl BacktestSettings {
                 train_window: a
                     .train_window
                     .map(|w| nonzero("train-window", w))
+                    .transpose()?,
+                model: a.model.clone().filter(|m| !m.trim().is_empty()),
+                models: a.models.clone(),
+                start: a
+                    .start
+                    .as_deref()
+                    .map(|t| {
+                        crate::ingest::timestamp::parse_timestamp(t.trim()).ok_or_else(|| {
+                            SettingsError::invalid(
+                                "start",
+                                t,
+                                "expected RFC 3339, e.g. 1998-07-01T00:00:00Z",
+                            )
+                        })
+                    })
                     .transpose()?,
             },
             score_from: a.score_from,

@@ -29,7 +29,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// Commands whose flags a config file may set.
-pub const COMMANDS: [&str; 4] = ["train", "backtest", "scale", "inspect"];
+pub const COMMANDS: [&str; 5] = ["train", "backtest", "scale", "tune", "inspect"];
 
 /// Errors reading a config file; each names the file (and key).
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@
 //! - [`profile`]: the scaling profile shared by `scale`, `backtest` and
 //!   `tune` (policy parameters, safety rules, fallback, drift, bounds);
 //! - [`data`]: where data comes from and how it is read;
-//! - [`train`], [`backtest`], [`scale`]: the other settings of each command;
+//! - [`train`], [`backtest`], [`scale`], [`tune`]: the other settings of each command;
 //! - [`file`]: the TOML config file, applied as flags the user did not set.
 
 pub mod backtest;
@@ -16,6 +16,7 @@ pub mod file;
 pub mod profile;
 pub mod scale;
 pub mod train;
+pub mod tune;
 
 use crate::cli::{Cli, LogFormat, OutputFormat};
 
@@ -47,9 +48,12 @@ pub enum Command {
     Train(Box<train::TrainSettings>),
     Backtest(Box<backtest::BacktestSettings>),
     Scale(Box<scale::ScaleSettings>),
+    Tune(Box<tune::TuneSettings>),
     Inspect(InspectSettings),
     /// `config check`: the config file, validated, and every effective setting.
     ConfigCheck(Option<file::ConfigFile>),
+    /// `config role`: the least-privilege custom role, for these scopes.
+    ConfigRole(Vec<String>),
 }
 
 impl Command {
@@ -64,11 +68,15 @@ impl Command {
                 Command::Backtest(Box::new(backtest::BacktestSettings::from_args(a)?))
             }
             C::Scale(a) => Command::Scale(Box::new(scale::ScaleSettings::from_args(a)?)),
+            C::Tune(a) => Command::Tune(Box::new(tune::TuneSettings::from_args(a)?)),
             C::Inspect(a) => Command::Inspect(InspectSettings {
                 model: a.model.clone(),
                 models: a.models.clone(),
                 storage: data::StorageAccess::from_args(&a.storage),
             }),
+            C::Config(crate::cli::ConfigArgs {
+                action: crate::cli::ConfigAction::Role { scopes },
+            }) => Command::ConfigRole(scopes.clone()),
             C::Config(_) => Command::ConfigCheck(file.cloned()),
             C::Completions { .. } => return Ok(None),
         }))

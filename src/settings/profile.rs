@@ -43,11 +43,23 @@ pub struct PoolProfile {
     pub lead_time: Option<Duration>,
     /// Accept a lead time shorter than the data's step as one step.
     pub round_lead_up: bool,
+    /// How long the target's scale-out operations run.
+    pub scale_out_duration: Duration,
+    /// How long the target's scale-in operations run.
+    pub scale_in_duration: Duration,
 }
 
 impl PoolProfile {
     /// The lead time without a model to take it from.
     pub const DEFAULT_LEAD: Duration = Duration::minutes(10);
+
+    /// How long a simulated target's operations run.
+    pub fn operations(&self) -> crate::core::sim::pool::Operations {
+        crate::core::sim::pool::Operations {
+            scale_out_secs: self.scale_out_duration.secs(),
+            scale_in_secs: self.scale_in_duration.secs(),
+        }
+    }
 
     /// The checked pool for a capacity and a lead time.
     pub fn checked(&self, capacity: Capacity, lead: Duration) -> Result<CheckedPool> {
@@ -81,6 +93,10 @@ pub struct PredictiveProfile {
     pub scale_in_cooldown: Duration,
     pub max_step_up: Option<u32>,
     pub max_step_down: Option<u32>,
+    /// Scale in only by at least this share of the nodes (0: any drop).
+    pub min_scale_in: f64,
+    /// Scale out by at least this share of the nodes (0: as asked).
+    pub min_scale_out: f64,
     /// `None`: no calibration by recent errors.
     pub calibration: Option<CalibrationProfile>,
     pub floor: FloorProfile,
@@ -138,6 +154,9 @@ impl PredictiveProfile {
                 window_secs: c.window.secs(),
                 min_samples: Self::CALIBRATION_MIN_SAMPLES,
             }),
+            busy_secs: (0, 0),
+            min_scale_in: self.min_scale_in,
+            min_scale_out: self.min_scale_out,
         }
     }
 }
@@ -221,6 +240,8 @@ impl Default for ScalingProfile {
                 max_nodes: 1000,
                 lead_time: None,
                 round_lead_up: false,
+                scale_out_duration: Duration::minutes(3),
+                scale_in_duration: Duration::minutes(1),
             },
             predictive: PredictiveProfile {
                 quantile: p.quantile,
@@ -230,6 +251,8 @@ impl Default for ScalingProfile {
                 scale_in_cooldown: secs(p.scale_in_cooldown_secs),
                 max_step_up: p.max_step_up,
                 max_step_down: p.max_step_down,
+                min_scale_in: p.min_scale_in,
+                min_scale_out: p.min_scale_out,
                 calibration: Some(CalibrationProfile {
                     quantile: cal.quantile,
                     window: secs(cal.window_secs),
@@ -335,7 +358,12 @@ impl ScalingProfile {
             |e: PolicyError| SettingsError::Combination(format!("{} settings: {e}", kind.name()));
         Ok(match kind {
             PolicyKind::Predictive => {
-                Strategy::Predictive(self.predictive.params().check(pool).map_err(checked)?)
+                let mut params = self.predictive.params();
+                params.busy_secs = (
+                    self.pool.scale_out_duration.secs(),
+                    self.pool.scale_in_duration.secs(),
+                );
+                Strategy::Predictive(params.check(pool).map_err(checked)?)
             }
             PolicyKind::ReactiveThreshold => {
                 Strategy::ReactiveThreshold(self.alarm.rule.check(pool).map_err(checked)?)
@@ -348,6 +376,53 @@ impl ScalingProfile {
             }
             PolicyKind::Oracle => Strategy::Oracle(CheckedOracle::new(pool)),
         })
+    }
+
+    /// This profile with what a tuning candidate varies set as it says.
+    pub fn with_candidate(&self, c: &crate::core::sim::tune::Candidate) -> ScalingProfile {
+        use crate::core::sim::tune::Candidate as C;
+        let mut p = self.clone();
+        match *c {
+            C::Predictive {
+                quantile,
+                target_utilisation,
+                calibration,
+                scale_in_window_secs,
+                min_step,
+            } => {
+                let pr = &mut p.predictive;
+                pr.quantile = quantile;
+                pr.target_utilisation = target_utilisation;
+                let window = self
+                    .predictive
+                    .calibration
+                    .map_or(Duration::days(14), |c| c.window);
+                pr.calibration =
+                    calibration.map(|quantile| CalibrationProfile { quantile, window });
+                pr.scale_in_window = secs(scale_in_window_secs);
+                pr.min_scale_in = min_step;
+                pr.min_scale_out = min_step;
+            }
+            C::ReactiveThreshold {
+                out_at,
+                in_at,
+                out_step_pct,
+            } => {
+                p.alarm.on = AlarmOn::Utilisation;
+                p.alarm.rule.scale_out_at = out_at;
+                p.alarm.rule.scale_in_at = in_at;
+                p.alarm.rule.step_out = Adjustment::Percent(out_step_pct);
+            }
+            C::TargetTracking {
+                utilisation,
+                window_secs,
+            } => {
+                p.tracking.target_utilisation = utilisation;
+                p.tracking.scale_in_stabilisation_secs = window_secs;
+            }
+            C::SeasonalNaive { margin } => p.seasonal.margin = margin,
+        }
+        p
     }
 
     /// The profile as TOML, in the flag names `scale --config` and
@@ -380,6 +455,8 @@ impl ScalingProfile {
         if self.pool.round_lead_up {
             kv("round-lead-up", "true".into());
         }
+        kv("scale-out-duration", q(self.pool.scale_out_duration));
+        kv("scale-in-duration", q(self.pool.scale_in_duration));
         let p = &self.predictive;
         kv("quantile", f(p.quantile));
         kv("target-utilisation", f(p.target_utilisation));
@@ -392,6 +469,8 @@ impl ScalingProfile {
         if let Some(s) = p.max_step_down {
             kv("max-step-down", s.to_string());
         }
+        kv("min-scale-in", f(p.min_scale_in));
+        kv("min-scale-out", f(p.min_scale_out));
         match p.calibration {
             Some(c) => {
                 kv("calibration-quantile", f(c.quantile));
@@ -526,6 +605,8 @@ fn pool(a: &ProfileArgs, d: &PoolProfile) -> Result<PoolProfile> {
         max_nodes,
         lead_time,
         round_lead_up: a.round_lead_up || d.round_lead_up,
+        scale_out_duration: a.scale_out_duration.unwrap_or(d.scale_out_duration),
+        scale_in_duration: a.scale_in_duration.unwrap_or(d.scale_in_duration),
     })
 }
 
@@ -550,6 +631,12 @@ fn predictive(a: &ProfileArgs, p: &mut PredictiveProfile) -> Result<()> {
     }
     if let Some(s) = a.max_step_down {
         p.max_step_down = Some(at_least_one("max-step-down", s)?);
+    }
+    if let Some(v) = a.min_scale_in {
+        p.min_scale_in = share("min-scale-in", v)?;
+    }
+    if let Some(v) = a.min_scale_out {
+        p.min_scale_out = share("min-scale-out", v)?;
     }
     if a.no_calibration {
         p.calibration = None;
@@ -657,6 +744,15 @@ fn vertical(a: &ProfileArgs, v: &mut VerticalProfile) -> Result<()> {
         v.memory_window = nonzero("memory-window", w)?;
     }
     Ok(())
+}
+
+/// A share in `[0, 1)`.
+fn share(flag: &'static str, v: f64) -> Result<f64> {
+    if (0.0..1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(SettingsError::invalid(flag, v, "should be in [0, 1)"))
+    }
 }
 
 /// An alarm's "M/N" (M breaching datapoints of the last N).

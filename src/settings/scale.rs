@@ -43,6 +43,21 @@ pub enum Policy {
     Vertical,
 }
 
+impl Policy {
+    /// The name, as `--policy` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Predictive => "predictive",
+            Policy::Alarm => "alarm",
+            Policy::TargetTracking => "target-tracking",
+            Policy::SeasonalNaive => "seasonal-naive",
+            Policy::Sla => "sla",
+            Policy::Jobs => "jobs",
+            Policy::Vertical => "vertical",
+        }
+    }
+}
+
 /// How ARM is reached and with which identity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArmAccess {
@@ -78,6 +93,14 @@ pub struct RunSettings {
     pub rounds: Option<u64>,
     pub plot: Option<PathBuf>,
     pub now: Now,
+    /// The longest single wait on Azure, whatever it asks for.
+    pub max_wait: std::time::Duration,
+    /// Each run (each round) ends within this long; `None`: no deadline.
+    pub deadline: Option<std::time::Duration>,
+    /// How long one request to Azure may take.
+    pub request_timeout: std::time::Duration,
+    /// Data later than the clock by more than this is refused (clock skew).
+    pub max_clock_skew: std::time::Duration,
 }
 
 /// Everything `scale` needs, checked.
@@ -157,6 +180,7 @@ impl ScaleSettings {
                 auth: match a.auth {
                     ArmAuthArg::Auto => AuthChoice::Auto,
                     ArmAuthArg::ClientSecret => AuthChoice::ClientSecret,
+                    ArmAuthArg::AzurePipelines => AuthChoice::AzurePipelines,
                     ArmAuthArg::WorkloadIdentity => AuthChoice::WorkloadIdentity,
                     ArmAuthArg::ManagedIdentity => AuthChoice::ManagedIdentity,
                     ArmAuthArg::AzureCli => AuthChoice::AzureCli,
@@ -179,6 +203,13 @@ impl ScaleSettings {
                 rounds: a.rounds,
                 plot: a.plot.clone(),
                 now,
+                max_wait: positive_wait("max-wait", &a.max_wait)?,
+                deadline: match wait("deadline", &a.deadline)? {
+                    d if d.is_zero() => None,
+                    d => Some(d),
+                },
+                request_timeout: positive_wait("request-timeout", &a.request_timeout)?,
+                max_clock_skew: wait("max-clock-skew", &a.max_clock_skew)?,
             },
         })
     }
@@ -186,6 +217,34 @@ impl ScaleSettings {
     /// Whether this run is the demo.
     pub fn is_demo(&self) -> bool {
         self.target == TargetSpec::Demo
+    }
+}
+
+/// A length of time as people write it, down to milliseconds: `250ms`,
+/// `30s`, `5m`, `1h30m`, `0`.
+fn wait(flag: &'static str, text: &str) -> Result<std::time::Duration> {
+    let t = text.trim();
+    if let Some(ms) = t.strip_suffix("ms") {
+        return ms
+            .trim()
+            .parse::<u64>()
+            .map(std::time::Duration::from_millis)
+            .map_err(|_| SettingsError::invalid(flag, text, "expected e.g. 500ms, 30s, 5m"));
+    }
+    t.parse::<Duration>()
+        .map(Duration::to_std)
+        .map_err(|e| SettingsError::invalid(flag, text, e.to_string()))
+}
+
+/// As [`wait`], longer than zero.
+fn positive_wait(flag: &'static str, text: &str) -> Result<std::time::Duration> {
+    match wait(flag, text)? {
+        d if d.is_zero() => Err(SettingsError::invalid(
+            flag,
+            text,
+            "should be longer than 0s",
+        )),
+        d => Ok(d),
     }
 }
 
@@ -237,4 +296,23 @@ fn target(a: &ScaleArgs, sample: bool) -> Result<TargetSpec> {
         t,
         "expected an ARM resource id of an AKS agent pool or a VM scale set, or sim / sim:<nodes>",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration as Std;
+
+    #[test]
+    fn waits_read_milliseconds_and_the_usual_units() {
+        assert_eq!(wait("max-wait", "250ms").unwrap(), Std::from_millis(250));
+        assert_eq!(wait("max-wait", "30s").unwrap(), Std::from_secs(30));
+        assert_eq!(wait("deadline", "5m").unwrap(), Std::from_secs(300));
+        assert_eq!(wait("deadline", "0").unwrap(), Std::ZERO);
+        let e = positive_wait("max-wait", "0s").unwrap_err().to_string();
+        assert!(e.contains("--max-wait") && e.contains("0s"), "{e}");
+        let e = wait("max-wait", "soon").unwrap_err().to_string();
+        assert!(e.contains("--max-wait 'soon'"), "{e}");
+        assert!(wait("max-wait", "xms").is_err());
+    }
 }

@@ -2,6 +2,11 @@
 //! a test, on its own thread and runtime, and points the ARM client and an
 //! Entra ID client-secret credential at it. The emulator stops on Drop (and
 //! with this process).
+//!
+//! Every ARM request the emulator logged is checked against the list the
+//! custom role is generated from (`mlscaler::arm::operations`), before the
+//! log is cleared and when the emulator is dropped: a request the client
+//! sends but the role lacks fails the test that sent it.
 
 #![allow(dead_code)]
 
@@ -26,6 +31,8 @@ pub struct Emulator {
     // Dropped first: the server stops before its CA file is removed.
     _server: arm_emulator::Handle,
     _dir: tempfile::TempDir,
+    /// Requests the test sent itself ([`Emulator::raw_get`]), not the client.
+    own_requests: Mutex<Vec<String>>,
 }
 
 /// Records every wait instead of timing it; really sleeps at most 20 ms so
@@ -86,6 +93,7 @@ impl Emulator {
             ca_path: server.ca_path.clone(),
             _server: server,
             _dir: dir,
+            own_requests: Mutex::new(Vec::new()),
         }
     }
 
@@ -134,12 +142,22 @@ impl Emulator {
     }
 
     fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let http = credential::http_client(Some(&self.ca_path)).unwrap();
+        self.try_admin(method, path, body)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let http = credential::http_client(Some(&self.ca_path)).map_err(|e| e.to_string())?;
         let url = format!("{}{path}", self.base_url);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .unwrap();
+            .map_err(|e| e.to_string())?;
         rt.block_on(async move {
             let mut req = http.request(method, &url);
             if let Some(b) = body {
@@ -147,12 +165,44 @@ impl Emulator {
                     .header("Content-Type", "application/json")
                     .body(serde_json::to_vec(&b).unwrap());
             }
-            let rsp = req.send().await.expect("admin call");
+            let rsp = req
+                .send()
+                .await
+                .map_err(|e| format!("admin call {url}: {e}"))?;
             let status = rsp.status();
-            let bytes = rsp.bytes().await.unwrap();
-            assert!(status.is_success(), "admin {url}: {status} {:?}", bytes);
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+            let bytes = rsp.bytes().await.map_err(|e| e.to_string())?;
+            if !status.is_success() {
+                return Err(format!("admin {url}: {status} {bytes:?}"));
+            }
+            Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
         })
+    }
+
+    /// The logged requests that are the client's ARM calls but match no
+    /// entry of `mlscaler::arm::operations::OPERATIONS`, as `METHOD path`.
+    /// Token requests (Entra ID, not ARM) and the test's own raw requests
+    /// are left out.
+    pub fn unlisted_operations(&self, log: &[LogEntry]) -> Vec<String> {
+        let own = self.own_requests.lock().unwrap().clone();
+        log.iter()
+            .filter(|e| !e.path.contains("/oauth2/"))
+            .filter(|e| !own.contains(&format!("{} {}", e.method, e.path)))
+            .filter(|e| {
+                let path = emulator_poll_path_as_azure_sends_it(&e.path);
+                mlscaler::arm::operations::find(&e.method, &path).is_none()
+            })
+            .map(|e| format!("{} {}", e.method, e.path))
+            .collect()
+    }
+
+    /// Panics if a logged ARM request is not in the operations list (see
+    /// [`Emulator::unlisted_operations`]).
+    pub fn check_operations(&self) {
+        let unlisted = self.unlisted_operations(&self.requests());
+        assert!(
+            unlisted.is_empty(),
+            "ARM requests missing from src/arm/operations.rs (and so from the custom role): {unlisted:#?}"
+        );
     }
 
     pub fn add_faults(&self, faults: Value) {
@@ -172,7 +222,22 @@ impl Emulator {
             .collect()
     }
 
+    /// Sends the answers that `hold` faults hold back.
+    pub fn release(&self) {
+        self.admin(reqwest::Method::POST, "/_emulator/release", None);
+    }
+
+    /// Logged ARM writes (PUT, PATCH, POST, DELETE; not token requests).
+    pub fn writes(&self) -> Vec<LogEntry> {
+        self.requests()
+            .into_iter()
+            .filter(|e| e.method != "GET" && !e.path.contains("/oauth2/"))
+            .collect()
+    }
+
+    /// Clears the request log (after checking it, see [`Emulator::check_operations`]).
     pub fn clear_log(&self) {
+        self.check_operations();
         self.admin(reqwest::Method::DELETE, "/_emulator/requests", None);
     }
 
@@ -185,6 +250,10 @@ impl Emulator {
     /// on the runtime that opened them).
     pub fn raw_get(&self, rt: &Blocking, client: &ArmClient, path_and_query: &str) -> Value {
         let url = url::Url::parse(&format!("{}{path_and_query}", self.base_url)).unwrap();
+        self.own_requests
+            .lock()
+            .unwrap()
+            .push(format!("GET {}", url.path()));
         rt.block_on(async {
             let rsp = client
                 .send(reqwest::Method::GET, &url, None, None)
@@ -192,5 +261,52 @@ impl Emulator {
                 .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}"));
             serde_json::from_slice(&rsp.body).unwrap()
         })
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // Check the log of a test that passed so far (a failing test has
+        // said what failed already; a dead emulator has no log to check).
+        let unlisted = if std::thread::panicking() {
+            Vec::new()
+        } else {
+            match self.try_admin(reqwest::Method::GET, "/_emulator/requests", None) {
+                Ok(v) => match serde_json::from_value::<Vec<LogEntry>>(v) {
+                    Ok(log) => self.unlisted_operations(&log),
+                    Err(_) => Vec::new(),
+                },
+                Err(_) => Vec::new(),
+            }
+        };
+        assert!(
+            unlisted.is_empty(),
+            "ARM requests missing from src/arm/operations.rs (and so from the custom role): {unlisted:#?}"
+        );
+    }
+}
+
+/// The emulator answers a scale set action with a `Location` of
+/// `.../providers/Microsoft.Compute/locations/L/operationResults/ID`; Azure
+/// Compute reports its operations under `.../locations/L/operations/ID`
+/// (RBAC action `Microsoft.Compute/locations/operations/read`; Compute has
+/// no `operationResults` action). The client polls whatever `Location`
+/// says, so this maps the emulator's shape to Azure's before the lookup.
+/// Every other path is checked as it is.
+fn emulator_poll_path_as_azure_sends_it(path: &str) -> String {
+    let segs: Vec<&str> = path.split('/').collect();
+    match segs.as_slice() {
+        ["", subs, _, providers, provider, locations, _, kind, _]
+            if subs.eq_ignore_ascii_case("subscriptions")
+                && providers.eq_ignore_ascii_case("providers")
+                && provider.eq_ignore_ascii_case("Microsoft.Compute")
+                && locations.eq_ignore_ascii_case("locations")
+                && kind.eq_ignore_ascii_case("operationResults") =>
+        {
+            let mut fixed = segs.clone();
+            fixed[7] = "operations";
+            fixed.join("/")
+        }
+        _ => path.to_string(),
     }
 }

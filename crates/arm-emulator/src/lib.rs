@@ -6,7 +6,8 @@
 //!
 //! Admin endpoints (no token needed): `GET /_emulator/state`,
 //! `GET|DELETE /_emulator/requests` (request log), `POST|DELETE
-//! /_emulator/faults` (a [`state::Fault`] or a list of them).
+//! /_emulator/faults` (a [`state::Fault`] or a list of them), `POST
+//! /_emulator/release` (send the answers that `hold` faults hold back).
 //!
 //! Tests start it in-process with [`spawn`]: its own thread and tokio
 //! runtime, 127.0.0.1 on a free port, stopped when the [`Handle`] is dropped.

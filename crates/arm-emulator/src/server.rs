@@ -119,6 +119,7 @@ pub async fn start(
         State::new(seed, principal, &base_url).map_err(EmulatorError::Seed)?,
     ));
     let shared = state.clone();
+    let release = Arc::new(tokio::sync::Notify::new());
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
@@ -126,11 +127,12 @@ pub async fn start(
             };
             let acceptor = acceptor.clone();
             let state = shared.clone();
+            let release = release.clone();
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let svc = service_fn(move |req| serve(state.clone(), req));
+                let svc = service_fn(move |req| serve(state.clone(), release.clone(), req));
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tls), svc)
                     .await;
@@ -149,10 +151,13 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Serves one request; `Err` closes the connection without an answer (a
+/// fault's `dropConnection`).
 async fn serve(
     state: Arc<Mutex<State>>,
+    release: Arc<tokio::sync::Notify>,
     req: hyper::Request<hyper::body::Incoming>,
-) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
+) -> Result<hyper::Response<Full<Bytes>>, std::io::Error> {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -170,7 +175,18 @@ async fn serve(
         Ok(b) => b.to_bytes().to_vec(),
         Err(_) => Vec::new(),
     };
-    let rsp = if path.starts_with("/_emulator/") {
+    let rsp = if method == "POST" && path == "/_emulator/release" {
+        // Every answer held so far goes out now.
+        release.notify_waiters();
+        EmuResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: Some(json!({})),
+            delay: None,
+            hold: false,
+            drop: false,
+        }
+    } else if path.starts_with("/_emulator/") {
         admin(&state, &method, &path, &body)
     } else {
         let er = EmuRequest {
@@ -181,11 +197,22 @@ async fn serve(
             body,
         };
         let rsp = lock(&state).handle(&er, Instant::now());
-        if let Some(d) = rsp.delay {
+        if rsp.hold {
+            let most = rsp.delay.unwrap_or(std::time::Duration::from_secs(60));
+            tokio::select! {
+                _ = release.notified() => {}
+                _ = tokio::time::sleep(most) => {}
+            }
+        } else if let Some(d) = rsp.delay {
             tokio::time::sleep(d).await;
         }
         rsp
     };
+    if rsp.drop {
+        return Err(std::io::Error::other(
+            "connection dropped by an injected fault",
+        ));
+    }
     Ok(to_hyper(rsp))
 }
 
@@ -217,12 +244,16 @@ fn admin(state: &Mutex<State>, method: &str, path: &str, body: &[u8]) -> EmuResp
         headers: Vec::new(),
         body: Some(v),
         delay: None,
+        hold: false,
+        drop: false,
     };
     let bad = |msg: String| EmuResponse {
         status: 400,
         headers: Vec::new(),
         body: Some(json!({"error": {"code": "BadRequest", "message": msg}})),
         delay: None,
+        hold: false,
+        drop: false,
     };
     match (method, path) {
         ("GET", "/_emulator/state") => ok(lock(state).snapshot()),
@@ -254,6 +285,8 @@ fn admin(state: &Mutex<State>, method: &str, path: &str, body: &[u8]) -> EmuResp
                 json!({"error": {"code": "NotFound", "message": format!("no admin route {method} {path}")}}),
             ),
             delay: None,
+            hold: false,
+            drop: false,
         },
     }
 }

@@ -339,3 +339,66 @@ fn the_log_has_every_request_but_no_token_bodies() {
     emu.state.clear_log();
     assert!(emu.state.log().is_empty());
 }
+
+#[test]
+fn a_dropped_answer_applies_the_write_unless_the_fault_answers_instead() {
+    let mut emu = Emu::new(&seed(json!({})));
+    let fault = |v: Value| -> Fault { serde_json::from_value(v).unwrap() };
+    // Handled, then the connection is dropped: the write happened.
+    emu.state.add_faults(vec![fault(
+        json!({"method": "PATCH", "dropConnection": true, "delayMs": 50}),
+    )]);
+    let rsp = emu.call(0, "PATCH", VMSS, Some(json!({"sku": {"capacity": 5}})));
+    assert!(rsp.drop, "the answer is dropped");
+    assert_eq!(rsp.delay, Some(Duration::from_millis(50)));
+    assert_eq!(
+        instance_ids(&mut emu, 200).len(),
+        5,
+        "the write was applied"
+    );
+    // With a status, nothing is handled.
+    emu.state.add_faults(vec![fault(
+        json!({"method": "PATCH", "dropConnection": true, "status": 503}),
+    )]);
+    let rsp = emu.call(300, "PATCH", VMSS, Some(json!({"sku": {"capacity": 2}})));
+    assert!(rsp.drop);
+    assert_eq!(instance_ids(&mut emu, 600).len(), 5, "nothing was applied");
+}
+
+#[test]
+fn an_operation_can_be_made_to_never_finish() {
+    let mut emu = Emu::new(&seed(json!({})));
+    let fault: Fault =
+        serde_json::from_value(json!({"method": "PATCH", "neverFinish": true})).unwrap();
+    emu.state.add_faults(vec![fault]);
+    let rsp = emu.call(0, "PATCH", VMSS, Some(json!({"sku": {"capacity": 5}})));
+    assert_eq!(rsp.status, 200);
+    let op_path = header(&rsp, "Azure-AsyncOperation")
+        .unwrap()
+        .trim_start_matches("https://127.0.0.1:1")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    // An hour later it still runs, and the scale set is still busy.
+    let status = emu.call(3_600_000, "GET", &op_path, None);
+    assert_eq!(body(&status)["status"], "InProgress");
+    let v = emu.call(3_600_000, "GET", VMSS, None);
+    assert_eq!(body(&v)["properties"]["provisioningState"], "Updating");
+}
+
+#[test]
+fn token_requests_are_faulted_only_by_faults_that_name_them() {
+    let mut state = State::new(&seed(json!({})), principal(), "https://127.0.0.1:1").unwrap();
+    let fault = |v: Value| -> Fault { serde_json::from_value(v).unwrap() };
+    // A fault for every request (no path) leaves sign-in alone.
+    state.add_faults(vec![fault(json!({"times": 5, "status": 503}))]);
+    let t0 = Instant::now();
+    assert_eq!(state.handle(&token_request("s1"), t0).status, 200);
+    state.clear_faults();
+    state.add_faults(vec![fault(
+        json!({"pathContains": "oauth2", "status": 400, "code": "invalid_request"}),
+    )]);
+    assert_eq!(state.handle(&token_request("s1"), t0).status, 400);
+    assert_eq!(state.handle(&token_request("s1"), t0).status, 200);
+}

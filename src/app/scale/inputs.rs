@@ -1,6 +1,12 @@
 //! What every `scale` round reads and writes around its decision: the model,
 //! the recent load as of `now`, the target, the planner's memory and the
 //! decision log.
+//!
+//! Several controllers may share a state blob and a decision log blob: the
+//! state is written only over the version that was read (ETags), and when
+//! another controller wrote it in between, this run's change is applied on
+//! top of theirs ([`save_state`]); the log is an append blob
+//! ([`append_record`]).
 
 use crate::app::source::{self, DataSource, ReadOptions};
 use crate::app::storage;
@@ -8,9 +14,10 @@ use crate::arm::{ArmClient, ArmConfig, Blocking, TargetId};
 use crate::core::forecast::model::ForecastModel;
 use crate::core::forecast::series::LoadSeries;
 use crate::core::group::NodeGroup;
-use crate::core::plan::{NodeCount, PlannerMemory};
-use crate::core::sim::pool::SimPool;
-use crate::core::time::rfc3339;
+use crate::core::plan::control::ControlMemory;
+use crate::core::plan::NodeCount;
+use crate::core::sim::pool::{Operations, SimPool};
+use crate::core::time::{rfc3339, Duration};
 use crate::report::scale::ModelSummary;
 use crate::settings::scale::{Now, ScaleSettings, TargetSpec};
 use crate::store::artifact::{ArtifactPayload, Model};
@@ -19,7 +26,22 @@ use crate::store::registry::{Registry, RegistryError};
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::Write as _;
+
+/// Data stamped later than the clock by more than `--max-clock-skew`: the
+/// clock or the data's timestamps are wrong, and data that looks fresh may
+/// not be, so the run does not plan on it.
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: the newest data ({newest}) is {ahead} ahead of the clock ({now}), more than --max-clock-skew {max}: the clock or the data's timestamps are wrong (a time zone?), and data that looks fresh may not be; not planning on it (fix the timestamps or the clock, or raise --max-clock-skew)")]
+pub struct ClockSkew {
+    pub location: String,
+    pub newest: String,
+    pub now: String,
+    pub ahead: String,
+    pub max: String,
+}
 
 /// The moment the demo (no --target, no --data) plans at: a busy evening of
 /// the bundled WorldCup98 sample, so the plan has something to do.
@@ -121,9 +143,43 @@ pub fn recent(
         }
         Now::Clock => clock.timestamp(),
     };
+    // Live runs use the rows up to the clock plus the skew allowed (rows a
+    // little ahead come from a source whose clock runs a little fast); data
+    // further ahead is refused. Replays (--now, data-end) see the past only.
+    let mut upto = now;
+    if s.run.now == Now::Clock && !s.is_demo() {
+        let skew = s.run.max_clock_skew.as_secs() as i64;
+        let ahead = newest_loaded - now;
+        if ahead > skew {
+            return Err(ClockSkew {
+                location: src.location.clone(),
+                newest: rfc3339(newest_loaded),
+                now: rfc3339(now),
+                ahead: crate::core::time::format_duration_secs(ahead),
+                max: crate::core::time::format_duration_secs(skew),
+            }
+            .into());
+        }
+        if ahead > 0 {
+            tracing::warn!(
+                newest = %rfc3339(newest_loaded),
+                now = %rfc3339(now),
+                ahead_secs = ahead,
+                "the newest data is ahead of the clock (within --max-clock-skew): used"
+            );
+        }
+        upto = now + skew;
+    }
     let known = (0..loaded.series.len())
-        .take_while(|&i| loaded.series.time_at(i) <= now)
+        .take_while(|&i| loaded.series.time_at(i) <= upto)
         .count();
+    if known < loaded.series.len() {
+        tracing::info!(
+            unused_steps = loaded.series.len() - known,
+            now = %rfc3339(now),
+            "data after --now is not used (a replay sees only the past)"
+        );
+    }
     if known == 0 {
         bail!(
             "--now {} is before the first step of the data ({})",
@@ -149,22 +205,73 @@ pub fn arm_client(s: &ScaleSettings) -> Result<(ArmClient, Blocking)> {
         };
         flag.or_else(|| std::env::var(k).ok())
     };
-    let config = ArmConfig::from_lookup(lookup)?;
+    let mut config = ArmConfig::from_lookup(lookup)?;
+    config.request_timeout = s.run.request_timeout;
     let auth = AuthSettings::from_lookup(lookup);
-    Ok((ArmClient::connect(config, a.auth, &auth)?, Blocking::new()?))
+    let mut client = ArmClient::connect(config, a.auth, &auth)?;
+    // The round's limits (the longest wait, the deadline, the stop flag) and
+    // its journal of writes, when run as a round of `scale`.
+    if let Some(round) = super::round::current() {
+        client = client.with_limits(round.limits).with_journal(round.journal);
+    }
+    Ok((client, Blocking::new()?))
 }
 
-/// The node-count target: a simulated pool (of `sim_nodes` when not given)
-/// or the AKS pool / scale set by count.
-pub fn open_count_target(s: &ScaleSettings, sim_nodes: u32) -> Result<Box<dyn NodeGroup>> {
-    Ok(match &s.target {
-        TargetSpec::Demo | TargetSpec::Sim(None) => Box::new(SimPool::new(NodeCount(sim_nodes), 0)),
-        TargetSpec::Sim(Some(n)) => Box::new(SimPool::new(NodeCount(*n), 0)),
-        TargetSpec::Arm(id) => {
-            let (client, rt) = arm_client(s)?;
-            crate::arm::open_group(client, id.clone(), rt, s.on_autoscaler)
+/// What a node-count round scales: a simulated pool (kept in the state
+/// file between runs), or an AKS pool / scale set by count.
+pub enum CountTarget {
+    Sim(SimPool),
+    Arm(Box<dyn NodeGroup>),
+}
+
+impl CountTarget {
+    /// The target behind the one interface.
+    pub fn group(&mut self) -> &mut dyn NodeGroup {
+        match self {
+            CountTarget::Sim(p) => p,
+            CountTarget::Arm(g) => g.as_mut(),
         }
-    })
+    }
+}
+
+/// How a simulated pool starts when the state file holds none.
+pub struct SimStart {
+    /// Its count when no `sim:N` was given.
+    pub sized: u32,
+    pub lead: Duration,
+    pub operations: Operations,
+}
+
+/// The node-count target at `now`: for `--target sim`, the simulated pool
+/// the last run left in the state file (advanced to `now`), or a new one
+/// sized as `start` says; for `sim:N`, a new pool of N nodes; else the AKS
+/// pool or scale set by count.
+pub fn open_count_target(
+    s: &ScaleSettings,
+    state: &StateFile,
+    start: SimStart,
+    now: i64,
+) -> Result<CountTarget> {
+    let mut pool = match (&s.target, &state.sim_target) {
+        (TargetSpec::Arm(id), _) => {
+            let (client, rt) = arm_client(s)?;
+            return Ok(CountTarget::Arm(crate::arm::open_group(
+                client,
+                id.clone(),
+                rt,
+                s.on_autoscaler,
+            )));
+        }
+        // `sim:N`: a pool of N nodes now, whatever the last run left.
+        (TargetSpec::Sim(Some(n)), _) => SimPool::new(NodeCount(*n), start.lead.secs()),
+        (TargetSpec::Demo | TargetSpec::Sim(None), Some(kept)) => kept.clone(),
+        (TargetSpec::Demo | TargetSpec::Sim(None), None) => {
+            SimPool::new(NodeCount(start.sized), start.lead.secs())
+        }
+    }
+    .with_operations(start.operations);
+    pool.advance(now);
+    Ok(CountTarget::Sim(pool))
 }
 
 /// The scale set of an instance or VM-size policy, or why the target cannot be one.
@@ -176,44 +283,158 @@ pub fn vmss_target(s: &ScaleSettings, policy: &str, aks_hint: &str) -> Result<cr
     }
 }
 
-/// The planner's memory from the state file (a path or a blob URL). Without
-/// one, the memory starts with the current size as a recent recommendation,
-/// so the first runs never scale in before a whole stabilisation window has
-/// been observed.
-pub fn load_memory(s: &ScaleSettings, now: i64, current: u32) -> Result<PlannerMemory> {
-    let loc = &s.run.state;
-    match storage::read_object(loc, &s.data.storage)? {
-        Some(bytes) => serde_json::from_slice(&bytes).with_context(|| {
-            format!(
-                "{}: not a planner state file (delete it to start afresh)",
-                crate::store::Redacted(loc)
-            )
-        }),
-        None => {
-            let mut m = PlannerMemory::default();
-            m.recommendations.push_back((now, NodeCount(current)));
-            Ok(m)
-        }
-    }
+/// What a controller keeps between runs (`--state`, a file or a blob): its
+/// memory and, for a simulated target, the simulated pool. A state file of
+/// an earlier version (the planner's memory alone) reads as is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct StateFile {
+    #[serde(flatten)]
+    pub memory: ControlMemory,
+    /// The simulated pool of `--target sim`, as the last run left it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim_target: Option<SimPool>,
 }
 
-/// Replace the planner's memory.
-pub fn save_memory(s: &ScaleSettings, memory: &PlannerMemory) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(memory)?;
-    storage::write_object(&s.run.state, &s.data.storage, &bytes)
+/// The state as this round last read it: where, at which version (a blob's
+/// ETag; `None` when it did not exist), and what it held.
+struct LoadedState {
+    location: String,
+    version: Option<String>,
+    state: StateFile,
+}
+
+thread_local! {
+    /// Set by [`load_state`], used by [`save_state`] (a round runs on one thread).
+    static LOADED: RefCell<Option<LoadedState>> = const { RefCell::new(None) };
+}
+
+/// The state file (a path or a blob URL), or `None` when there is none yet.
+pub fn load_state(s: &ScaleSettings) -> Result<Option<StateFile>> {
+    let loc = &s.run.state;
+    let (found, version) = match storage::read_versioned(loc, &s.data.storage)? {
+        Some((bytes, version)) => (Some(parse_state(loc, &bytes)?), version),
+        None => (None, None),
+    };
+    LOADED.with(|l| {
+        *l.borrow_mut() = Some(LoadedState {
+            location: loc.clone(),
+            version,
+            state: found.clone().unwrap_or_default(),
+        })
+    });
+    Ok(found)
+}
+
+fn parse_state(loc: &str, bytes: &[u8]) -> Result<StateFile> {
+    serde_json::from_slice(bytes).with_context(|| {
+        format!(
+            "{}: not a planner state file (delete it to start afresh)",
+            crate::store::Redacted(loc)
+        )
+    })
+}
+
+/// How often a state blob written by others in between is read and merged
+/// again before the run gives up.
+const STATE_TRIES: usize = 8;
+
+/// Save the state. A file is replaced. A blob is written only over the
+/// version this round read: when another controller wrote it in between,
+/// this round's change (its new recommendations, its action times, the
+/// ready counts it saw) is applied on top of what they wrote, and written
+/// over that version; nothing is ever overwritten blind.
+pub fn save_state(s: &ScaleSettings, state: &StateFile) -> Result<()> {
+    let loc = &s.run.state;
+    if !storage::is_url(loc) {
+        let bytes = serde_json::to_vec_pretty(state)?;
+        return storage::write_object(loc, &s.data.storage, &bytes);
+    }
+    let loaded = LOADED
+        .with(|l| l.borrow_mut().take())
+        .filter(|l| l.location == *loc);
+    let (mut base, mut version) = match &loaded {
+        Some(l) => (l.state.clone(), l.version.clone()),
+        None => (StateFile::default(), None),
+    };
+    let mut mine = state.clone();
+    for _ in 0..STATE_TRIES {
+        let bytes = serde_json::to_vec_pretty(&mine)?;
+        if storage::write_if(loc, &s.data.storage, &bytes, version.as_deref())? {
+            return Ok(());
+        }
+        tracing::info!(
+            "the state blob was written by another controller since it was read: merging"
+        );
+        let (theirs, now_at) = match storage::read_versioned(loc, &s.data.storage)? {
+            Some((bytes, v)) => (parse_state(loc, &bytes)?, v),
+            None => (StateFile::default(), None),
+        };
+        mine = rebase(&base, &mine, &theirs);
+        base = theirs;
+        version = now_at;
+    }
+    bail!(
+        "{}: the state blob kept changing under this run ({STATE_TRIES} tries): other controllers write it too often",
+        crate::store::Redacted(loc)
+    )
+}
+
+/// This run's change to the state (from `base` to `mine`) applied on top of
+/// `theirs`: the action times are the later of both; the recommendations
+/// and the ready counts seen are theirs plus those this run added, in time
+/// order; a simulated pool is this run's.
+pub fn rebase(base: &StateFile, mine: &StateFile, theirs: &StateFile) -> StateFile {
+    let mut out = theirs.clone();
+    let (p, m, b) = (
+        &mut out.memory.planner,
+        &mine.memory.planner,
+        &base.memory.planner,
+    );
+    p.last_scale_out = p.last_scale_out.max(m.last_scale_out);
+    p.last_scale_in = p.last_scale_in.max(m.last_scale_in);
+    p.recommendations = merged(
+        &b.recommendations,
+        &m.recommendations,
+        &p.recommendations,
+        |r| (r.0, r.1.get()),
+    );
+    out.memory.ready = merged(
+        &base.memory.ready,
+        &mine.memory.ready,
+        &out.memory.ready,
+        |r| *r,
+    );
+    if mine.sim_target.is_some() {
+        out.sim_target = mine.sim_target.clone();
+    }
+    out
+}
+
+/// `theirs` plus what `mine` added to `base`, in time order.
+fn merged<T: Copy + PartialEq>(
+    base: &VecDeque<T>,
+    mine: &VecDeque<T>,
+    theirs: &VecDeque<T>,
+    key: impl Fn(&T) -> (i64, u32),
+) -> VecDeque<T> {
+    let added = mine
+        .iter()
+        .filter(|r| !base.contains(r) && !theirs.contains(r));
+    let mut all: Vec<T> = theirs.iter().copied().collect();
+    all.extend(added.copied());
+    all.sort_by_key(|r| key(r));
+    all.into_iter().collect()
 }
 
 /// Append the record as one JSON line: to a local file (one write call, so
-/// concurrent appenders do not interleave lines), or to a blob (read, append,
-/// replace: one controller per log).
+/// concurrent appenders do not interleave lines), or to an append blob (one
+/// atomic block per record, so concurrent controllers lose no line).
 pub fn append_record<T: Serialize>(s: &ScaleSettings, record: &T) -> Result<()> {
     let mut line = serde_json::to_vec(record)?;
     line.push(b'\n');
     let loc = &s.run.decisions;
     if storage::is_url(loc) {
-        let mut bytes = storage::read_object(loc, &s.data.storage)?.unwrap_or_default();
-        bytes.extend_from_slice(&line);
-        return storage::write_object(loc, &s.data.storage, &bytes)
+        return storage::append_object(loc, &s.data.storage, &line)
             .context("appending the decision record");
     }
     let mut f = std::fs::OpenOptions::new()
@@ -247,4 +468,45 @@ fn train_demo_model(models: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::plan::PlannerMemory;
+
+    fn memory(out: Option<i64>, recs: &[(i64, u32)]) -> StateFile {
+        let mut s = StateFile::default();
+        s.memory.planner = PlannerMemory {
+            last_scale_out: out,
+            last_scale_in: None,
+            recommendations: recs.iter().map(|(t, n)| (*t, NodeCount(*n))).collect(),
+        };
+        s
+    }
+
+    #[test]
+    fn a_run_s_change_to_the_state_is_applied_on_top_of_a_concurrent_one() {
+        // Both read the state at time 100; they write at 160 and 170.
+        let base = memory(None, &[(100, 12)]);
+        let mine = memory(Some(160), &[(100, 12), (160, 27)]);
+        let theirs = memory(None, &[(100, 12), (170, 24)]);
+        let merged = rebase(&base, &mine, &theirs);
+        assert_eq!(merged.memory.planner.last_scale_out, Some(160));
+        let recs: Vec<(i64, u32)> = merged
+            .memory
+            .planner
+            .recommendations
+            .iter()
+            .map(|(t, n)| (*t, n.get()))
+            .collect();
+        assert_eq!(recs, vec![(100, 12), (160, 27), (170, 24)]);
+        // Applying the same change twice changes nothing more.
+        assert_eq!(rebase(&base, &mine, &merged), merged);
+        // What they trimmed stays trimmed; what this run trimmed is theirs to keep.
+        let theirs = memory(Some(150), &[(170, 24)]);
+        let merged = rebase(&base, &mine, &theirs);
+        assert_eq!(merged.memory.planner.last_scale_out, Some(160));
+        assert_eq!(merged.memory.planner.recommendations.len(), 2);
+    }
 }

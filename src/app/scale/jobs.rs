@@ -155,7 +155,7 @@ pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32,
     // The scheduler's view decides; instance actions do not wait on the
     // scale set's provisioning state (each is its own operation).
     let mut done = Done::default();
-    let mut error = None;
+    let mut failure: Option<crate::core::group::GroupError> = None;
     let outcome = match before_write(
         &Wanted::Change(plan.is_change()),
         &GroupState::idle(0),
@@ -175,7 +175,7 @@ pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32,
             }
             Err((d, e)) => {
                 done = d;
-                error = Some(e.to_string());
+                failure = Some(e);
                 Outcome::Failed
             }
         },
@@ -193,7 +193,8 @@ pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32,
         instances,
         plan,
         actions: done.actions,
-        error,
+        error: failure.as_ref().map(ToString::to_string),
+        error_class: failure.as_ref().map(|e| e.kind.name()),
         short_of_plan: done.short_of_plan,
     };
     inputs::append_record(s, &record)?;

@@ -1,24 +1,25 @@
 //! The node-count policies of `scale`: predictive (a forecast model; with a
 //! regression model, the workshop's SLA band), alarm, target tracking and
-//! seasonal naive. Reads the inputs, asks the core for the decision and the
-//! outcome, writes through the target, records the run: wiring only.
+//! seasonal naive. Reads the inputs, asks the core controller for the
+//! decision ([`control::decide`], the same the backtest replays) and the
+//! outcome, writes through the target, remembers, records the run: wiring
+//! only.
 
-use super::inputs::{self, LoadedModel};
+use super::inputs::{self, CountTarget, LoadedModel, SimStart, StateFile};
 use crate::app::source::{self, DataSource};
 use crate::arm::AutoscalerMode;
 use crate::core::forecast::model::ForecastModel;
 use crate::core::forecast::regression::RegressionModel;
 use crate::core::forecast::series::LoadSeries;
-use crate::core::group::{Applied, GroupError, GroupErrorKind, GroupState, NodeGroup};
+use crate::core::group::{Applied, GroupError, GroupErrorKind, GroupState};
+use crate::core::plan::control::{self, ControlMemory, Datapoints, Decided, Known, NodeControl};
 use crate::core::plan::outcome::{
     after_write, before_write, AfterWrite, BeforeWrite, Outcome, Wanted, WriteRules,
 };
 use crate::core::plan::signals::{self, Prepared};
-use crate::core::plan::{
-    plan, sla_plan, Capacity, CheckedPolicy, CheckedPool, Decision, NodeCount, PlanInput,
-    PolicyKind, PoolState, Reason, SlaParams, Strategy,
-};
+use crate::core::plan::{sla_plan, Capacity, CheckedPool, NodeCount, PolicyKind, SlaParams};
 use crate::core::sim::backtest::capacity_for_p999;
+use crate::core::sim::pool::sized_for;
 use crate::core::time::{rfc3339, Duration};
 use crate::report::scale::{explain, plan_plot, DataSummary, ForecastSummary, ScaleRecord};
 use crate::settings::profile::{AlarmOn, CapacitySource, Fallback};
@@ -34,19 +35,19 @@ struct Inputs {
     series: LoadSeries,
     now: i64,
     model: Option<LoadedModel>,
+    /// What the last run left (`None`: no state file yet).
+    state: Option<StateFile>,
 }
 
 /// A decision and everything the record needs about how it was made.
 struct Planned {
-    group: Box<dyn NodeGroup>,
+    target: CountTarget,
     before: GroupState,
-    decision: Decision,
+    decided: Decided,
     explanation: Vec<String>,
-    /// The forecast was not used (missing, stale, drifted).
-    fell_back: bool,
-    /// The policy whose memory moves on after the run, and the state it planned from.
-    strategy: Option<Strategy>,
-    state: Option<PoolState>,
+    /// The controller whose memory moves on after the run, and the memory
+    /// it planned with (none for the SLA band, which keeps none).
+    control: Option<(NodeControl, ControlMemory)>,
     forecast: Option<ForecastSummary>,
     capacity_per_node: Option<f64>,
     metric: String,
@@ -54,7 +55,7 @@ struct Planned {
 }
 
 /// How the run ended.
-struct Decided {
+struct Concluded {
     outcome: Outcome,
     after: Option<Applied>,
     held_because: Option<String>,
@@ -75,24 +76,24 @@ pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32,
             f,
             cap,
             planned.before.count,
-            planned.decision.nodes().get(),
+            planned.decided.decision.nodes().get(),
             inputs.now,
         );
         crate::app::write_atomic(path, svg.as_bytes())?;
     }
-    let decided = match conclude(s, &mut planned, inputs.now) {
+    let concluded = match conclude(s, &mut planned) {
         Err(e) if changed_under_us(&e) => {
             tracing::warn!(error = %format!("{e:#}"), "the target changed while applying (412): re-reading and re-planning once");
-            let group = std::mem::replace(
-                &mut planned.group,
-                Box::new(crate::core::sim::pool::SimPool::new(NodeCount(0), 0)),
-            );
+            let CountTarget::Arm(group) = planned.target else {
+                return Err(e);
+            };
             planned = make_plan(s, &inputs, Some(group))?;
-            conclude(s, &mut planned, inputs.now)?
+            conclude(s, &mut planned)?
         }
         other => other?,
     };
-    finish(s, planned, decided, &inputs, t0)
+    remember(s, &mut planned, &concluded, &inputs)?;
+    finish(s, planned, concluded, &inputs, t0)
 }
 
 fn read_inputs(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<Inputs> {
@@ -115,13 +116,14 @@ fn read_inputs(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<I
         series,
         now,
         model,
+        state: inputs::load_state(s)?,
     })
 }
 
 fn make_plan(
     s: &ScaleSettings,
     inputs: &Inputs,
-    reuse: Option<Box<dyn NodeGroup>>,
+    reuse: Option<Box<dyn crate::core::group::NodeGroup>>,
 ) -> Result<Planned> {
     match inputs.model.as_ref().map(|m| (&m.model, m)) {
         Some((Model::Forecast(model), loaded)) => {
@@ -169,27 +171,52 @@ fn capacity(s: &ScaleSettings, y: &[f64], metric: &str) -> Result<Capacity> {
     }
 }
 
+/// The target (the one re-read after a 412, or opened afresh) and its state.
 fn open_or_reuse(
     s: &ScaleSettings,
-    reuse: Option<Box<dyn NodeGroup>>,
-    sim_nodes: u32,
-) -> Result<(Box<dyn NodeGroup>, GroupState)> {
-    let mut group = match reuse {
-        Some(g) => g,
-        None => inputs::open_count_target(s, sim_nodes)?,
+    inputs: &Inputs,
+    reuse: Option<Box<dyn crate::core::group::NodeGroup>>,
+    start: SimStart,
+) -> Result<(CountTarget, GroupState)> {
+    let mut target = match reuse {
+        Some(g) => CountTarget::Arm(g),
+        None => inputs::open_count_target(
+            s,
+            inputs.state.as_ref().unwrap_or(&StateFile::default()),
+            start,
+            inputs.now,
+        )?,
     };
+    let group = target.group();
     let before = group
         .read()
         .map_err(anyhow::Error::new)
         .with_context(|| format!("reading {}", group.describe()))?;
-    Ok((group, before))
+    Ok((target, before))
 }
 
-fn memory_state(s: &ScaleSettings, now: i64, before: &GroupState) -> Result<PoolState> {
-    Ok(PoolState {
-        requested: NodeCount(before.count),
-        ready: NodeCount(before.count),
-        memory: inputs::load_memory(s, now, before.count)?,
+/// The controller's memory: the state file's, or (without one) a memory
+/// that never scales in before a whole stabilisation window was observed.
+fn memory(inputs: &Inputs, before: &GroupState) -> ControlMemory {
+    match &inputs.state {
+        Some(st) => st.memory.clone(),
+        None => ControlMemory::starting(inputs.now, before.count),
+    }
+}
+
+/// The controller of `kind` on `pool`, as the profile says.
+fn controller(s: &ScaleSettings, kind: PolicyKind, pool: &CheckedPool) -> Result<NodeControl> {
+    let fallback = (kind == PolicyKind::Predictive
+        && s.profile.predictive.fallback == Fallback::Alarm)
+        .then(|| s.profile.strategy(PolicyKind::ReactiveThreshold, pool))
+        .transpose()?;
+    Ok(NodeControl {
+        strategy: s.profile.strategy(kind, pool)?,
+        fallback,
+        datapoints: match s.profile.alarm.on {
+            AlarmOn::Utilisation => Datapoints::Utilisation,
+            AlarmOn::Metric => Datapoints::Metric,
+        },
     })
 }
 
@@ -198,7 +225,7 @@ fn forecast_plan(
     inputs: &Inputs,
     model: &ForecastModel,
     loaded: &LoadedModel,
-    reuse: Option<Box<dyn NodeGroup>>,
+    reuse: Option<Box<dyn crate::core::group::NodeGroup>>,
 ) -> Result<Planned> {
     let step = inputs.series.step();
     let y = column(
@@ -211,22 +238,24 @@ fn forecast_plan(
         Duration::from_secs(loaded.card.lead_steps as i64 * step.secs()).unwrap_or_default()
     });
     let pool = s.profile.pool.checked(capacity, lead)?;
-    let Strategy::Predictive(policy) = s.profile.strategy(PolicyKind::Predictive, &pool)? else {
+    let control = controller(s, PolicyKind::Predictive, &pool)?;
+    let crate::core::plan::Strategy::Predictive(policy) = &control.strategy else {
         unreachable!("a predictive strategy")
     };
     let current = *y.last().expect("a loaded series is not empty");
-    let (group, before) = open_or_reuse(
-        s,
-        reuse,
-        pool.clamp(capacity.nodes_for(current, 0.83)).get(),
-    )?;
+    let start = SimStart {
+        sized: sized_for(&pool, current).get(),
+        lead,
+        operations: s.profile.pool.operations(),
+    };
+    let (target, before) = open_or_reuse(s, inputs, reuse, start)?;
     // A forecast that cannot be made is not an error: the planner falls
     // back to the reactive rule and never scales in.
     let lead_steps = lead.secs() / step.secs();
     let (prepared, problem) = match signals::prepare(
         model,
         &inputs.series,
-        &policy,
+        policy,
         s.profile.predictive.drift_window.secs(),
         inputs::eval_last_value_mae(&loaded.card, lead_steps),
     ) {
@@ -236,52 +265,35 @@ fn forecast_plan(
     if let Some(p) = &problem {
         tracing::warn!(problem = %p, "no forecast: sizing reactively on the current load");
     }
-    let state = memory_state(s, inputs.now, &before)?;
-    let input = PlanInput {
+    let memory = memory(inputs, &before);
+    let known = Known {
         step,
         demand: y,
-        utilisation: &[],
         forecast: prepared.as_ref().map(|p| &p.forecast),
         error_ratio: prepared.as_ref().and_then(|p| p.error_ratio),
         calibration: prepared.as_ref().and_then(|p| p.calibration.as_ref()),
         future: &[],
     };
-    let mut decision = plan(&input, &state, &policy, inputs.now);
-    let mut explanation: Vec<String> = decision.reasons().iter().map(explain).collect();
+    let decided = control::decide(&control, &known, &before, &memory, inputs.now);
+    let mut explanation: Vec<String> = Vec::new();
     if let Some(p) = &problem {
-        explanation.insert(0, format!("no forecast: {p}"));
+        explanation.push(format!("no forecast: {p}"));
     }
-    let mut fell_back = decision
-        .reasons()
-        .iter()
-        .any(|r| matches!(r, Reason::Fallback { .. }));
-    if fell_back && s.profile.predictive.fallback == Fallback::Alarm {
-        // The forecast was not trusted: the team's alarm rule decides instead.
-        let alarm = s
-            .profile
-            .strategy(PolicyKind::ReactiveThreshold, policy.pool())?;
-        let datapoints = alarm_datapoints(s, y, capacity.per_node(), before.count);
-        decision = alarm.decide(
-            &PlanInput::observed(step, y, &datapoints),
-            &state,
-            inputs.now,
-        );
+    if decided.by_alarm {
+        explanation.extend(decided.set_aside.iter().map(explain));
         explanation
             .push("the forecast was not used: the alarm rule decides (--fallback alarm)".into());
-        explanation.extend(decision.reasons().iter().map(explain));
-        fell_back = false;
     }
+    explanation.extend(decided.decision.reasons().iter().map(explain));
     let forecast = prepared
         .as_ref()
-        .map(|p| forecast_summary(p, &policy, lead));
+        .map(|p| forecast_summary(p, policy.pool(), lead));
     Ok(Planned {
-        group,
+        target,
         before,
-        decision,
+        decided,
         explanation,
-        fell_back,
-        strategy: Some(Strategy::Predictive(policy.clone())),
-        state: Some(state),
+        control: Some((control, memory)),
         forecast,
         capacity_per_node: Some(capacity.per_node()),
         metric: model.metric.clone(),
@@ -289,9 +301,9 @@ fn forecast_plan(
     })
 }
 
-fn forecast_summary(p: &Prepared, policy: &CheckedPolicy, lead: Duration) -> ForecastSummary {
+fn forecast_summary(p: &Prepared, pool: &CheckedPool, lead: Duration) -> ForecastSummary {
     let f = &p.forecast;
-    let lead_steps = policy.pool().lead_steps(f.step);
+    let lead_steps = pool.lead_steps(f.step);
     let upto = lead_steps.min(f.horizon());
     ForecastSummary {
         lead_time: lead.to_string(),
@@ -312,7 +324,7 @@ fn sla_round(
     inputs: &Inputs,
     model: &RegressionModel,
     loaded: &LoadedModel,
-    reuse: Option<Box<dyn NodeGroup>>,
+    reuse: Option<Box<dyn crate::core::group::NodeGroup>>,
 ) -> Result<Planned> {
     let needed_by = format!("the model '{}'", loaded.summary.name);
     let x: Vec<f64> = model
@@ -343,7 +355,12 @@ fn sla_round(
     }
     .check(&pool)
     .context("SLA settings")?;
-    let (group, before) = open_or_reuse(s, reuse, s.profile.pool.min_nodes)?;
+    let start = SimStart {
+        sized: s.profile.pool.min_nodes,
+        lead: step,
+        operations: s.profile.pool.operations(),
+    };
+    let (target, before) = open_or_reuse(s, inputs, reuse, start)?;
     let decision = sla_plan(predicted, NodeCount(before.count), &checked);
     let shown: Vec<String> = model
         .inputs
@@ -361,13 +378,16 @@ fn sla_round(
         explain(&decision.reasons()[0]),
     ];
     Ok(Planned {
-        group,
+        target,
         before,
-        decision,
+        decided: Decided {
+            decision,
+            fell_back: false,
+            by_alarm: false,
+            set_aside: Vec::new(),
+        },
         explanation,
-        fell_back: false,
-        strategy: None,
-        state: None,
+        control: None,
         forecast: None,
         capacity_per_node: None,
         metric: model.target.clone(),
@@ -377,13 +397,13 @@ fn sla_round(
 
 /// A policy without a model: the alarm rule (on the metric or on
 /// utilisation), target tracking or seasonal naive; the last action times
-/// persist in the state file, so a run every minute behaves like a
-/// continuously evaluating rule.
+/// and the ready counts persist in the state file, so a run every minute
+/// behaves like a continuously evaluating rule.
 fn reactive_plan(
     s: &ScaleSettings,
     inputs: &Inputs,
     kind: PolicyKind,
-    reuse: Option<Box<dyn NodeGroup>>,
+    reuse: Option<Box<dyn crate::core::group::NodeGroup>>,
 ) -> Result<Planned> {
     let metric = source::choose_metric(
         s.data.metric.as_deref(),
@@ -408,48 +428,40 @@ fn reactive_plan(
         .lead_time
         .unwrap_or(crate::settings::profile::PoolProfile::DEFAULT_LEAD);
     let pool: CheckedPool = s.profile.pool.checked(capacity, lead)?;
-    let strategy = s.profile.strategy(kind, &pool)?;
+    let control = controller(s, kind, &pool)?;
     let current = *y.last().expect("not empty");
-    let sim_nodes = if kind == PolicyKind::ReactiveThreshold {
-        s.profile.pool.min_nodes
-    } else {
-        pool.clamp(capacity.nodes_for(current, 0.83)).get()
+    let start = SimStart {
+        sized: if kind == PolicyKind::ReactiveThreshold {
+            s.profile.pool.min_nodes
+        } else {
+            sized_for(&pool, current).get()
+        },
+        lead,
+        operations: s.profile.pool.operations(),
     };
-    let (group, before) = open_or_reuse(s, reuse, sim_nodes)?;
-    let datapoints = alarm_datapoints(s, y, capacity.per_node(), before.count);
-    let state = memory_state(s, inputs.now, &before)?;
-    let decision = strategy.decide(
-        &PlanInput::observed(inputs.series.step(), y, &datapoints),
-        &state,
-        inputs.now,
-    );
-    let explanation = decision.reasons().iter().map(explain).collect();
+    let (target, before) = open_or_reuse(s, inputs, reuse, start)?;
+    let memory = memory(inputs, &before);
+    let known = Known {
+        step: inputs.series.step(),
+        demand: y,
+        forecast: None,
+        error_ratio: None,
+        calibration: None,
+        future: &[],
+    };
+    let decided = control::decide(&control, &known, &before, &memory, inputs.now);
+    let explanation = decided.decision.reasons().iter().map(explain).collect();
     Ok(Planned {
-        group,
+        target,
         before,
-        decision,
+        decided,
         explanation,
-        fell_back: false,
-        strategy: Some(strategy),
-        state: Some(state),
+        control: Some((control, memory)),
         forecast: None,
         capacity_per_node: (!on_metric).then_some(capacity.per_node()),
         metric,
         current,
     })
-}
-
-/// The datapoints the alarms evaluate: the metric itself, or the utilisation
-/// of the current nodes (the node count of earlier datapoints is not known;
-/// the current one is used for all of them).
-fn alarm_datapoints(s: &ScaleSettings, y: &[f64], capacity: f64, nodes: u32) -> Vec<f64> {
-    match s.profile.alarm.on {
-        AlarmOn::Utilisation => y
-            .iter()
-            .map(|v| v / (capacity * f64::from(nodes.max(1))))
-            .collect(),
-        AlarmOn::Metric => y.to_vec(),
-    }
 }
 
 /// The target answered 412: it changed between reading and writing.
@@ -460,20 +472,20 @@ fn changed_under_us(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Apply the decision (unless there is nothing to do, it must be held, or it
-/// is a dry run) and move the planner's memory on with what really happened.
-fn conclude(s: &ScaleSettings, p: &mut Planned, now: i64) -> Result<Decided> {
-    let planned = p.decision.nodes().get();
+/// Apply the decision unless there is nothing to do, it must be held, or it
+/// is a dry run.
+fn conclude(s: &ScaleSettings, p: &mut Planned) -> Result<Concluded> {
+    let planned = p.decided.decision.nodes().get();
     let wanted = Wanted::Count {
         nodes: planned,
-        recommended: p.decision.recommended().get(),
-        fell_back: p.fell_back,
+        recommended: p.decided.decision.recommended().get(),
+        fell_back: p.decided.fell_back,
     };
     let rules = WriteRules {
         dry_run: s.run.dry_run,
         refuse_autoscaler: s.on_autoscaler == AutoscalerMode::Refuse,
     };
-    let mut decided = Decided {
+    let mut c = Concluded {
         outcome: Outcome::NothingToDo,
         after: None,
         held_because: None,
@@ -484,64 +496,79 @@ fn conclude(s: &ScaleSettings, p: &mut Planned, now: i64) -> Result<Decided> {
             outcome,
             held_because,
         } => {
-            decided.outcome = outcome;
-            decided.held_because = held_because;
+            c.outcome = outcome;
+            c.held_because = held_because;
         }
         BeforeWrite::Write => {
-            let first = p.group.set_count(&p.before, planned);
+            let group = p.target.group();
+            let first = group.set_count(&p.before, planned);
             match after_write(p.before.count, planned, &first) {
                 AfterWrite::Done(outcome) => {
-                    decided.outcome = outcome;
-                    decided.after = first.ok();
+                    c.outcome = outcome;
+                    c.after = first.ok();
                 }
                 AfterWrite::Retry {
                     nodes,
                     short_of_plan,
                 } => {
                     let why = first.err().map(|e| e.to_string()).unwrap_or_default();
-                    let applied = p
-                        .group
+                    let applied = group
                         .set_count(&p.before, nodes)
                         .map_err(anyhow::Error::new)
                         .with_context(|| {
                             format!(
                                 "setting {} to {nodes} nodes (as far as the quota allows, after: {why})",
-                                p.group.describe()
+                                group.describe()
                             )
                         })?;
-                    decided.outcome = Outcome::Limited;
-                    decided.after = Some(applied);
-                    decided.short_of_plan = Some(short_of_plan);
+                    c.outcome = Outcome::Limited;
+                    c.after = Some(applied);
+                    c.short_of_plan = Some(short_of_plan);
                 }
                 AfterWrite::Failed(e) => {
                     return Err(anyhow::Error::new(e)
-                        .context(format!("setting {} to {planned} nodes", p.group.describe())))
+                        .context(format!("setting {} to {planned} nodes", group.describe())))
                 }
             }
         }
     }
-    if let (false, Some(strategy), Some(state)) = (s.run.dry_run, &p.strategy, &p.state) {
-        let mut memory = state.memory.clone();
-        let recorded = match (&p.decision, decided.outcome) {
-            (Decision::ScaleTo { .. }, Outcome::Applied | Outcome::Limited) => p.decision.clone(),
-            _ => Decision::Hold {
-                nodes: NodeCount(p.before.count),
-                recommended: p.decision.recommended(),
-                planned_demand: p.decision.planned_demand(),
-                reasons: vec![],
-            },
-        };
-        strategy.record(&mut memory, &recorded, now);
-        inputs::save_memory(s, &memory)?;
+    Ok(c)
+}
+
+/// Move the controller's memory on with what really happened and keep it
+/// (with the simulated pool, for a simulated target), unless this is a dry run.
+fn remember(s: &ScaleSettings, p: &mut Planned, c: &Concluded, inputs: &Inputs) -> Result<()> {
+    if s.run.dry_run {
+        return Ok(());
     }
-    Ok(decided)
+    let mut state = inputs.state.clone().unwrap_or_default();
+    if let Some((control, memory)) = &p.control {
+        let mut memory = memory.clone();
+        let step = inputs.series.step();
+        control::remember(
+            control,
+            &mut memory,
+            &p.decided,
+            c.outcome,
+            &p.before,
+            step,
+            inputs.now,
+        );
+        state.memory = memory;
+    } else if inputs.state.is_none() {
+        return Ok(());
+    }
+    if let CountTarget::Sim(pool) = &p.target {
+        state.sim_target = Some(pool.clone());
+    }
+    inputs::save_state(s, &state)
 }
 
 /// The record of a run: appended to the decision log and returned.
 fn finish(
     s: &ScaleSettings,
-    planned: Planned,
-    decided: Decided,
+    mut planned: Planned,
+    concluded: Concluded,
     inputs: &Inputs,
     t0: Instant,
 ) -> Result<(i32, ScaleRecord)> {
@@ -550,9 +577,9 @@ fn finish(
     let record = ScaleRecord {
         mlscaler_version: env!("CARGO_PKG_VERSION"),
         now: rfc3339(inputs.now),
-        target: planned.group.describe(),
+        target: planned.target.group().describe(),
         dry_run: s.run.dry_run,
-        outcome: decided.outcome,
+        outcome: concluded.outcome,
         data: DataSummary {
             source: inputs.src.location.clone(),
             metric: planned.metric,
@@ -566,11 +593,11 @@ fn finish(
         forecast: planned.forecast,
         capacity_per_node: planned.capacity_per_node,
         before: planned.before,
-        decision: planned.decision,
+        decision: planned.decided.decision,
         explanation: planned.explanation,
-        after: decided.after,
-        held_because: decided.held_because,
-        short_of_plan: decided.short_of_plan,
+        after: concluded.after,
+        held_because: concluded.held_because,
+        short_of_plan: concluded.short_of_plan,
         duration_secs: t0.elapsed().as_secs_f64(),
     };
     inputs::append_record(s, &record)?;

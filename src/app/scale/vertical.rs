@@ -95,7 +95,7 @@ pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32,
         refuse_autoscaler: false,
     };
     let mut actions = Vec::new();
-    let mut error = None;
+    let mut failure: Option<crate::core::group::GroupError> = None;
     let wanted = Wanted::Change(matches!(decision, VerticalDecision::Resize { .. }));
     let outcome = match (before_write(&wanted, &state, rules), &decision) {
         (BeforeWrite::End { outcome, .. }, _) => outcome,
@@ -109,7 +109,7 @@ pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32,
                 }
                 Err((done, e)) => {
                     actions = done.actions;
-                    error = Some(e.to_string());
+                    failure = Some(e);
                     Outcome::Failed
                 }
             }
@@ -131,7 +131,8 @@ pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32,
         upgrade_policy: upgrade,
         decision,
         actions,
-        error,
+        error: failure.as_ref().map(ToString::to_string),
+        error_class: failure.as_ref().map(|e| e.kind.name()),
     };
     inputs::append_record(s, &record)?;
     Ok((outcome.exit_code(), record))

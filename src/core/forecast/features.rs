@@ -204,16 +204,33 @@ impl FeatureSpec {
     }
 }
 
-/// Builds feature rows over one load column. Precomputes prefix sums and
-/// rolling maxima once (O(n) memory, O(1) per row).
+/// Steps per block of the rolling sums (see [`FeatureBuilder`]).
+const BLOCK: i64 = 32;
+
+/// Builds feature rows over one load column. Precomputes block sums and
+/// rolling maxima once (O(n) memory, O(w / BLOCK + BLOCK) per rolling window
+/// and row).
+///
+/// A row's value depends only on the data its window covers, never on where
+/// the series starts: rolling sums add whole blocks aligned to the epoch
+/// (each summed from its own values) and the values of partial blocks one by
+/// one, always in the same order. So the live controller, which forecasts
+/// from the recent window it read, and the backtest, which forecasts from
+/// the whole trace, compute the same features to the last bit (prefix sums
+/// from the series start would not).
 pub struct FeatureBuilder<'a> {
     spec: &'a FeatureSpec,
     y: &'a [f64],
     inv_scale: f64,
     start: i64,
     calendar: Option<&'a Calendar>,
-    prefix: Vec<f64>,
-    prefix_sq: Vec<f64>,
+    /// The epoch-aligned index of bucket 0.
+    abs0: i64,
+    /// Sums of scaled values and of their squares per whole block inside
+    /// the data, by block index from `first_block`.
+    first_block: i64,
+    block_sum: Vec<f64>,
+    block_sq: Vec<f64>,
     roll_max: Vec<Vec<f64>>,
     /// Per Fourier season: sin/cos values for every step-aligned phase
     /// (`table[phase * 2 * order ..]`), when the period is a whole number of steps.
@@ -231,17 +248,23 @@ impl<'a> FeatureBuilder<'a> {
         calendar: Option<&'a Calendar>,
     ) -> Self {
         let inv_scale = 1.0 / scale;
-        let mut prefix = Vec::with_capacity(y.len() + 1);
-        let mut prefix_sq = Vec::with_capacity(y.len() + 1);
-        let (mut s, mut s2) = (0.0, 0.0);
-        prefix.push(0.0);
-        prefix_sq.push(0.0);
-        for &v in y {
-            let v = v * inv_scale;
-            s += v;
-            s2 += v * v;
-            prefix.push(s);
-            prefix_sq.push(s2);
+        let abs0 = start.div_euclid(spec.step.secs());
+        // Whole blocks inside the data: [first_block, last_block).
+        let first_block = (abs0 + BLOCK - 1).div_euclid(BLOCK);
+        let last_block = (abs0 + y.len() as i64).div_euclid(BLOCK);
+        let blocks = (last_block - first_block).max(0) as usize;
+        let mut block_sum = Vec::with_capacity(blocks);
+        let mut block_sq = Vec::with_capacity(blocks);
+        for b in 0..blocks as i64 {
+            let from = ((first_block + b) * BLOCK - abs0) as usize;
+            let (mut s, mut s2) = (0.0, 0.0);
+            for &v in &y[from..from + BLOCK as usize] {
+                let v = v * inv_scale;
+                s += v;
+                s2 += v * v;
+            }
+            block_sum.push(s);
+            block_sq.push(s2);
         }
         let roll_max = spec.rolling.iter().map(|&w| rolling_max(y, w)).collect();
         let step = spec.step.secs();
@@ -265,11 +288,41 @@ impl<'a> FeatureBuilder<'a> {
             inv_scale,
             start,
             calendar,
-            prefix,
-            prefix_sq,
+            abs0,
+            first_block,
+            block_sum,
+            block_sq,
             roll_max,
             fourier_tables,
         }
+    }
+
+    /// Sum of scaled values and of their squares over `a..b`: partial blocks
+    /// value by value, whole blocks from their sums, in one fixed order.
+    fn window_sums(&self, a: usize, b: usize) -> (f64, f64) {
+        let s = self.inv_scale;
+        let (mut sum, mut sq) = (0.0, 0.0);
+        let mut j = a;
+        let add = |j: usize, sum: &mut f64, sq: &mut f64| {
+            let v = self.y[j] * s;
+            *sum += v;
+            *sq += v * v;
+        };
+        while j < b && (self.abs0 + j as i64).rem_euclid(BLOCK) != 0 {
+            add(j, &mut sum, &mut sq);
+            j += 1;
+        }
+        while j + BLOCK as usize <= b {
+            let k = ((self.abs0 + j as i64).div_euclid(BLOCK) - self.first_block) as usize;
+            sum += self.block_sum[k];
+            sq += self.block_sq[k];
+            j += BLOCK as usize;
+        }
+        while j < b {
+            add(j, &mut sum, &mut sq);
+            j += 1;
+        }
+        (sum, sq)
     }
 
     /// Number of steps of data.
@@ -307,8 +360,9 @@ impl<'a> FeatureBuilder<'a> {
         for (w_idx, &w) in spec.rolling.iter().enumerate() {
             let (a, b) = (i + 1 - w, i + 1);
             let n = w as f64;
-            let mean = (self.prefix[b] - self.prefix[a]) / n;
-            let var = ((self.prefix_sq[b] - self.prefix_sq[a]) / n - mean * mean).max(0.0);
+            let (sum, sq) = self.window_sums(a, b);
+            let mean = sum / n;
+            let var = (sq / n - mean * mean).max(0.0);
             out[k] = mean;
             out[k + 1] = var.sqrt();
             out[k + 2] = self.roll_max[w_idx][i] * s;
@@ -381,6 +435,31 @@ mod tests {
 
     fn step(s: &str) -> Step {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_row_does_not_depend_on_where_the_series_starts() {
+        let params = FeatureParams {
+            lags: 3,
+            seasons: vec![],
+            rolling_secs: vec![60 * 45, 60 * 100],
+            events: false,
+        };
+        let spec = params.check(step("1m"), 2).unwrap();
+        let y: Vec<f64> = (0..600)
+            .map(|i| (i as f64 * 0.37).sin() * 1e3 + 1e3 + (i % 7) as f64 * 0.1)
+            .collect();
+        let full = FeatureBuilder::new(&spec, &y, 6_000, 123.4, None);
+        let mut a = vec![0.0; spec.width()];
+        let mut b = vec![0.0; spec.width()];
+        for cut in [1, 17, 200] {
+            let later = FeatureBuilder::new(&spec, &y[cut..], 6_000 + 60 * cut as i64, 123.4, None);
+            for i in (cut + spec.warmup())..y.len() {
+                full.row(i, &mut a);
+                later.row(i - cut, &mut b);
+                assert_eq!(a, b, "row {i}, series cut at {cut}");
+            }
+        }
     }
 
     #[test]

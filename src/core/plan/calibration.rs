@@ -43,38 +43,11 @@ impl Calibration {
         quantile: f64,
         min_samples: usize,
     ) -> Option<Calibration> {
-        if !(quantile > 0.0 && quantile < 1.0) {
-            return None;
+        let mut w = CalibrationWindow::new(capacity, quantile, min_samples);
+        for (k, (planned, actual)) in pairs.into_iter().enumerate() {
+            w.push(k, planned, actual);
         }
-        let mut bins: Vec<Vec<f64>> = vec![Vec::new(); CALIBRATION_BINS];
-        for (planned, actual) in pairs {
-            if planned > 0.0 && planned.is_finite() && actual.is_finite() {
-                bins[Self::bin(capacity, planned)].push(actual.max(0.0) / planned);
-            }
-        }
-        let samples: usize = bins.iter().map(Vec::len).sum();
-        if samples < min_samples.max(1) {
-            return None;
-        }
-        let mut all: Vec<f64> = bins.iter().flatten().copied().collect();
-        all.sort_by(f64::total_cmp);
-        let overall = crate::core::forecast::metrics::quantile_sorted(&all, quantile);
-        let factors = bins
-            .iter_mut()
-            .map(|b| {
-                (b.len() >= min_samples.max(1)).then(|| {
-                    b.sort_by(f64::total_cmp);
-                    crate::core::forecast::metrics::quantile_sorted(b, quantile)
-                })
-            })
-            .collect();
-        Some(Calibration {
-            capacity,
-            quantile,
-            factors,
-            overall,
-            samples,
-        })
+        w.calibration()
     }
 
     /// The factor for a planned peak of `planned` (its bin's, or the overall
@@ -127,6 +100,112 @@ impl Calibration {
             0
         }
     }
+}
+
+/// A sliding window of (planned peak, actual peak) pairs, by origin, kept
+/// sorted per level bin so that the calibration of the window is at hand
+/// after each pair that enters or leaves it ([`Calibration::fit`] over the
+/// same pairs gives the same calibration, to the last bit: it is this
+/// window, filled at once). The backtest moves it one origin per step; the
+/// live controller fills it from its recent history at each run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrationWindow {
+    capacity: Capacity,
+    quantile: f64,
+    min_samples: usize,
+    /// Usable pairs in the window: (origin, bin, actual / planned).
+    pairs: std::collections::VecDeque<(usize, usize, f64)>,
+    bins: Vec<Vec<f64>>,
+    all: Vec<f64>,
+}
+
+impl CalibrationWindow {
+    /// An empty window.
+    pub fn new(capacity: Capacity, quantile: f64, min_samples: usize) -> Self {
+        CalibrationWindow {
+            capacity,
+            quantile,
+            min_samples,
+            pairs: std::collections::VecDeque::new(),
+            bins: vec![Vec::new(); CALIBRATION_BINS],
+            all: Vec::new(),
+        }
+    }
+
+    /// Add the pair of `origin` (origins must increase); an unusable pair
+    /// (planned peak not a positive number, actual not a number) is skipped.
+    pub fn push(&mut self, origin: usize, planned: f64, actual: f64) {
+        if !(planned > 0.0 && planned.is_finite() && actual.is_finite()) {
+            return;
+        }
+        let bin = Calibration::bin(self.capacity, planned);
+        let ratio = actual.max(0.0) / planned;
+        insert_sorted(&mut self.bins[bin], ratio);
+        insert_sorted(&mut self.all, ratio);
+        self.pairs.push_back((origin, bin, ratio));
+    }
+
+    /// Drop the pairs of origins before `origin`.
+    pub fn drop_before(&mut self, origin: usize) {
+        while let Some(&(o, bin, ratio)) = self.pairs.front() {
+            if o >= origin {
+                break;
+            }
+            remove_sorted(&mut self.bins[bin], ratio);
+            remove_sorted(&mut self.all, ratio);
+            self.pairs.pop_front();
+        }
+    }
+
+    /// The newest origin in the window, if any.
+    pub fn last_origin(&self) -> Option<usize> {
+        self.pairs.back().map(|p| p.0)
+    }
+
+    /// Usable pairs in the window.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Whether the window holds no usable pair.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// The calibration of the pairs in the window: `None` with fewer than
+    /// `min_samples` (or a quantile outside (0, 1)).
+    pub fn calibration(&self) -> Option<Calibration> {
+        if !(self.quantile > 0.0 && self.quantile < 1.0) {
+            return None;
+        }
+        let min = self.min_samples.max(1);
+        if self.all.len() < min {
+            return None;
+        }
+        let q = |v: &[f64]| crate::core::forecast::metrics::quantile_sorted(v, self.quantile);
+        Some(Calibration {
+            capacity: self.capacity,
+            quantile: self.quantile,
+            factors: self
+                .bins
+                .iter()
+                .map(|b| (b.len() >= min).then(|| q(b)))
+                .collect(),
+            overall: q(&self.all),
+            samples: self.all.len(),
+        })
+    }
+}
+
+fn insert_sorted(v: &mut Vec<f64>, x: f64) {
+    let at = v.partition_point(|y| y.total_cmp(&x).is_lt());
+    v.insert(at, x);
+}
+
+fn remove_sorted(v: &mut Vec<f64>, x: f64) {
+    let at = v.partition_point(|y| y.total_cmp(&x).is_lt());
+    debug_assert!(at < v.len() && v[at].total_cmp(&x).is_eq());
+    v.remove(at);
 }
 
 /// Settings of the calibration a predictive policy uses (see [`Calibration`]).

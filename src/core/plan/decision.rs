@@ -161,6 +161,9 @@ pub enum Reason {
         demand: f64,
         nodes: NodeCount,
     },
+    /// The change keeps the target busy for `busy_secs` (it takes no other
+    /// change meanwhile): sized to cover that long after the lead window too.
+    OperationWindow { busy_secs: i64 },
     /// The recent observed demand needed more nodes than the forecast.
     ReactiveFloor {
         demand: f64,
@@ -183,6 +186,12 @@ pub enum Reason {
     ScaleOutCooldown { remaining_secs: i64 },
     /// A scale-in came too soon after the last scale-out.
     ScaleInCooldown { remaining_secs: i64 },
+    /// A scale-in of fewer than `least` nodes was held (it wanted `wanted`):
+    /// small drops are batched so the target runs fewer operations.
+    ScaleInTooSmall { least: u32, wanted: NodeCount },
+    /// A scale-out was raised to `least` nodes (it wanted `wanted`): fewer,
+    /// larger operations.
+    ScaleOutRoundedUp { least: u32, wanted: NodeCount },
     /// A scale-out was limited to `max_step` nodes (wanted `wanted`).
     StepUpLimited { max_step: u32, wanted: NodeCount },
     /// A scale-in was limited to `max_step` nodes (wanted `wanted`).
@@ -238,6 +247,7 @@ impl Reason {
             Reason::NoDemandData => "no_demand_data",
             Reason::Sized { .. } => "sized",
             Reason::Calibrated { .. } => "calibrated",
+            Reason::OperationWindow { .. } => "operation_window",
             Reason::ReactiveFloor { .. } => "reactive_floor",
             Reason::ClampedToMin { .. } => "clamped_to_min",
             Reason::ClampedToMax { .. } => "clamped_to_max",
@@ -245,6 +255,8 @@ impl Reason {
             Reason::NoScaleInWithoutForecast => "no_scale_in_without_forecast",
             Reason::ScaleOutCooldown { .. } => "scale_out_cooldown",
             Reason::ScaleInCooldown { .. } => "scale_in_cooldown",
+            Reason::ScaleInTooSmall { .. } => "scale_in_too_small",
+            Reason::ScaleOutRoundedUp { .. } => "scale_out_rounded_up",
             Reason::StepUpLimited { .. } => "step_up_limited",
             Reason::StepDownLimited { .. } => "step_down_limited",
             Reason::AlarmHigh { .. } => "alarm_high",

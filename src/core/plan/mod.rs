@@ -13,6 +13,8 @@
 //!   the oracle;
 //! - [`strategy`]: every node-count policy behind one enum ([`Strategy`]);
 //! - [`sla`]: the workshop's SLA band on a predicted latency;
+//! - [`control`]: one decision of the node-count controller and its memory,
+//!   the same in `scale` and `backtest`;
 //! - [`signals`]: forecast, drift and calibration from a model and the
 //!   recent load, as the controller hands them to the planner;
 //! - [`instances`]: scale by instance for job schedulers;
@@ -36,6 +38,7 @@
 //! updates with [`Strategy::record`] after each decision.
 
 pub mod calibration;
+pub mod control;
 pub mod decision;
 pub mod instances;
 pub mod outcome;

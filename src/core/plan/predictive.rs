@@ -6,7 +6,8 @@
 use super::calibration::CalibrationParams;
 use super::decision::{Decision, FallbackCause, PlanInput, PoolState, Reason};
 use super::rules::{
-    check_duration, check_step, check_utilisation, finish, hold_without_data, Rules, Sizing,
+    check_duration, check_share, check_step, check_utilisation, finish, hold_without_data, Rules,
+    Sizing,
 };
 use super::units::{CheckedPool, PolicyError};
 use crate::core::forecast::model::Forecast;
@@ -118,6 +119,14 @@ pub struct PredictiveParams {
     /// Raise the planned peak to what recent errors say it must be
     /// ([`PlanInput::calibration`]); never lowers the plan. `None`: off.
     pub calibration: Option<CalibrationParams>,
+    /// Seconds a scale-out and a scale-in operation keep the target busy
+    /// (it takes no other change meanwhile): a count set by one must also
+    /// cover that long after the lead window. 0: operations end at once.
+    pub busy_secs: (i64, i64),
+    /// Scale in only by at least this share of the nodes (0: any drop).
+    pub min_scale_in: f64,
+    /// Scale out by at least this share of the nodes (0: as asked).
+    pub min_scale_out: f64,
 }
 
 impl Default for PredictiveParams {
@@ -152,6 +161,9 @@ impl Default for PredictiveParams {
                 window_secs: 14 * crate::core::time::DAY_SECS,
                 min_samples: 50,
             }),
+            busy_secs: (0, 0),
+            min_scale_in: 0.0,
+            min_scale_out: 0.0,
         }
     }
 }
@@ -169,6 +181,7 @@ pub struct CheckedPolicy {
     pub(super) max_error_ratio: Option<f64>,
     pub(super) fallback_utilisation: f64,
     pub(super) calibration: Option<CalibrationParams>,
+    pub(super) busy_secs: (i64, i64),
 }
 
 impl PredictiveParams {
@@ -225,11 +238,17 @@ impl PredictiveParams {
                 )?,
                 max_step_up: check_step("max step up", self.max_step_up)?,
                 max_step_down: check_step("max step down", self.max_step_down)?,
+                min_scale_in: check_share("least scale-in", self.min_scale_in)?,
+                min_scale_out: check_share("least scale-out", self.min_scale_out)?,
             },
             max_forecast_age_secs: check_duration("max forecast age", self.max_forecast_age_secs)?,
             max_error_ratio: self.max_error_ratio,
             fallback_utilisation,
             calibration: self.calibration,
+            busy_secs: (
+                check_duration("scale-out operation", self.busy_secs.0)?,
+                check_duration("scale-in operation", self.busy_secs.1)?,
+            ),
         })
     }
 }
@@ -291,9 +310,42 @@ pub fn plan(
     now: i64,
 ) -> Decision {
     let pool = &policy.pool;
+    let Some(mut sizing) = size(input, policy, now, 0) else {
+        return hold_without_data(pool, state);
+    };
+    // A change keeps the target busy for its operation: then the count must
+    // also cover until a change asked after it could be ready.
+    let cur = state.requested;
+    let busy = match sizing.nodes.cmp(&cur) {
+        std::cmp::Ordering::Greater => policy.busy_secs.0,
+        std::cmp::Ordering::Less => policy.busy_secs.1,
+        std::cmp::Ordering::Equal => 0,
+    };
+    let extra = input.step.steps_busy(busy);
+    if !sizing.blind && extra > 0 {
+        if let Some(mut wider) = size(input, policy, now, extra) {
+            if wider.nodes > sizing.nodes {
+                wider
+                    .reasons
+                    .insert(0, Reason::OperationWindow { busy_secs: busy });
+                // Covering the operation never turns a scale-in into a scale-out.
+                if sizing.nodes < cur {
+                    wider.nodes = wider.nodes.min(cur);
+                }
+                sizing = wider;
+            }
+        }
+    }
+    finish(pool, &policy.rules, state, now, sizing)
+}
+
+/// The sizing steps over the lead window and `extra` steps after it.
+fn size(input: &PlanInput<'_>, policy: &CheckedPolicy, now: i64, extra: usize) -> Option<Sizing> {
+    let pool = &policy.pool;
     let cap = pool.capacity;
     let mut reasons = Vec::with_capacity(6);
-    let sized = match forecast_demand(input, policy, now) {
+    let window = pool.lead_steps(input.step) + extra;
+    let (demand, utilisation, blind) = match forecast_demand(input, policy, now, extra) {
         Ok((demand, from_h, to_h)) => {
             reasons.push(Reason::Forecast {
                 quantile: policy.quantile,
@@ -301,18 +353,20 @@ pub fn plan(
                 to_horizon: to_h,
                 demand,
             });
-            Some((demand, policy.target_utilisation, false))
+            (demand, policy.target_utilisation, false)
         }
-        Err(cause) => match input.current_demand() {
-            Some(d) => {
-                reasons.push(Reason::Fallback { cause, demand: d });
-                Some((d, policy.fallback_utilisation, true))
-            }
-            None => None,
-        },
-    };
-    let Some((demand, utilisation, blind)) = sized else {
-        return hold_without_data(pool, state);
+        // Without a trusted forecast, size on what the reactive floor sees
+        // coming (the recent peak and the rise over the lead time), or on
+        // the current load without a floor.
+        Err(cause) => {
+            let current = input.current_demand()?;
+            let d = policy
+                .floor
+                .and_then(|f| f.demand(input.demand, input.step, window))
+                .map_or(current, |f| f.max(current));
+            reasons.push(Reason::Fallback { cause, demand: d });
+            (d, policy.fallback_utilisation, true)
+        }
     };
     let mut nodes = cap.nodes_for(demand, utilisation);
     reasons.push(Reason::Sized {
@@ -339,8 +393,7 @@ pub fn plan(
         }
     }
     if let (false, Some(floor)) = (blind, &policy.floor) {
-        let lead = pool.lead_steps(input.step);
-        if let Some(fd) = floor.demand(input.demand, input.step, lead) {
+        if let Some(fd) = floor.demand(input.demand, input.step, window) {
             let floor_nodes = cap.nodes_for(fd, floor.utilisation);
             if floor_nodes > nodes {
                 nodes = floor_nodes;
@@ -352,13 +405,12 @@ pub fn plan(
             }
         }
     }
-    let sizing = Sizing {
+    Some(Sizing {
         nodes,
         blind,
         planned_demand: (!blind).then_some(demand),
         reasons,
-    };
-    finish(pool, &policy.rules, state, now, sizing)
+    })
 }
 
 /// The highest forecast over the lead window at the policy's quantile, with
@@ -367,6 +419,7 @@ fn forecast_demand(
     input: &PlanInput<'_>,
     policy: &CheckedPolicy,
     now: i64,
+    extra: usize,
 ) -> Result<(f64, usize, usize), FallbackCause> {
     let f = input.forecast.ok_or(FallbackCause::Missing)?;
     if f.step != input.step {
@@ -400,13 +453,14 @@ fn forecast_demand(
     // Horizons of the forecast that cover (now, now + lead].
     let shift = (age / f.step.secs()) as usize;
     let lead = policy.pool.lead_steps(f.step);
-    let to_h = shift + lead;
-    if to_h > f.horizon() || f.quantiles.len() < f.horizon() {
+    if shift + lead > f.horizon() || f.quantiles.len() < f.horizon() {
         return Err(FallbackCause::TooShort {
             horizon: f.horizon(),
-            needed: to_h,
+            needed: shift + lead,
         });
     }
+    // After the lead window, as far as the forecast reaches.
+    let to_h = (shift + lead + extra).min(f.horizon());
     let from_h = match policy.window {
         LeadWindow::Whole => shift + 1,
         LeadWindow::AtLead => to_h,

@@ -98,6 +98,13 @@ struct ThresholdSettings {
     cooldown_secs: i64,
 }
 
+impl CheckedThreshold {
+    /// Datapoints the alarms look back over: the longer of the two N.
+    pub fn datapoints(&self) -> usize {
+        self.p.out_n.max(self.p.in_n)
+    }
+}
+
 impl ThresholdParams {
     /// Validate for a pool.
     pub fn check(&self, pool: &CheckedPool) -> Result<CheckedThreshold, PolicyError> {
@@ -407,18 +414,36 @@ pub(super) fn seasonal_plan(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckedOracle {
     pub(super) pool: CheckedPool,
+    /// Seconds after the lead time the count must also cover: the longest
+    /// scale operation, during which the target takes no other change.
+    #[serde(default)]
+    pub(super) busy_secs: i64,
 }
 
 impl CheckedOracle {
-    /// The oracle for a pool.
+    /// The oracle for a pool whose operations end at once.
     pub fn new(pool: &CheckedPool) -> Self {
-        CheckedOracle { pool: *pool }
+        CheckedOracle {
+            pool: *pool,
+            busy_secs: 0,
+        }
+    }
+
+    /// The oracle for a pool that runs one operation at a time, the longest
+    /// taking `busy_secs`: a count set now must cover the load until a
+    /// change asked once the operation ends is ready, so it covers the lead
+    /// window and that long after it (and so is never short).
+    pub fn with_operations(pool: &CheckedPool, busy_secs: i64) -> Self {
+        CheckedOracle {
+            pool: *pool,
+            busy_secs: busy_secs.max(0),
+        }
     }
 }
 
 pub(super) fn oracle_plan(input: &PlanInput<'_>, state: &PoolState, o: &CheckedOracle) -> Decision {
     let pool = &o.pool;
-    let lead = pool.lead_steps(input.step);
+    let lead = pool.lead_steps(input.step) + input.step.steps_busy(o.busy_secs);
     let Some(now_d) = input.current_demand() else {
         return hold_without_data(pool, state);
     };

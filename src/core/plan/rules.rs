@@ -26,6 +26,14 @@ pub(super) struct Rules {
     pub(super) scale_out_cooldown_secs: i64,
     pub(super) max_step_up: Option<u32>,
     pub(super) max_step_down: Option<u32>,
+    /// Scale in only when it removes at least this share of the nodes
+    /// (at least one); smaller drops are held. 0: any drop.
+    #[serde(default)]
+    pub(super) min_scale_in: f64,
+    /// Scale out by at least this share of the nodes (at least one). 0: as
+    /// many as asked.
+    #[serde(default)]
+    pub(super) min_scale_out: f64,
 }
 
 impl Rules {
@@ -35,7 +43,14 @@ impl Rules {
         scale_out_cooldown_secs: 0,
         max_step_up: None,
         max_step_down: None,
+        min_scale_in: 0.0,
+        min_scale_out: 0.0,
     };
+}
+
+/// The smallest step `share` of `cur` nodes allows: at least one node.
+fn least_step(cur: NodeCount, share: f64) -> u32 {
+    ((f64::from(cur.get()) * share).ceil() as u32).max(1)
 }
 
 /// Clamp the recommendation to the bounds (with a reason), apply the rules
@@ -94,6 +109,16 @@ pub(super) fn finish(
                     target = cur.minus(step);
                 }
             }
+            if target < cur && rules.min_scale_in > 0.0 {
+                let least = least_step(cur, rules.min_scale_in);
+                if cur.get() - target.get() < least {
+                    reasons.push(Reason::ScaleInTooSmall {
+                        least,
+                        wanted: target,
+                    });
+                    target = cur;
+                }
+            }
         }
     } else if recommended > cur {
         if rules.scale_out_cooldown_secs > 0 {
@@ -105,6 +130,16 @@ pub(super) fn finish(
                         remaining_secs: remaining,
                     });
                 }
+            }
+        }
+        if target > cur && rules.min_scale_out > 0.0 {
+            let least = least_step(cur, rules.min_scale_out);
+            if target.get() - cur.get() < least {
+                reasons.push(Reason::ScaleOutRoundedUp {
+                    least,
+                    wanted: target,
+                });
+                target = cur.plus(least);
             }
         }
         if let Some(step) = rules.max_step_up {
@@ -181,6 +216,14 @@ pub(super) fn check_duration(name: &'static str, secs: i64) -> Result<i64, Polic
 
 pub(super) fn check_utilisation(name: &'static str, value: f64) -> Result<f64, PolicyError> {
     if value > 0.0 && value <= 1.0 {
+        Ok(value)
+    } else {
+        Err(PolicyError::Utilisation { name, value })
+    }
+}
+
+pub(super) fn check_share(name: &'static str, value: f64) -> Result<f64, PolicyError> {
+    if (0.0..1.0).contains(&value) {
         Ok(value)
     } else {
         Err(PolicyError::Utilisation { name, value })

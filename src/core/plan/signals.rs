@@ -1,17 +1,23 @@
-//! What the controller (`mlscaler scale`) hands the planner, computed from a
-//! published model and the recent load alone: the forecast from the newest
-//! step, the drift signal (recent error against the model's evaluated error)
-//! and the calibration of planned peaks against the peaks that followed.
+//! What the controller hands the predictive planner, computed from a model
+//! and the load up to `now`: the forecast from the newest step, the drift
+//! signal (recent error against the model's evaluated error) and the
+//! calibration of planned peaks against the peaks that followed.
 //!
-//! The backtest computes the same three things incrementally while it
-//! replays a trace; here they are recomputed from the recent window at each
-//! run, so a scheduled controller needs no state for them. Pure: no I/O, no
-//! clock (the caller passes `now` to the planner).
+//! One definition for the live controller and the replay: both go through a
+//! [`SignalTracker`] of the model in use. `scale` builds one at each run and
+//! asks it once ([`prepare`]); the backtest keeps one per model and asks it
+//! at every step, so each past origin is forecast once and the calibration
+//! window moves by one pair a step. The answers are the same to the last bit
+//! (features do not depend on where the series starts, and the calibration
+//! window is the same multiset of pairs, kept sorted).
+//!
+//! Pure: no I/O, no clock (the caller passes `now` to the planner).
 
+use super::calibration::{Calibration, CalibrationParams, CalibrationWindow};
+use super::predictive::CheckedPolicy;
 use crate::core::forecast::features::FeatureBuilder;
 use crate::core::forecast::model::{Forecast, ForecastModel, ModelError};
 use crate::core::forecast::series::LoadSeries;
-use crate::core::plan::{Calibration, CheckedPolicy};
 use serde::Serialize;
 
 /// Inputs of the planner derived from the model and the recent load.
@@ -21,7 +27,8 @@ pub struct Prepared {
     pub forecast: Forecast,
     /// How much worse the model did at the lead time over the drift window
     /// than in its walk-forward evaluation (1 = as good as evaluated; see
-    /// [`prepare`]); `None` when no forecast in the window can be checked yet.
+    /// [`SignalTracker`]); `None` when no forecast in the window can be
+    /// checked yet.
     pub error_ratio: Option<f64>,
     /// Lead-time forecasts checked against what happened, for the drift signal.
     pub drift_samples: usize,
@@ -33,18 +40,232 @@ pub struct Prepared {
     pub calibration_samples: usize,
 }
 
+/// Fewest lead-time errors the drift ratio is measured over (a window of
+/// fewer steps is widened to this many).
+pub const MIN_DRIFT_SAMPLES: usize = 12;
+
+/// The drift and calibration signals at one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signals {
+    pub error_ratio: Option<f64>,
+    pub drift_samples: usize,
+    pub calibration: Option<Calibration>,
+    pub calibration_samples: usize,
+}
+
+/// What one past origin's forecast contributes: its point forecast at the
+/// lead time (drift) and its planned peak (calibration).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Origin {
+    lead_point: f64,
+    planned: Option<f64>,
+}
+
+/// The signals of one model over one load series, step by step.
+///
+/// At step `i` (the newest known bucket), origins `j` whose outcome is known
+/// (`j + lead <= i`) and that lie in the drift window (the last
+/// `drift_steps` of them) give the drift signal: the model's mean absolute
+/// error at the lead time over the window, relative to the last-value
+/// forecast's over the same origins, divided by the same ratio in the
+/// model's evaluation (level-free: absolute errors grow with the load, so a
+/// model evaluated on a quiet period would otherwise look drifted at every
+/// busy hour); without the evaluation's last-value error, the mean error over
+/// the evaluated one. Those in the calibration window give pairs (planned
+/// peak, highest load from `j` to `j + lead`) for [`Calibration`].
+pub struct SignalTracker<'m> {
+    model: &'m ForecastModel,
+    policy: CheckedPolicy,
+    lead: usize,
+    drift_steps: usize,
+    calibration: Option<CalibrationParams>,
+    calib_steps: usize,
+    eval_mae: Option<f64>,
+    eval_last_value_mae: Option<f64>,
+    /// Per origin, from `first` on: what its forecast contributes.
+    origins: Vec<Option<Origin>>,
+    first: usize,
+    window: Option<CalibrationWindow>,
+    /// The next origin the calibration window has not considered.
+    calib_next: usize,
+}
+
+impl<'m> SignalTracker<'m> {
+    /// The signals of `model` for `policy` (whose pool sets the lead time
+    /// and whose calibration settings the window), over a drift window of
+    /// `drift_secs` (0: no drift signal). `eval_last_value_mae` is the
+    /// last-value baseline's MAE at the lead time in the model's evaluation.
+    pub fn new(
+        model: &'m ForecastModel,
+        policy: &CheckedPolicy,
+        drift_secs: i64,
+        eval_last_value_mae: Option<f64>,
+    ) -> Self {
+        let step = model.spec.step();
+        let lead = policy.pool().lead_steps(step).min(model.horizon()).max(1);
+        let calibration = policy.calibration().copied();
+        let positive = |v: f64| (v > 0.0 && v.is_finite()).then_some(v);
+        SignalTracker {
+            model,
+            policy: policy.clone(),
+            lead,
+            // A ratio of mean errors needs a few of them: coarse data gets a
+            // longer window than `drift_secs` rather than a ratio of two.
+            drift_steps: match step.steps_ceil(drift_secs.max(0)) {
+                0 => 0,
+                k => k.max(MIN_DRIFT_SAMPLES),
+            },
+            calibration,
+            calib_steps: calibration.map_or(0, |c| step.steps_ceil(c.window_secs)),
+            eval_mae: model.eval_mae.get(lead - 1).copied().and_then(positive),
+            eval_last_value_mae: eval_last_value_mae.and_then(positive),
+            origins: Vec::new(),
+            first: 0,
+            window: calibration.map(|c| {
+                CalibrationWindow::new(policy.pool().capacity(), c.quantile, c.min_samples)
+            }),
+            calib_next: 0,
+        }
+    }
+
+    /// How many origins before the newest step the signals look back over.
+    pub fn lookback(&self) -> usize {
+        self.drift_steps.max(self.calib_steps) + self.lead
+    }
+
+    /// Hand in the forecast made at origin `j` (the backtest makes it
+    /// anyway, to plan), so it is not made again when `j` enters a window.
+    pub fn remember(&mut self, j: usize, f: &Forecast) {
+        let o = self.origin_of(f);
+        self.slot(j).get_or_insert(o);
+    }
+
+    fn origin_of(&self, f: &Forecast) -> Origin {
+        Origin {
+            lead_point: f.points.get(self.lead - 1).copied().unwrap_or(f64::NAN),
+            planned: self.policy.planned_peak(f),
+        }
+    }
+
+    fn slot(&mut self, j: usize) -> &mut Option<Origin> {
+        if j < self.first {
+            let more = self.first - j;
+            self.origins.splice(0..0, std::iter::repeat_n(None, more));
+            self.first = j;
+        }
+        let k = j - self.first;
+        if k >= self.origins.len() {
+            self.origins.resize(k + 1, None);
+        }
+        &mut self.origins[k]
+    }
+
+    /// The signals at step `i` over the load `y` (at least `i + 1` long),
+    /// forecasting the origins not handed in yet from `b`, a feature builder
+    /// over the *transformed* load that starts at `start`.
+    pub fn at(&mut self, y: &[f64], i: usize, b: &FeatureBuilder<'_>, start: i64) -> Signals {
+        let step = self.model.spec.step().secs();
+        let lead = self.lead;
+        let warm = self.model.spec.warmup();
+        let n = i + 1;
+        // Origins whose outcome (up to j + lead) is known: j + lead <= i.
+        let last_known = n.checked_sub(1 + lead);
+        let drift_from = warm.max(n.saturating_sub(self.drift_steps + lead));
+        let calib_from = warm.max(n.saturating_sub(self.calib_steps + lead));
+        let model = self.model;
+        let forecast = |j: usize| model.forecast_at(b, j, start + j as i64 * step);
+        let Some(last_known) = last_known.filter(|_| n > warm) else {
+            return self.signals(0.0, 0.0, 0);
+        };
+        // Forecast what the windows need and is not known yet.
+        let need_from = if self.drift_steps > 0 {
+            drift_from.min(calib_from)
+        } else {
+            calib_from
+        };
+        let need_from = if self.calibration.is_some() || self.drift_steps > 0 {
+            need_from
+        } else {
+            last_known + 1
+        };
+        for j in need_from..=last_known {
+            if self.get(j).is_none() {
+                let f = forecast(j);
+                let o = self.origin_of(&f);
+                *self.slot(j) = Some(o);
+            }
+        }
+        // Drift: summed afresh over the window, in origin order.
+        let (mut error_sum, mut naive_sum, mut samples) = (0.0, 0.0, 0);
+        if self.drift_steps > 0 {
+            for j in drift_from..=last_known {
+                let p = self.get(j).map_or(f64::NAN, |o| o.lead_point);
+                if p.is_finite() {
+                    error_sum += (y[j + lead] - p).abs();
+                    naive_sum += (y[j + lead] - y[j]).abs();
+                    samples += 1;
+                }
+            }
+        }
+        // Calibration: the window moves on to [calib_from, last_known].
+        if self.window.is_some() {
+            let next = self.calib_next.max(calib_from);
+            let planned: Vec<(usize, Option<f64>)> = (next..=last_known)
+                .map(|j| (j, self.get(j).and_then(|o| o.planned)))
+                .collect();
+            if let Some(w) = self.window.as_mut() {
+                w.drop_before(calib_from);
+                for (j, planned) in planned {
+                    if let Some(planned) = planned {
+                        let actual = y[j..=j + lead].iter().copied().fold(0.0, f64::max);
+                        w.push(j, planned, actual);
+                    }
+                }
+            }
+            self.calib_next = last_known + 1;
+        }
+        // Keep only what a later step can still need.
+        let keep_from = drift_from.min(calib_from);
+        if keep_from > self.first && keep_from - self.first > 4096 {
+            self.origins.drain(..keep_from - self.first);
+            self.first = keep_from;
+        }
+        self.signals(error_sum, naive_sum, samples)
+    }
+
+    fn get(&self, j: usize) -> Option<Origin> {
+        j.checked_sub(self.first)
+            .and_then(|k| self.origins.get(k).copied().flatten())
+    }
+
+    fn signals(&self, error_sum: f64, naive_sum: f64, samples: usize) -> Signals {
+        let positive = |v: f64| (v > 0.0 && v.is_finite()).then_some(v);
+        let error_ratio = match (self.eval_mae, samples) {
+            (Some(m), k) if k > 0 => match (self.eval_last_value_mae, positive(naive_sum)) {
+                (Some(lv), Some(naive)) => Some((error_sum / naive) / (m / lv)),
+                _ => Some(error_sum / k as f64 / m),
+            },
+            _ => None,
+        };
+        let calibration = self
+            .window
+            .as_ref()
+            .and_then(CalibrationWindow::calibration);
+        Signals {
+            error_ratio,
+            drift_samples: samples,
+            calibration_samples: calibration.as_ref().map_or(0, Calibration::samples),
+            calibration,
+        }
+    }
+}
+
 /// Forecast from the end of `series`, and the drift and calibration signals
-/// over its recent part, for `policy` (whose pool sets the lead time).
-///
-/// `drift_window_secs` is how far back lead-time forecasts are checked
-/// (0: no drift signal). The calibration window comes from the policy.
-///
-/// The drift signal is level-free when `eval_last_value_mae` (the
-/// last-value baseline's MAE at the lead time in the model's evaluation) is
-/// given: the model's recent MAE relative to the last-value baseline's recent
-/// MAE, over the same ratio in evaluation. Absolute errors grow with the
-/// load, so a model evaluated on a quiet period would otherwise look drifted
-/// at every busy hour. Without it, the recent MAE over the evaluated MAE.
+/// over its recent part, for `policy` (whose pool sets the lead time):
+/// what a live run hands the planner. `drift_window_secs` is how far back
+/// lead-time forecasts are checked (0: no drift signal); the calibration
+/// window comes from the policy; `eval_last_value_mae` is the last-value
+/// baseline's MAE at the lead time in the model's evaluation.
 pub fn prepare(
     model: &ForecastModel,
     series: &LoadSeries,
@@ -60,77 +281,22 @@ pub fn prepare(
             model: model.metric.clone(),
             available: series.names().join(", "),
         })?;
-    let step = series.step();
-    let n = y.len();
-    let lead = policy.pool().lead_steps(step).min(model.horizon()).max(1);
-    let calib = policy.calibration().copied();
-    let drift_steps = step.steps_ceil(drift_window_secs.max(0));
-    let calib_steps = calib.map_or(0, |c| step.steps_ceil(c.window_secs));
-    // Origins whose outcome (up to j + lead) is known: j + lead <= n - 1.
-    let warm = model.spec.warmup();
-    let last_known = n.saturating_sub(1 + lead);
-    let first = warm.max(n.saturating_sub(drift_steps.max(calib_steps) + lead));
-    let mut error_sum = 0.0;
-    let mut naive_sum = 0.0;
-    let mut drift_samples = 0;
-    let mut pairs = Vec::new();
-    if first <= last_known && n > warm {
-        let ty: Vec<f64> = y.iter().map(|v| model.transform.forward(*v)).collect();
-        let b = FeatureBuilder::new(
-            &model.spec,
-            &ty,
-            series.start(),
-            model.scale,
-            Some(&model.calendar),
-        );
-        let drift_from = n.saturating_sub(drift_steps + lead);
-        let calib_from = n.saturating_sub(calib_steps + lead);
-        for j in first..=last_known {
-            let f = model.forecast_at(&b, j, series.time_at(j));
-            if drift_steps > 0 && j >= drift_from {
-                let p = f.points[lead - 1];
-                if p.is_finite() {
-                    error_sum += (y[j + lead] - p).abs();
-                    naive_sum += (y[j + lead] - y[j]).abs();
-                    drift_samples += 1;
-                }
-            }
-            if calib.is_some() && j >= calib_from {
-                if let Some(planned) = policy.planned_peak(&f) {
-                    let actual = y[j..=j + lead].iter().copied().fold(0.0, f64::max);
-                    pairs.push((planned, actual));
-                }
-            }
-        }
-    }
-    let eval_mae = model
-        .eval_mae
-        .get(lead - 1)
-        .copied()
-        .filter(|m| *m > 0.0 && m.is_finite());
-    let positive = |v: f64| (v > 0.0 && v.is_finite()).then_some(v);
-    let error_ratio = match (eval_mae, drift_samples) {
-        (Some(m), k) if k > 0 => {
-            match (eval_last_value_mae.and_then(positive), positive(naive_sum)) {
-                (Some(lv), Some(naive)) => Some((error_sum / naive) / (m / lv)),
-                _ => Some(error_sum / k as f64 / m),
-            }
-        }
-        _ => None,
-    };
-    let calibration_samples = pairs.len();
-    let calibration = calib
-        .and_then(|c| Calibration::fit(pairs, policy.pool().capacity(), c.quantile, c.min_samples));
+    let ty: Vec<f64> = y.iter().map(|v| model.transform.forward(*v)).collect();
+    let b = FeatureBuilder::new(
+        &model.spec,
+        &ty,
+        series.start(),
+        model.scale,
+        Some(&model.calendar),
+    );
+    let mut tracker = SignalTracker::new(model, policy, drift_window_secs, eval_last_value_mae);
+    let s = tracker.at(y, y.len() - 1, &b, series.start());
     Ok(Prepared {
         forecast,
-        error_ratio,
-        drift_samples,
-        calibration_samples: if calibration.is_some() {
-            calibration_samples
-        } else {
-            0
-        },
-        calibration,
+        error_ratio: s.error_ratio,
+        drift_samples: s.drift_samples,
+        calibration: s.calibration,
+        calibration_samples: s.calibration_samples,
     })
 }
 

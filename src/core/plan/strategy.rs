@@ -54,10 +54,18 @@ impl fmt::Display for PolicyKind {
 
 impl std::str::FromStr for PolicyKind {
     type Err = String;
+    /// The report name, or the name `scale --policy` gives the same policy
+    /// (`alarm`, `target-tracking`, `seasonal-naive`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = match s {
+            "alarm" | "reactive-threshold" => "reactive_threshold",
+            "target-tracking" => "target_tracking",
+            "seasonal-naive" | "seasonal" => "seasonal_naive",
+            other => other,
+        };
         PolicyKind::ALL
             .into_iter()
-            .find(|k| k.name() == s)
+            .find(|k| k.name() == name)
             .ok_or_else(|| {
                 format!(
                     "unknown policy '{s}': expected predictive, reactive_threshold, target_tracking, seasonal_naive or oracle"
@@ -97,6 +105,15 @@ impl Strategy {
             Strategy::TargetTracking(p) => &p.pool,
             Strategy::SeasonalNaive(p) => &p.pool,
             Strategy::Oracle(p) => &p.pool,
+        }
+    }
+
+    /// How many recent datapoints ([`PlanInput::utilisation`]) the policy
+    /// reads: `None` for the policies that read none.
+    pub fn datapoints_needed(&self) -> Option<usize> {
+        match self {
+            Strategy::ReactiveThreshold(t) => Some(t.datapoints()),
+            _ => None,
         }
     }
 

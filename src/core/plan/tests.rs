@@ -50,6 +50,9 @@ fn bare() -> PredictiveParams {
         max_error_ratio: None,
         fallback_utilisation: 1.0,
         calibration: None,
+        busy_secs: (0, 0),
+        min_scale_in: 0.0,
+        min_scale_out: 0.0,
     }
 }
 

@@ -81,18 +81,20 @@ use crate::core::forecast::calendar::Calendar;
 use crate::core::forecast::features::FeatureBuilder;
 use crate::core::forecast::gate::{judge_forecast, GateMetric};
 use crate::core::forecast::model::{
-    train_forecaster, ForecastModel, ForecastParams, ModelError, Progress, Transform,
+    train_forecaster, Forecast, ForecastModel, ForecastParams, ModelError, Progress, Transform,
 };
 use crate::core::forecast::series::{resample, Aggregation, GapPolicy, LoadSeries, SeriesError};
+use crate::core::plan::control::{Datapoints, NodeControl};
+use crate::core::plan::signals::SignalTracker;
 use crate::core::plan::{
-    Calibration, Capacity, CheckedOracle, CheckedPool, NodeCount, PolicyError, PolicyKind,
-    PoolParams, PredictiveParams, SeasonalNaiveParams, Strategy, TargetTrackingParams,
-    ThresholdParams,
+    Capacity, CheckedOracle, CheckedPool, NodeCount, PolicyError, PolicyKind, PoolParams,
+    PredictiveParams, SeasonalNaiveParams, Strategy, TargetTrackingParams, ThresholdParams,
 };
-use crate::core::sim::pool::{simulate, ForecastContext, PolicyMetrics, SimRun, Simulation};
+use crate::core::sim::pool::{
+    sized_for, ForecastContext, Operations, PolicyMetrics, SimRun, Simulation,
+};
 use crate::core::time::{format_duration_secs, rfc3339, Step, DAY_SECS};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 /// The metric name of the demand column of a trace.
@@ -114,6 +116,14 @@ pub enum BacktestError {
     Length { timestamps: usize, values: usize },
     #[error("row {row}: demand should be a finite number >= 0, but is {value}")]
     BadDemand { row: usize, value: f64 },
+    #[error("row {row}: demand {value:e} is too large: the capacity arithmetic of the backtest (sums over {rows} rows, capacity x up to {max_nodes} nodes) would overflow; the largest accepted is {limit:e} (check the unit of the data)")]
+    DemandTooLarge {
+        row: usize,
+        value: f64,
+        rows: usize,
+        max_nodes: u64,
+        limit: f64,
+    },
     #[error("cannot tell the step of the trace: it needs two rows with increasing timestamps")]
     NoStep,
     #[error("the lead time ({lead}) is shorter than the step of the data ({step}): a new node would be ready before the next datapoint; allow rounding the lead up to one step explicitly, or use finer data")]
@@ -132,6 +142,30 @@ pub enum BacktestError {
     ZeroDemand { nodes: u32 },
     #[error("the 99.9th percentile should need at least 1 node, but {0} was asked for")]
     ZeroNodes(u32),
+    #[error("the start {start} is after the last row of the trace ({end})")]
+    StartAfterEnd { start: String, end: String },
+}
+
+/// The largest demand whose capacity arithmetic cannot overflow in a trace
+/// of `rows` rows: sums of demand over every row, and a capacity per node of
+/// up to the demand times any node count (`u32`), stay finite.
+fn demand_limit(rows: usize) -> f64 {
+    f64::MAX / (rows.max(1) as f64 * f64::from(u32::MAX) * 4.0)
+}
+
+/// The first value (with its row) whose capacity arithmetic would overflow.
+fn check_magnitude(values: &[f64]) -> Result<(), BacktestError> {
+    let limit = demand_limit(values.len());
+    match values.iter().enumerate().find(|(_, v)| **v > limit) {
+        Some((row, &value)) => Err(BacktestError::DemandTooLarge {
+            row,
+            value,
+            rows: values.len(),
+            max_nodes: u64::from(u32::MAX),
+            limit,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// One input row: its timestamp and the bucket of the regular series it fell in.
@@ -179,6 +213,7 @@ impl Trace {
         {
             return Err(BacktestError::BadDemand { row, value });
         }
+        check_magnitude(values)?;
         let (series, report) = resample(
             timestamps,
             &[DEMAND.to_string()],
@@ -217,6 +252,7 @@ impl Trace {
         {
             return Err(BacktestError::BadDemand { row, value });
         }
+        check_magnitude(y)?;
         Ok(Trace {
             start: series.start(),
             step: series.step(),
@@ -327,6 +363,27 @@ pub struct BacktestParams {
     pub threshold: ThresholdParams,
     pub target_tracking: TargetTrackingParams,
     pub seasonal_naive: SeasonalNaiveParams,
+    /// When the predictive policy's forecast is not trusted, the alarm rule
+    /// (`threshold`) decides instead of the built-in reactive rule.
+    pub fallback_alarm: bool,
+    /// What the alarm's datapoints are.
+    pub datapoints: Datapoints,
+    /// How long the simulated target's scale operations run.
+    pub operations: Operations,
+    /// Replay this published model instead of retraining walk-forward.
+    pub model: Option<FixedModel>,
+    /// The controllers' first decision (a time; `None`: the first bucket).
+    /// Before it the data is history only and the pool holds.
+    pub start: Option<i64>,
+}
+
+/// A published model a replay uses throughout (no retraining), with the
+/// last-value baseline's MAE at the lead time from its evaluation (the
+/// drift signal's reference).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixedModel {
+    pub model: ForecastModel,
+    pub eval_last_value_mae: Option<f64>,
 }
 
 impl BacktestParams {
@@ -353,6 +410,11 @@ impl BacktestParams {
             threshold: ThresholdParams::default(),
             target_tracking: TargetTrackingParams::default(),
             seasonal_naive: SeasonalNaiveParams::default(),
+            fallback_alarm: false,
+            datapoints: Datapoints::Utilisation,
+            operations: Operations::default(),
+            model: None,
+            start: None,
         }
     }
 
@@ -392,15 +454,17 @@ impl BacktestParams {
         }
         let lead_steps = pool.lead_steps(step);
         let mut forecaster = self.forecaster.clone();
-        forecaster.horizon = lead_steps;
+        // Far enough to cover a change's operation after the lead window.
+        let busy = self.predictive.busy_secs.0.max(self.predictive.busy_secs.1);
+        forecaster.horizon = lead_steps + step.steps_busy(busy);
         forecaster.lead = lead_steps;
         forecaster.check(step)?;
-        let mut strategies: Vec<Strategy> = Vec::new();
+        let mut controls: Vec<NodeControl> = Vec::new();
         for kind in &self.policies {
-            if strategies.iter().any(|s| s.kind() == *kind) {
+            if controls.iter().any(|c| c.strategy.kind() == *kind) {
                 continue;
             }
-            strategies.push(match kind {
+            let strategy = match kind {
                 PolicyKind::Predictive => Strategy::Predictive(self.predictive.check(&pool)?),
                 PolicyKind::ReactiveThreshold => {
                     Strategy::ReactiveThreshold(self.threshold.check(&pool)?)
@@ -411,10 +475,23 @@ impl BacktestParams {
                 PolicyKind::SeasonalNaive => {
                     Strategy::SeasonalNaive(self.seasonal_naive.check(&pool)?)
                 }
-                PolicyKind::Oracle => Strategy::Oracle(CheckedOracle::new(&pool)),
+                PolicyKind::Oracle => Strategy::Oracle(CheckedOracle::with_operations(
+                    &pool,
+                    self.operations
+                        .scale_out_secs
+                        .max(self.operations.scale_in_secs),
+                )),
+            };
+            let fallback = (strategy.uses_forecast() && self.fallback_alarm)
+                .then(|| self.threshold.check(&pool).map(Strategy::ReactiveThreshold))
+                .transpose()?;
+            controls.push(NodeControl {
+                strategy,
+                fallback,
+                datapoints: self.datapoints,
             });
         }
-        if strategies.is_empty() {
+        if controls.is_empty() {
             return Err(BacktestError::NoPolicies);
         }
         Ok(CheckedBacktest {
@@ -427,9 +504,12 @@ impl BacktestParams {
             train_window_steps: self.train_window_secs.map(|w| step.steps_ceil(w).max(1)),
             forecaster,
             gate: self.gate,
-            drift_window_steps: step.steps_ceil(self.drift_window_secs),
+            drift_window_secs: self.drift_window_secs,
+            model: self.model.clone(),
+            start: self.start,
             score_from_fraction: self.score_from_fraction,
-            strategies,
+            controls,
+            operations: self.operations,
         })
     }
 }
@@ -446,9 +526,12 @@ pub struct CheckedBacktest {
     train_window_steps: Option<usize>,
     forecaster: ForecastParams,
     gate: Option<GateRule>,
-    drift_window_steps: usize,
+    drift_window_secs: i64,
+    model: Option<FixedModel>,
+    start: Option<i64>,
     score_from_fraction: f64,
-    strategies: Vec<Strategy>,
+    controls: Vec<NodeControl>,
+    operations: Operations,
 }
 
 impl CheckedBacktest {
@@ -464,9 +547,13 @@ impl CheckedBacktest {
     pub fn lead_steps(&self) -> usize {
         self.lead_steps
     }
-    /// The policies, in report order.
-    pub fn strategies(&self) -> &[Strategy] {
-        &self.strategies
+    /// Steps of history before the first model is trained.
+    pub fn warmup_steps(&self) -> usize {
+        self.warmup_steps
+    }
+    /// The controllers (a policy each), in report order.
+    pub fn controls(&self) -> &[NodeControl] {
+        &self.controls
     }
 
     /// The forecaster for a retrain on `history` steps: seasons (and rolling
@@ -610,41 +697,56 @@ pub fn run_backtest(
         });
     }
     let n = trace.demand().len();
-    let forecasts = params.strategies.iter().any(Strategy::uses_forecast);
-    if forecasts && params.warmup_steps >= n {
+    let forecasts = params.controls.iter().any(|c| c.strategy.uses_forecast());
+    if forecasts && params.model.is_none() && params.warmup_steps >= n {
         return Err(BacktestError::WarmupTooLong {
             warmup: format_duration_secs(params.warmup_secs),
             trace: format_duration_secs(n as i64 * params.step.secs()),
         });
     }
     let score_from = ((n as f64 * params.score_from_fraction).ceil() as usize).min(n - 1);
+    let begin = params.start.map_or(0, |t| {
+        ((t - trace.start()).max(0) as usize).div_ceil(params.step.secs() as usize)
+    });
+    if begin >= n {
+        return Err(BacktestError::StartAfterEnd {
+            start: rfc3339(params.start.unwrap_or_default()),
+            end: rfc3339(trace.start() + (n as i64 - 1) * params.step.secs()),
+        });
+    }
     let pool = &params.pool;
-    let initial = pool.clamp(pool.capacity().nodes_for(trace.demand()[0], 1.0));
-    let total = n * params.strategies.len();
-    let mut runs: Vec<SimRun> = Vec::with_capacity(params.strategies.len());
+    let initial = sized_for(pool, trace.demand()[begin]);
+    let total = n * params.controls.len();
+    let mut runs: Vec<SimRun> = Vec::with_capacity(params.controls.len());
     let mut retrains = Vec::new();
-    for (k, strategy) in params.strategies.iter().enumerate() {
+    for (k, control) in params.controls.iter().enumerate() {
         let done = k * n;
-        let run = if strategy.uses_forecast() {
+        let run = if control.strategy.uses_forecast() {
             run_predictive(
-                strategy,
+                control,
                 trace,
                 params,
                 calendar,
-                initial,
+                (initial, begin),
                 score_from,
                 &mut retrains,
                 &mut |d, _| progress(done + d, total),
             )
         } else {
-            simulate(
-                strategy,
-                trace.start(),
-                trace.step(),
-                trace.demand(),
-                initial,
-                score_from,
-            )
+            {
+                let mut sim = Simulation::new(
+                    control,
+                    trace.start(),
+                    trace.step(),
+                    trace.demand(),
+                    initial,
+                    params.operations,
+                    score_from,
+                )
+                .beginning_at(begin);
+                while sim.step(ForecastContext::default()).is_some() {}
+                sim.finish()
+            }
         };
         progress(done + n, total);
         runs.push(run);
@@ -700,14 +802,23 @@ pub fn run_backtest(
     Ok(Backtest { report, plans })
 }
 
-/// The predictive policy, walk-forward.
+/// The model in use and what its signals need.
+struct InUse {
+    model: ForecastModel,
+    /// The last-value baseline's MAE at the lead time in its evaluation.
+    eval_last_value_mae: Option<f64>,
+}
+
+/// The predictive policy, walk-forward: the same controller as the other
+/// policies, handed at every step the forecast and the signals a live run
+/// would compute from the model in use and the load up to that step.
 #[allow(clippy::too_many_arguments)]
 fn run_predictive(
-    strategy: &Strategy,
+    control: &NodeControl,
     trace: &Trace,
     params: &CheckedBacktest,
     calendar: Option<&Calendar>,
-    initial: NodeCount,
+    (initial, begin): (NodeCount, usize),
     score_from: usize,
     retrains: &mut Vec<RetrainRecord>,
     progress: Progress<'_>,
@@ -717,42 +828,38 @@ fn run_predictive(
     let (start, step) = (trace.start(), trace.step());
     let tf = params.forecaster.transform;
     let ty: Vec<f64> = y.iter().map(|v| tf.forward(*v)).collect();
-    let lead = params.lead_steps;
-    let mut sim = Simulation::new(strategy, start, step, y, initial, score_from);
-    let calibration_params = match strategy {
-        Strategy::Predictive(p) => p.calibration().copied(),
-        _ => None,
+    let Strategy::Predictive(policy) = &control.strategy else {
+        unreachable!("only the predictive policy forecasts")
     };
-    let mut calibration: Option<Calibration> = None;
-    // The forecast peak the policy planned for at each bucket (NaN: none).
-    let mut planned = vec![f64::NAN; n];
-    let mut model: Option<ForecastModel> = None;
-    // The point forecast at the lead time made at each bucket, for the drift signal.
-    let mut lead_points = vec![f64::NAN; n];
-    let mut errors: VecDeque<f64> = VecDeque::with_capacity(params.drift_window_steps + 1);
+    let mut sim = Simulation::new(
+        control,
+        start,
+        step,
+        y,
+        initial,
+        params.operations,
+        score_from,
+    )
+    .beginning_at(begin);
+    let mut in_use: Option<InUse> = params.model.as_ref().map(|m| InUse {
+        model: m.model.clone(),
+        eval_last_value_mae: m.eval_last_value_mae,
+    });
     let mut i = 0;
     while i < n {
-        if i >= params.warmup_steps
-            && (i - params.warmup_steps).is_multiple_of(params.retrain_every_steps)
-        {
+        let retrain_now = params.model.is_none()
+            && i >= params.warmup_steps
+            && (i - params.warmup_steps).is_multiple_of(params.retrain_every_steps);
+        if retrain_now {
             let (trained, record) = retrain(trace, params, calendar, i);
             if trained.is_some() {
-                model = trained;
+                in_use = trained;
             }
             retrains.push(record);
-            if let Some(cp) = calibration_params {
-                // Pairs whose actual peak (up to j + lead) is known before i.
-                let from = i.saturating_sub(step.steps_ceil(cp.window_secs));
-                let to = i.saturating_sub(lead);
-                let pairs = (from..to).map(|j| {
-                    let peak = y[j..=j + lead].iter().copied().fold(0.0, f64::max);
-                    (planned[j], peak)
-                });
-                calibration =
-                    Calibration::fit(pairs, params.pool.capacity(), cp.quantile, cp.min_samples);
-            }
         }
-        let seg_end = if i < params.warmup_steps {
+        let seg_end = if params.model.is_some() {
+            n
+        } else if i < params.warmup_steps {
             params.warmup_steps
         } else {
             i + params.retrain_every_steps
@@ -760,36 +867,38 @@ fn run_predictive(
         .min(n);
         // Built over the demand up to the end of the segment only; a row at
         // bucket j reads buckets ..= j.
-        let builder = model.as_ref().map(|m| {
+        let builder = in_use.as_ref().map(|u| {
+            let m = &u.model;
             FeatureBuilder::new(&m.spec, &ty[..seg_end], start, m.scale, Some(&m.calendar))
         });
+        let mut tracker = in_use.as_ref().map(|u| {
+            SignalTracker::new(
+                &u.model,
+                policy,
+                params.drift_window_secs,
+                u.eval_last_value_mae,
+            )
+        });
         for j in i..seg_end {
-            let forecast = match (&model, &builder) {
-                (Some(m), Some(b)) if j >= m.spec.warmup() => {
-                    Some(m.forecast_at(b, j, start + j as i64 * step.secs()))
+            let forecast = match (&in_use, &builder) {
+                (Some(u), Some(b)) if j >= u.model.spec.warmup() => {
+                    Some(u.model.forecast_at(b, j, start + j as i64 * step.secs()))
                 }
                 _ => None,
             };
-            let error_ratio = drift(
-                &mut errors,
-                params.drift_window_steps,
-                &lead_points,
-                y,
-                j,
-                lead,
-                model.as_ref(),
-            );
-            if let Some(f) = &forecast {
-                lead_points[j] = f.points[lead - 1];
-            }
+            let signals = match (&mut tracker, &builder, &forecast) {
+                (Some(t), Some(b), Some(f)) => {
+                    t.remember(j, f);
+                    Some(t.at(y, j, b, start))
+                }
+                _ => None,
+            };
             let ctx = ForecastContext {
                 forecast: forecast.as_ref(),
-                error_ratio,
-                calibration: calibration.as_ref(),
+                error_ratio: signals.as_ref().and_then(|s| s.error_ratio),
+                calibration: signals.as_ref().and_then(|s| s.calibration.as_ref()),
             };
-            if let Some(p) = sim.step(ctx).and_then(|s| s.planned_demand) {
-                planned[j] = p;
-            }
+            sim.step(ctx);
         }
         progress(seg_end, n);
         i = seg_end;
@@ -797,36 +906,187 @@ fn run_predictive(
     sim.finish()
 }
 
-/// Add the error of the forecast made `lead` buckets before `j` (if any) to
-/// the window and return the mean error over the window relative to the
-/// model's walk-forward MAE at the lead time.
-fn drift(
-    errors: &mut VecDeque<f64>,
-    window: usize,
-    lead_points: &[f64],
-    y: &[f64],
-    j: usize,
-    lead: usize,
-    model: Option<&ForecastModel>,
-) -> Option<f64> {
-    if window == 0 {
-        return None;
+/// What the walk-forward forecaster gives every step of a history, computed
+/// once and shared by every candidate a search replays: per step and
+/// forecast quantile, the forecast at that quantile over every horizon (the
+/// planner reads nothing else of it), and per signal group (a quantile and
+/// calibration), the drift ratio and the calibration the live controller
+/// would compute at that step from the model in use.
+pub struct Tape {
+    /// The forecast quantiles stored, in the order of `values`.
+    pub quantiles: Vec<f64>,
+    /// Per step: `None` before the first model; else per quantile, the
+    /// forecast at it for horizons 1..=H.
+    pub values: Vec<Option<Vec<Vec<f64>>>>,
+    /// Per step, the origin time and step of the forecast (the bucket start).
+    pub start: i64,
+    pub step: Step,
+    /// Per signal group (one per policy given), per step.
+    pub signals: Vec<Vec<StepSignals>>,
+    /// What each retrain did.
+    pub retrains: Vec<RetrainRecord>,
+}
+
+/// The drift and calibration signals of one step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepSignals {
+    pub error_ratio: Option<f64>,
+    pub calibration: Option<crate::core::plan::Calibration>,
+}
+
+impl Tape {
+    /// The forecast of step `i` at quantile `q` (one of [`Tape::quantiles`]):
+    /// a forecast holding that quantile alone, which the planner reads as it
+    /// reads the full one (the values are the full forecast's, interpolated
+    /// once).
+    pub fn forecast(&self, i: usize, q: f64) -> Option<Forecast> {
+        let per_q = self.values.get(i)?.as_ref()?;
+        let k = self.quantiles.iter().position(|x| *x == q)?;
+        let v = &per_q[k];
+        Some(Forecast {
+            origin: self.start + i as i64 * self.step.secs(),
+            step: self.step,
+            points: v.clone(),
+            levels: vec![q],
+            quantiles: v.iter().map(|x| vec![*x]).collect(),
+            // The planner sizes per-horizon quantiles only.
+            peak: None,
+        })
     }
-    if let Some(p) = j.checked_sub(lead).map(|k| lead_points[k]) {
-        if p.is_finite() {
-            errors.push_back((y[j] - p).abs());
-            if errors.len() > window {
-                errors.pop_front();
-            }
+}
+
+/// Walk forward over the first `until` buckets of `trace` as the backtest's
+/// predictive policy does (retraining every `retrain_every` on the data
+/// before), and record the [`Tape`] for `policies` (their quantiles and
+/// calibrations; their pools must be `params`'s).
+pub fn forecast_tape(
+    trace: &Trace,
+    params: &CheckedBacktest,
+    calendar: Option<&Calendar>,
+    policies: &[crate::core::plan::CheckedPolicy],
+    until: usize,
+    progress: Progress<'_>,
+) -> Tape {
+    let y = trace.demand();
+    let n = until.min(y.len());
+    let (start, step) = (trace.start(), trace.step());
+    let tf = params.forecaster.transform;
+    let ty: Vec<f64> = y.iter().map(|v| tf.forward(*v)).collect();
+    let mut quantiles: Vec<f64> = Vec::new();
+    for p in policies {
+        if !quantiles.contains(&p.quantile()) {
+            quantiles.push(p.quantile());
         }
     }
-    let mae = model?.eval_mae.get(lead - 1).copied()?;
-    if errors.is_empty() || !(mae > 0.0 && mae.is_finite()) {
-        return None;
+    let mut tape = Tape {
+        quantiles,
+        values: Vec::with_capacity(n),
+        start,
+        step,
+        signals: vec![Vec::with_capacity(n); policies.len()],
+        retrains: Vec::new(),
+    };
+    let mut in_use: Option<InUse> = params.model.as_ref().map(|m| InUse {
+        model: m.model.clone(),
+        eval_last_value_mae: m.eval_last_value_mae,
+    });
+    let mut i = 0;
+    while i < n {
+        if params.model.is_none()
+            && i >= params.warmup_steps
+            && (i - params.warmup_steps).is_multiple_of(params.retrain_every_steps)
+        {
+            let (trained, record) = retrain(trace, params, calendar, i);
+            if trained.is_some() {
+                in_use = trained;
+            }
+            tape.retrains.push(record);
+        }
+        let seg_end = if params.model.is_some() {
+            n
+        } else if i < params.warmup_steps {
+            params.warmup_steps
+        } else {
+            i + params.retrain_every_steps
+        }
+        .min(n);
+        record_segment(
+            &mut tape,
+            in_use.as_ref(),
+            params,
+            policies,
+            &ty,
+            y,
+            i..seg_end,
+        );
+        progress(seg_end, n);
+        i = seg_end;
     }
-    // Summed afresh (at most `window` values) so the ratio never carries
-    // rounding from buckets that left the window.
-    Some(errors.iter().sum::<f64>() / errors.len() as f64 / mae)
+    tape
+}
+
+/// The tape of one segment (one model in use).
+fn record_segment(
+    tape: &mut Tape,
+    in_use: Option<&InUse>,
+    params: &CheckedBacktest,
+    policies: &[crate::core::plan::CheckedPolicy],
+    ty: &[f64],
+    y: &[f64],
+    range: std::ops::Range<usize>,
+) {
+    let (start, step) = (tape.start, tape.step);
+    let Some(u) = in_use else {
+        for _ in range {
+            tape.values.push(None);
+            for s in &mut tape.signals {
+                s.push(StepSignals::default());
+            }
+        }
+        return;
+    };
+    let m = &u.model;
+    let b = FeatureBuilder::new(&m.spec, &ty[..range.end], start, m.scale, Some(&m.calendar));
+    let mut trackers: Vec<SignalTracker<'_>> = policies
+        .iter()
+        .map(|p| SignalTracker::new(m, p, params.drift_window_secs, u.eval_last_value_mae))
+        .collect();
+    // The past origins the signals look back over, forecast once for all.
+    let back = trackers
+        .iter()
+        .map(SignalTracker::lookback)
+        .max()
+        .unwrap_or(0);
+    for j in range.start.saturating_sub(back).max(m.spec.warmup())..range.start {
+        let f = m.forecast_at(&b, j, start + j as i64 * step.secs());
+        for t in &mut trackers {
+            t.remember(j, &f);
+        }
+    }
+    for j in range {
+        if j < m.spec.warmup() {
+            tape.values.push(None);
+            for s in &mut tape.signals {
+                s.push(StepSignals::default());
+            }
+            continue;
+        }
+        let f = m.forecast_at(&b, j, start + j as i64 * step.secs());
+        tape.values.push(Some(
+            tape.quantiles
+                .iter()
+                .map(|q| (1..=f.horizon()).map(|h| f.quantile(h, *q)).collect())
+                .collect(),
+        ));
+        for (t, s) in trackers.iter_mut().zip(&mut tape.signals) {
+            t.remember(j, &f);
+            let sig = t.at(y, j, &b, start);
+            s.push(StepSignals {
+                error_ratio: sig.error_ratio,
+                calibration: sig.calibration,
+            });
+        }
+    }
 }
 
 /// Train on the buckets before `at` (within the training window).
@@ -835,7 +1095,7 @@ fn retrain(
     params: &CheckedBacktest,
     calendar: Option<&Calendar>,
     at: usize,
-) -> (Option<ForecastModel>, RetrainRecord) {
+) -> (Option<InUse>, RetrainRecord) {
     let from = params
         .train_window_steps
         .map_or(0, |w| at.saturating_sub(w));
@@ -881,8 +1141,18 @@ fn retrain(
                 .copied()
                 .unwrap_or(f64::NAN);
             let features = t.model.spec.width();
+            let eval_last_value_mae = t
+                .evaluation
+                .baselines
+                .iter()
+                .find(|b| b.name == "last_value")
+                .and_then(|b| b.per_horizon.get(params.lead_steps - 1))
+                .map(|m| m.mae);
             (
-                Some(t.model),
+                Some(InUse {
+                    model: t.model,
+                    eval_last_value_mae,
+                }),
                 record(RetrainOutcome::Trained { lead_mae, features }),
             )
         }
@@ -906,20 +1176,98 @@ pub fn targets(r: &BacktestReport) -> Option<Targets> {
     let p = r.policy(PolicyKind::Predictive)?;
     let t = r.policy(PolicyKind::ReactiveThreshold)?;
     let ratio = p.node_hours_vs_oracle?;
-    let under_provisioned_ok = p.under_provisioned_pct <= 0.5;
-    let no_worse_than_threshold = p.under_provisioned_pct <= t.under_provisioned_pct;
-    let node_hours_ok = ratio <= 1.25;
+    // A target is never met on a number that is not one (NaN, infinite).
+    let fine = |v: f64| v.is_finite();
+    let numbers = [
+        p.under_provisioned_pct,
+        p.unserved_pct,
+        p.node_hours,
+        p.mean_utilisation,
+        t.under_provisioned_pct,
+        ratio,
+    ]
+    .into_iter()
+    .all(fine);
+    let under_provisioned_ok = fine(p.under_provisioned_pct) && p.under_provisioned_pct <= 0.5;
+    let no_worse_than_threshold = fine(p.under_provisioned_pct)
+        && fine(t.under_provisioned_pct)
+        && p.under_provisioned_pct <= t.under_provisioned_pct;
+    let node_hours_ok = fine(ratio) && ratio <= 1.25;
     Some(Targets {
         under_provisioned_ok,
         no_worse_than_threshold,
         node_hours_ok,
-        met: under_provisioned_ok && no_worse_than_threshold && node_hours_ok,
+        met: numbers && under_provisioned_ok && no_worse_than_threshold && node_hours_ok,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn demand_whose_capacity_arithmetic_overflows_is_refused_naming_the_row() {
+        let step = Step::from_secs(60).unwrap();
+        let gaps = GapPolicy {
+            fill: crate::core::forecast::series::GapFill::Previous,
+            max_gap_steps: 1,
+        };
+        let ts: Vec<i64> = (0..10).map(|i| i * 60).collect();
+        let mut v = vec![100.0; 10];
+        v[7] = 1e308;
+        match Trace::from_rows(&ts, &v, step, gaps) {
+            Err(e @ BacktestError::DemandTooLarge { row: 7, .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("row 7") && msg.contains("1e308"), "{msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Large but harmless values pass.
+        v[7] = 1e12;
+        assert!(Trace::from_rows(&ts, &v, step, gaps).is_ok());
+    }
+
+    #[test]
+    fn a_target_is_never_met_on_a_nan() {
+        let metrics = |kind, under: f64, util: f64, ratio: Option<f64>| PolicyMetrics {
+            policy: kind,
+            steps: 10,
+            node_hours: 10.0,
+            node_hours_vs_oracle: ratio,
+            under_provisioned_pct: under,
+            unserved_pct: 0.0,
+            scale_outs: 0,
+            scale_ins: 0,
+            actions: 0,
+            waited: 0,
+            mean_utilisation: util,
+            reasons: Default::default(),
+        };
+        let report = |util: f64| BacktestReport {
+            rows: 10,
+            steps: 10,
+            filled_steps: 0,
+            step: Step::from_secs(60).unwrap(),
+            lead_secs: 60,
+            lead_steps: 1,
+            capacity_per_node: 1.0,
+            min_nodes: NodeCount(1),
+            max_nodes: NodeCount(10),
+            warmup_steps: 0,
+            retrain_every_steps: 1,
+            scored_from: 0,
+            scored_to: 540,
+            scored_steps: 10,
+            retrains: vec![],
+            policies: vec![
+                metrics(PolicyKind::Predictive, 0.0, util, Some(1.0)),
+                metrics(PolicyKind::ReactiveThreshold, 0.0, 0.5, Some(1.1)),
+            ],
+        };
+        assert!(targets(&report(0.6)).unwrap().met);
+        let t = targets(&report(f64::NAN)).unwrap();
+        assert!(!t.met, "{t:?}");
+    }
 
     #[test]
     fn the_step_is_the_most_common_gap_between_rows() {

@@ -20,10 +20,12 @@
 //! every row of a run depends only on the demand up to that row.
 
 use crate::core::forecast::model::Forecast;
-use crate::core::group::{Applied, Capabilities, GroupError, GroupState, NodeGroup};
-use crate::core::plan::{
-    Calibration, Capacity, Decision, NodeCount, PlanInput, PolicyKind, PoolState, Strategy,
+use crate::core::group::{
+    Applied, Capabilities, GroupError, GroupErrorKind, GroupState, NodeGroup,
 };
+use crate::core::plan::control::{self, ControlMemory, Known, NodeControl};
+use crate::core::plan::outcome::{before_write, BeforeWrite, Outcome, Wanted, WriteRules};
+use crate::core::plan::{Calibration, Capacity, CheckedPool, Decision, NodeCount, PolicyKind};
 use crate::core::time::Step;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -44,10 +46,33 @@ pub enum PoolChange {
     In { cancelled: u32, removed: u32 },
 }
 
-/// The simulated pool.
-#[derive(Debug, Clone, PartialEq)]
+/// The node count a simulated pool starts with for `demand` now: just
+/// enough nodes for it (at full utilisation), within the pool's bounds.
+/// `scale --target sim` and the backtest start the same way.
+pub fn sized_for(pool: &CheckedPool, demand: f64) -> NodeCount {
+    pool.clamp(pool.capacity().nodes_for(demand, 1.0))
+}
+
+/// How long the simulated target's scale operations run. While one runs,
+/// the target is busy (provisioning state `Updating`): like an AKS agent
+/// pool or a scale set, it takes no other change, and a controller that
+/// asks is held, as a 409 holds it live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operations {
+    /// Seconds a scale-out operation runs (0: it ends at once).
+    pub scale_out_secs: i64,
+    /// Seconds a scale-in operation runs.
+    pub scale_in_secs: i64,
+}
+
+/// The simulated pool: a [`NodeGroup`] by count whose new nodes are ready a
+/// lead time after the request, whose removed nodes go at once, and which
+/// runs one scale operation at a time. Plain data: `scale --target sim`
+/// keeps it in its state file between runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimPool {
     lead_secs: i64,
+    operations: Operations,
     /// The time the pool has been advanced to (writes through
     /// [`NodeGroup::set_count`] happen then).
     now: i64,
@@ -55,19 +80,69 @@ pub struct SimPool {
     /// Requested nodes not ready yet: (ready at, count), oldest request first.
     pending: VecDeque<(i64, u32)>,
     pending_total: u32,
+    /// The running operation ends at this time (busy before it).
+    busy_until: i64,
+    /// Scale operations started.
+    started: usize,
 }
 
 impl SimPool {
     /// A pool of `initial` ready nodes whose new nodes take `lead_secs` to
-    /// become ready (a negative lead counts as zero).
+    /// become ready (a negative lead counts as zero), with operations that
+    /// end at once.
     pub fn new(initial: NodeCount, lead_secs: i64) -> Self {
         SimPool {
             lead_secs: lead_secs.max(0),
+            operations: Operations::default(),
             now: i64::MIN,
             ready: initial.get(),
             pending: VecDeque::new(),
             pending_total: 0,
+            busy_until: i64::MIN,
+            started: 0,
         }
+    }
+
+    /// The same pool, whose scale operations run as long as `operations` says.
+    pub fn with_operations(mut self, operations: Operations) -> Self {
+        self.operations = Operations {
+            scale_out_secs: operations.scale_out_secs.max(0),
+            scale_in_secs: operations.scale_in_secs.max(0),
+        };
+        self
+    }
+
+    /// Whether an operation is running at the time the pool was advanced to.
+    pub fn is_busy(&self) -> bool {
+        self.now < self.busy_until
+    }
+
+    /// Scale operations started so far.
+    pub fn operations_started(&self) -> usize {
+        self.started
+    }
+
+    /// Set the requested count at the time the pool was advanced to, as one
+    /// operation that keeps the pool busy for its duration; refused (busy,
+    /// nothing changes) while another runs.
+    pub fn operate(&mut self, target: NodeCount) -> Result<PoolChange, GroupError> {
+        if self.is_busy() {
+            return Err(GroupError::new(
+                GroupErrorKind::Busy,
+                "the simulated pool is Updating: another operation is running",
+            ));
+        }
+        let change = self.set_target(target, self.now);
+        let took = match change {
+            PoolChange::None => None,
+            PoolChange::Out { .. } => Some(self.operations.scale_out_secs),
+            PoolChange::In { .. } => Some(self.operations.scale_in_secs),
+        };
+        if let Some(secs) = took {
+            self.started += 1;
+            self.busy_until = self.now.saturating_add(secs);
+        }
+        Ok(change)
     }
 
     /// Let every scale-out whose ready time is at or before `now` become ready.
@@ -144,15 +219,18 @@ impl NodeGroup for SimPool {
         Capabilities::COUNT
     }
     fn read(&mut self) -> Result<GroupState, GroupError> {
-        Ok(GroupState {
-            ready: Some(self.ready),
-            ..GroupState::idle(self.requested().get())
-        })
+        let mut state = GroupState::idle(self.requested().get());
+        state.ready = Some(self.ready);
+        if self.is_busy() {
+            state.provisioning_state = "Updating".into();
+        }
+        Ok(state)
     }
-    /// Set the requested count at the time the pool was advanced to.
+    /// Set the requested count at the time the pool was advanced to; busy
+    /// while an operation runs (nothing changes then).
     fn set_count(&mut self, _read: &GroupState, n: u32) -> Result<Applied, GroupError> {
         let from = self.requested().get();
-        let _ = self.set_target(NodeCount(n), self.now);
+        self.operate(NodeCount(n))?;
         Ok(Applied {
             count: n,
             field: "count".into(),
@@ -177,8 +255,12 @@ pub struct PolicyMetrics {
     pub unserved_pct: f64,
     pub scale_outs: usize,
     pub scale_ins: usize,
-    /// `scale_outs + scale_ins`.
+    /// `scale_outs + scale_ins`: the scale operations sent to the target.
     pub actions: usize,
+    /// Decisions whose change had to wait because an operation was running
+    /// (held, as a 409 holds the live controller).
+    #[serde(default)]
+    pub waited: usize,
     /// Served demand divided by the billed capacity (requested nodes x
     /// capacity), over the scored buckets.
     pub mean_utilisation: f64,
@@ -199,6 +281,7 @@ pub struct Score {
     billed: f64,
     scale_outs: usize,
     scale_ins: usize,
+    waited: usize,
     reasons: BTreeMap<&'static str, usize>,
 }
 
@@ -237,6 +320,11 @@ impl Score {
         }
     }
 
+    /// Count a decision whose change had to wait for a running operation.
+    pub fn add_wait(&mut self) {
+        self.waited += 1;
+    }
+
     /// Tally the kinds of reasons of a scored decision.
     pub fn add_reasons(&mut self, decision: &Decision) {
         for r in decision.reasons() {
@@ -257,6 +345,7 @@ impl Score {
             scale_outs: self.scale_outs,
             scale_ins: self.scale_ins,
             actions: self.scale_outs + self.scale_ins,
+            waited: self.waited,
             mean_utilisation: if self.billed > 0.0 {
                 self.served / self.billed
             } else {
@@ -284,6 +373,8 @@ pub struct SimStep {
     /// Nodes ready after the decision of this bucket (they serve its demand).
     pub ready: NodeCount,
     pub change: PoolChange,
+    /// The decision wanted a change that had to wait for a running operation.
+    pub waited: bool,
 }
 
 /// A finished run of one policy.
@@ -308,47 +399,63 @@ pub struct ForecastContext<'a> {
     pub calibration: Option<&'a Calibration>,
 }
 
-/// A run of one policy over a demand series, one bucket at a time (so that a
-/// caller can hand in each bucket's forecast as it computes it).
+/// A run of one node-count controller over a demand series, one bucket at
+/// a time (so that a caller can hand in each bucket's forecast as it
+/// computes it), against the simulated pool. Each bucket goes through the
+/// same steps as a live `scale` run: read the target, decide
+/// ([`control::decide`]), write unless there is nothing to do or the target
+/// is busy ([`before_write`]), and remember ([`control::remember`]).
 pub struct Simulation<'a> {
-    strategy: &'a Strategy,
+    control: &'a NodeControl,
     start: i64,
     step: Step,
     demand: &'a [f64],
     pool: SimPool,
-    state: PoolState,
-    utilisation: Vec<f64>,
+    memory: ControlMemory,
     steps: Vec<SimStep>,
+    /// The controller's first decision (earlier buckets only hold the pool).
+    begin: usize,
     score_from: usize,
     score: Score,
 }
 
 impl<'a> Simulation<'a> {
-    /// A run of `strategy` over `demand` (bucket `i` starts at
+    /// A run of `control` over `demand` (bucket `i` starts at
     /// `start + i * step`), starting from `initial` ready nodes (clamped to
-    /// the policy's bounds), scoring buckets from index `score_from` on.
+    /// the policy's bounds) on a pool whose operations run as `operations`
+    /// says, scoring buckets from index `score_from` on. The controller
+    /// starts at the first bucket, as a live controller without a state file
+    /// does (see [`Simulation::beginning_at`]).
     pub fn new(
-        strategy: &'a Strategy,
+        control: &'a NodeControl,
         start: i64,
         step: Step,
         demand: &'a [f64],
         initial: NodeCount,
+        operations: Operations,
         score_from: usize,
     ) -> Self {
-        let pool = strategy.pool();
+        let pool = control.strategy.pool();
         let initial = pool.clamp(initial);
         Simulation {
-            strategy,
+            control,
             start,
             step,
             demand,
-            pool: SimPool::new(initial, pool.lead_secs()),
-            state: PoolState::steady(initial),
-            utilisation: Vec::with_capacity(demand.len()),
+            pool: SimPool::new(initial, pool.lead_secs()).with_operations(operations),
+            memory: ControlMemory::default(),
             steps: Vec::with_capacity(demand.len()),
+            begin: 0,
             score_from,
             score: Score::default(),
         }
+    }
+
+    /// The same run, whose controller makes its first decision at bucket
+    /// `begin`: the buckets before only hold the pool at its initial count.
+    pub fn beginning_at(mut self, begin: usize) -> Self {
+        self.begin = begin;
+        self
     }
 
     /// Index of the next bucket to simulate.
@@ -367,50 +474,103 @@ impl<'a> Simulation<'a> {
         let i = self.steps.len();
         let &d = self.demand.get(i)?;
         let now = self.start + i as i64 * self.step.secs();
-        let pool_spec = self.strategy.pool();
-        let capacity = pool_spec.capacity();
+        let capacity = self.control.strategy.pool().capacity();
         self.pool.advance(now);
-        self.utilisation
-            .push(capacity.utilisation(d, self.pool.ready()));
-        self.state.requested = self.pool.requested();
-        self.state.ready = self.pool.ready();
-        let uses_forecast = self.strategy.uses_forecast();
-        let input = PlanInput {
+        let before = self.pool.read().expect("a simulated pool always answers");
+        if i < self.begin {
+            return Some(self.hold_before_start(i, now, d, capacity));
+        }
+        if i == self.begin {
+            // As a live controller without a state file starts.
+            self.memory = ControlMemory::starting(now, before.count);
+        }
+        let known = Known {
             step: self.step,
             demand: &self.demand[..=i],
-            utilisation: &self.utilisation,
-            forecast: ctx.forecast.filter(|_| uses_forecast),
-            error_ratio: ctx.error_ratio.filter(|_| uses_forecast),
-            calibration: ctx.calibration.filter(|_| uses_forecast),
-            future: if self.strategy.uses_future() {
-                &self.demand[i + 1..]
-            } else {
-                &[]
-            },
+            forecast: ctx.forecast,
+            error_ratio: ctx.error_ratio,
+            calibration: ctx.calibration,
+            future: &self.demand[i + 1..],
         };
-        let decision = self.strategy.decide(&input, &self.state, now);
-        let change = self.pool.set_target(decision.nodes(), now);
-        self.strategy.record(&mut self.state.memory, &decision, now);
+        let decided = control::decide(self.control, &known, &before, &self.memory, now);
+        let planned = decided.decision.nodes().get();
+        let wanted = Wanted::Count {
+            nodes: planned,
+            recommended: decided.decision.recommended().get(),
+            fell_back: decided.fell_back,
+        };
+        let (outcome, change, waited) = match before_write(&wanted, &before, WriteRules::default())
+        {
+            BeforeWrite::End { outcome, .. } => {
+                let waited = outcome == Outcome::Held && !before.is_idle();
+                (outcome, PoolChange::None, waited)
+            }
+            BeforeWrite::Write => {
+                let change = self
+                    .pool
+                    .operate(NodeCount(planned))
+                    .expect("an idle simulated pool takes any count");
+                (Outcome::Applied, change, false)
+            }
+        };
+        control::remember(
+            self.control,
+            &mut self.memory,
+            &decided,
+            outcome,
+            &before,
+            self.step,
+            now,
+        );
         let s = SimStep {
             time: now,
             demand: d,
-            planned_demand: decision.planned_demand(),
+            planned_demand: decided.decision.planned_demand(),
             target: self.pool.requested(),
             ready: self.pool.ready(),
             change,
+            waited,
         };
         if i >= self.score_from {
             self.score
                 .add(capacity, self.step.secs(), d, s.ready, s.target, change);
-            self.score.add_reasons(&decision);
+            self.score.add_reasons(&decided.decision);
+            if waited {
+                self.score.add_wait();
+            }
         }
         self.steps.push(s);
         Some(s)
     }
 
+    /// A bucket before the controller starts: the pool as it stands.
+    fn hold_before_start(&mut self, i: usize, now: i64, d: f64, capacity: Capacity) -> SimStep {
+        let s = SimStep {
+            time: now,
+            demand: d,
+            planned_demand: None,
+            target: self.pool.requested(),
+            ready: self.pool.ready(),
+            change: PoolChange::None,
+            waited: false,
+        };
+        if i >= self.score_from {
+            self.score.add(
+                capacity,
+                self.step.secs(),
+                d,
+                s.ready,
+                s.target,
+                PoolChange::None,
+            );
+        }
+        self.steps.push(s);
+        s
+    }
+
     /// The run so far.
     pub fn finish(self) -> SimRun {
-        let policy = self.strategy.kind();
+        let policy = self.control.strategy.kind();
         SimRun {
             policy,
             metrics: self.score.metrics(policy),
@@ -419,16 +579,19 @@ impl<'a> Simulation<'a> {
     }
 }
 
-/// Run a policy that needs no forecast over the whole series.
+/// Run a controller that needs no forecast over the whole series.
 pub fn simulate(
-    strategy: &Strategy,
+    control: &NodeControl,
     start: i64,
     step: Step,
     demand: &[f64],
     initial: NodeCount,
+    operations: Operations,
     score_from: usize,
 ) -> SimRun {
-    let mut sim = Simulation::new(strategy, start, step, demand, initial, score_from);
+    let mut sim = Simulation::new(
+        control, start, step, demand, initial, operations, score_from,
+    );
     while sim.step(ForecastContext::default()).is_some() {}
     sim.finish()
 }

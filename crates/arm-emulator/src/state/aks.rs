@@ -4,6 +4,7 @@
 //! one operation at a time, the autoscaler's rules, the quota) whose change
 //! is a long-running operation.
 
+use super::faults::OpFate;
 use super::operations::Effect;
 use super::seed::SeedCluster;
 use super::wire::{arm_error, json_body, not_found, EmuRequest, EmuResponse};
@@ -137,7 +138,7 @@ impl State {
         req: &EmuRequest,
         l: &[&str],
         key: &str,
-        fail: Option<(String, String)>,
+        fail: OpFate,
         now: Instant,
     ) -> EmuResponse {
         let m = req.method.as_str();
@@ -253,13 +254,7 @@ impl State {
         Ok(pool)
     }
 
-    fn put_pool(
-        &mut self,
-        key: &str,
-        req: &EmuRequest,
-        fail: Option<(String, String)>,
-        now: Instant,
-    ) -> EmuResponse {
+    fn put_pool(&mut self, key: &str, req: &EmuRequest, fail: OpFate, now: Instant) -> EmuResponse {
         let pool = match self.pool_write_checks(key, req) {
             Ok(p) => p,
             Err(rsp) => return rsp,

@@ -6,6 +6,7 @@
 //! actions. Every write is a long-running operation; this module also owns
 //! how a finished one changes the instances (scale-in order, model changes).
 
+use super::faults::OpFate;
 use super::operations::Effect;
 use super::seed::SeedVmss;
 use super::wire::{arm_error, json_body, not_found, query_param, EmuRequest, EmuResponse};
@@ -220,7 +221,7 @@ impl State {
         l: &[&str],
         segs: &[String],
         key: &str,
-        fail: Option<(String, String)>,
+        fail: OpFate,
         now: Instant,
     ) -> EmuResponse {
         let m = req.method.as_str();
@@ -295,7 +296,7 @@ impl State {
         &mut self,
         key: &str,
         effect: Effect,
-        fail: Option<(String, String)>,
+        fail: OpFate,
         now: Instant,
         kind: &str,
     ) -> String {
@@ -319,7 +320,7 @@ impl State {
         &mut self,
         key: &str,
         req: &EmuRequest,
-        fail: Option<(String, String)>,
+        fail: OpFate,
         now: Instant,
     ) -> EmuResponse {
         let v = match self.vmss_write_checks(key, req) {
@@ -401,7 +402,7 @@ impl State {
         key: &str,
         iid: &str,
         req: &EmuRequest,
-        fail: Option<(String, String)>,
+        fail: OpFate,
         now: Instant,
     ) -> EmuResponse {
         let v = match self.vmss_write_checks(key, req) {
@@ -445,7 +446,7 @@ impl State {
         key: &str,
         action: &str,
         req: &EmuRequest,
-        fail: Option<(String, String)>,
+        fail: OpFate,
         now: Instant,
     ) -> EmuResponse {
         let v = match self.vmss_write_checks(key, req) {

@@ -1,6 +1,9 @@
 //! Fault injection: the faults the admin endpoint adds (`POST
 //! /_emulator/faults`), which requests they match, and what they do to them
-//! (answer with an error instead, delay the answer, make the operation fail).
+//! (answer with an error instead, delay the answer, drop the connection
+//! without an answer, make the operation fail or never finish). Token
+//! requests are matched only by faults whose `pathContains` names them
+//! (e.g. `oauth2`), so a general fault never breaks sign-in.
 
 use super::wire::{arm_error, EmuRequest, EmuResponse};
 use super::State;
@@ -31,9 +34,22 @@ pub struct Fault {
     /// Delay the answer by this long (then answer as configured).
     #[serde(default)]
     pub delay_ms: Option<u64>,
+    /// Hold the answer (handled now, as it was then) until `POST
+    /// /_emulator/release`, or `delayMs` (default a minute) at most: a
+    /// read that answers with the past while others act.
+    #[serde(default)]
+    pub hold: bool,
     /// Accept the write but make its long-running operation end Failed.
     #[serde(default)]
     pub fail_operation: bool,
+    /// Accept the write but its long-running operation never ends.
+    #[serde(default)]
+    pub never_finish: bool,
+    /// Close the connection without an answer (after `delayMs`). Without
+    /// `status` the request is handled first (a write is applied and its
+    /// answer lost); with `status`, it is not handled at all.
+    #[serde(default)]
+    pub drop_connection: bool,
 }
 fn one() -> u32 {
     1
@@ -44,8 +60,24 @@ fn one() -> u32 {
 pub(super) struct Injected {
     /// Delay the answer by this long.
     pub delay: Option<Duration>,
-    /// Make the write's operation end Failed with this (code, message).
-    pub fail_operation: Option<(String, String)>,
+    /// Hold the answer until released (`delay` at most).
+    pub hold: bool,
+    /// Close the connection instead of answering.
+    pub drop: bool,
+    /// What becomes of the write's operation.
+    pub operation: OpFate,
+}
+
+/// What becomes of a write's long-running operation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum OpFate {
+    /// It succeeds after the seed's delay.
+    #[default]
+    Succeed,
+    /// It ends Failed with this (code, message).
+    Fail(String, String),
+    /// It never ends.
+    Never,
 }
 
 impl State {
@@ -78,25 +110,35 @@ impl State {
                 rsp = rsp.header("Retry-After", s.to_string());
             }
             rsp.delay = delay;
+            rsp.hold = f.hold;
+            rsp.drop = f.drop_connection;
             return Err(rsp);
         }
-        let fail_operation = f.fail_operation.then(|| {
-            (
+        let operation = if f.fail_operation {
+            OpFate::Fail(
                 f.code.unwrap_or_else(|| "InternalOperationError".into()),
                 f.message
                     .unwrap_or_else(|| "injected failure of the operation".into()),
             )
-        });
+        } else if f.never_finish {
+            OpFate::Never
+        } else {
+            OpFate::Succeed
+        };
         Ok(Injected {
             delay,
-            fail_operation,
+            hold: f.hold,
+            drop: f.drop_connection,
+            operation,
         })
     }
 
     fn take_fault(&mut self, req: &EmuRequest) -> Option<Fault> {
         let path = req.path.to_ascii_lowercase();
+        let token = path.contains("/oauth2/");
         let pos = self.faults.iter().position(|f| {
             f.times > 0
+                && (!token || f.path_contains.is_some())
                 && f.method
                     .as_deref()
                     .is_none_or(|m| m.eq_ignore_ascii_case(&req.method))

@@ -24,7 +24,7 @@ mod seed;
 mod token;
 mod wire;
 
-pub use faults::Fault;
+pub use faults::{Fault, OpFate};
 pub use log::LogEntry;
 pub use seed::{Seed, SeedCluster, SeedPool, SeedQuota, SeedVm, SeedVmss};
 pub use token::Principal;
@@ -120,18 +120,22 @@ impl State {
         let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
         let l: Vec<&str> = lower.iter().map(String::as_str).collect();
 
-        if l.len() == 4 && l[1] == "oauth2" && l[2] == "v2.0" && l[3] == "token" {
-            return self.token(&segs[0], req);
-        }
-        if !authorized {
+        let is_token = l.len() == 4 && l[1] == "oauth2" && l[2] == "v2.0" && l[3] == "token";
+        if !is_token && !authorized {
             return Self::unauthorized(req);
         }
         let injected = match self.inject(req) {
             Ok(injected) => injected,
             Err(rsp) => return rsp,
         };
-        let mut rsp = self.route_arm(req, &l, &segs, injected.fail_operation, now);
+        let mut rsp = if is_token {
+            self.token(&segs[0], req)
+        } else {
+            self.route_arm(req, &l, &segs, injected.operation, now)
+        };
         rsp.delay = injected.delay;
+        rsp.hold = injected.hold;
+        rsp.drop = injected.drop;
         rsp
     }
 
@@ -142,7 +146,7 @@ impl State {
         req: &EmuRequest,
         l: &[&str],
         segs: &[String],
-        fail: Option<(String, String)>,
+        fail: OpFate,
         now: Instant,
     ) -> EmuResponse {
         let no_route = || {

@@ -4,6 +4,7 @@
 //! [`Effect`]), finishing them on time (`tick`), and their status endpoints
 //! (`.../locations/L/operations/ID` and `.../operationResults/ID`).
 
+use super::faults::OpFate;
 use super::wire::{arm_error, EmuResponse};
 use super::State;
 use serde::Serialize;
@@ -154,13 +155,17 @@ impl State {
     }
 
     /// Starts an operation that makes `effect` after the seed's delay (or
-    /// fails with `fail`); returns its id.
-    pub(super) fn new_op(
-        &mut self,
-        effect: Effect,
-        fail: Option<(String, String)>,
-        now: Instant,
-    ) -> String {
+    /// fails, or never ends, as `fate` says); returns its id.
+    pub(super) fn new_op(&mut self, effect: Effect, fate: OpFate, now: Instant) -> String {
+        // An operation that never ends is due in a hundred years.
+        let takes = match fate {
+            OpFate::Never => std::time::Duration::from_secs(100 * 365 * 86_400),
+            _ => self.delay,
+        };
+        let fail = match fate {
+            OpFate::Fail(code, message) => Some((code, message)),
+            _ => None,
+        };
         let id = format!(
             "{:08x}-0000-4000-8000-{:012x}",
             self.next(),
@@ -170,7 +175,7 @@ impl State {
             id.clone(),
             Op {
                 id: id.clone(),
-                done_at: now + self.delay,
+                done_at: now + takes,
                 status: "InProgress".into(),
                 effect,
                 failure: fail,

@@ -17,13 +17,17 @@ pub struct EmuRequest {
     pub body: Vec<u8>,
 }
 
-/// A response to write, possibly after `delay`.
+/// A response to write, possibly after `delay`; with `hold`, after
+/// `POST /_emulator/release` (or `delay`, at most); with `drop`, the server
+/// closes the connection instead of writing it (a lost answer).
 #[derive(Debug, Clone)]
 pub struct EmuResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
     pub delay: Option<Duration>,
+    pub hold: bool,
+    pub drop: bool,
 }
 
 impl EmuResponse {
@@ -36,6 +40,8 @@ impl EmuResponse {
             )],
             body: Some(body),
             delay: None,
+            hold: false,
+            drop: false,
         }
     }
     pub(super) fn empty(status: u16) -> Self {
@@ -44,6 +50,8 @@ impl EmuResponse {
             headers: Vec::new(),
             body: None,
             delay: None,
+            hold: false,
+            drop: false,
         }
     }
     pub(super) fn header(mut self, name: &str, value: impl Into<String>) -> Self {
