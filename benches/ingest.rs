@@ -3,13 +3,23 @@
 //!
 //! `cargo bench --bench ingest`
 //!
+//! With `MLSCALER_BENCH_PARQUET=FILE` (the wide file of
+//! `benches/make_wide_parquet.py`: a `timestamp` and nine metrics) it also
+//! reads two of its columns, as `scale` and `train` do. With
+//! `MLSCALER_BENCH_ONCE=FILE` the binary reads that file once, prints the
+//! rows and its peak RSS, and exits (for `/usr/bin/time -v`; see
+//! `benches/compare_ingest.sh`).
+//!
 //! The log input is the bundled 20,000-line log repeated 20 times, each copy a
 //! day later with its own ids (400,000 lines, ~38 MB), so sessions pair up as
 //! in a real multi-day file. Criterion reports bytes/s; rows/s is that divided
 //! by the mean line length (printed once at start).
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mlscaler::ingest::{aggregate_logs, read_table, Format, LogOptions, TableSpec, TimeFormat};
+use criterion::{criterion_group, Criterion, Throughput};
+use mlscaler::ingest::{
+    aggregate_logs, read_table, read_table_from, Format, LogOptions, TableInput, TableSpec,
+    TimeFormat, TimeRange,
+};
 use std::fmt::Write as _;
 
 const LOGS: &str = include_str!("../data/agilethought_logs.txt");
@@ -65,5 +75,72 @@ fn bench_logs(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_logs);
-criterion_main!(benches);
+fn parquet_spec() -> TableSpec {
+    TableSpec {
+        time_column: "timestamp".into(),
+        metrics: vec!["m0".into()],
+        time_format: TimeFormat::Auto,
+        step_secs: 60,
+    }
+}
+
+/// Two columns of the wide Parquet file, the way the command line reads a
+/// file: by random access (the footer, then the two columns' chunks).
+fn read_parquet_two_columns(path: &str) -> usize {
+    let file = std::fs::File::open(path).expect("the Parquet file opens");
+    read_table_from(
+        "bench",
+        TableInput::File(file),
+        Format::Parquet,
+        &parquet_spec(),
+        &TimeRange::ALL,
+    )
+    .expect("the Parquet file parses")
+    .len()
+}
+
+fn bench_parquet(c: &mut Criterion) {
+    let Ok(path) = std::env::var("MLSCALER_BENCH_PARQUET") else {
+        eprintln!("note: MLSCALER_BENCH_PARQUET is not set: the Parquet benchmark is skipped");
+        return;
+    };
+    let size = std::fs::metadata(&path)
+        .expect("the Parquet file exists")
+        .len();
+    let mut g = c.benchmark_group("ingest");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(size));
+    g.bench_function("parquet_two_of_ten_columns", |b| {
+        b.iter(|| read_parquet_two_columns(&path))
+    });
+    g.finish();
+}
+
+/// Peak resident memory of this process (VmHWM), in KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+criterion_group!(benches, bench_logs, bench_parquet);
+
+fn main() {
+    if let Ok(path) = std::env::var("MLSCALER_BENCH_ONCE") {
+        let t0 = std::time::Instant::now();
+        let rows = read_parquet_two_columns(&path);
+        eprintln!(
+            "read {rows} rows of 2 columns in {:.3} s, peak RSS {} KiB",
+            t0.elapsed().as_secs_f64(),
+            peak_rss_kib()
+        );
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

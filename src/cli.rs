@@ -175,7 +175,9 @@ pub struct DataArgs {
     pub data: Option<String>,
     #[command(flatten)]
     pub storage: StorageArgs,
-    /// Input format; by default from each file's extension (.csv, .parquet, .ndjson/.jsonl, .txt/.log = raw logs).
+    /// Input format; by default from each file's extension (.csv, .parquet, .ndjson/.jsonl, .txt/.log = raw logs;
+    /// Azure's PT1H.json / PT05M.json blobs = azure-monitor). azure-monitor: Diagnostic-settings metric archives
+    /// (insights-metrics-pt1m) and Log Analytics data export (am-<table>), JSON lines in hourly partitions.
     #[arg(long, help_heading = "Input")]
     pub format: Option<String>,
     /// Name of the timestamp column ("auto": timestamp, time, period, date, datetime, day, or the first column).
@@ -202,6 +204,59 @@ pub struct DataArgs {
     /// Calendar of special days/events (CSV: date[,name] or start,end[,name]).
     #[arg(long, help_heading = "Input")]
     pub calendar: Option<PathBuf>,
+
+    /// Long tables: keep only rows whose COLUMN equals VALUE (ASCII case ignored), e.g.
+    /// metricName=Percentage CPU, resourceId=/SUBSCRIPTIONS/.../VM1, InstanceName=_Total.
+    /// Repeatable: one column given twice keeps either value; different columns must all match.
+    #[arg(long, value_name = "COLUMN=VALUE", help_heading = "Long tables")]
+    pub filter: Vec<String>,
+    /// Long tables: a column whose values tell series apart (repeatable). Default for
+    /// azure-monitor: metricName and resourceId (Perf: CounterName, Computer; InsightsMetrics:
+    /// Name, Computer); otherwise none (every row one series).
+    #[arg(long, value_name = "COLUMN", help_heading = "Long tables")]
+    pub series_column: Vec<String>,
+    /// Long tables: the numeric column (default for azure-monitor: average, CounterValue or Val).
+    #[arg(long, value_name = "COLUMN", help_heading = "Long tables")]
+    pub value_column: Option<String>,
+    /// Azure Monitor metric archives: which aggregation of each minute to read.
+    #[arg(long, value_enum, help_heading = "Long tables")]
+    pub field: Option<MetricField>,
+    /// Long tables: combine the series into one column per step: sum, mean, max, min or
+    /// count (e.g. the sum of per-VM CPU). Without it, each series is its own column.
+    #[arg(long, value_parser = ["sum", "mean", "max", "min", "count"], help_heading = "Long tables")]
+    pub aggregate: Option<String>,
+    /// Read only data at or after this time (RFC 3339); files and blobs in Azure's hourly
+    /// partitions before it are not read at all. Default: all of it; scale: the recent
+    /// window its decision needs (see the README's Data sources).
+    #[arg(long, value_name = "TIME", help_heading = "Input")]
+    pub since: Option<String>,
+    /// Read only data at or before this time (RFC 3339). Default: all of it; scale: up to
+    /// the step that holds now (or --now).
+    #[arg(long, value_name = "TIME", help_heading = "Input")]
+    pub until: Option<String>,
+}
+
+/// The aggregation fields of an Azure Monitor metric record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetricField {
+    Average,
+    Total,
+    Maximum,
+    Minimum,
+    Count,
+}
+
+impl MetricField {
+    /// The record's field name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricField::Average => "average",
+            MetricField::Total => "total",
+            MetricField::Maximum => "maximum",
+            MetricField::Minimum => "minimum",
+            MetricField::Count => "count",
+        }
+    }
 }
 
 /// A seasonal period of the forecaster's features.

@@ -510,3 +510,88 @@ fn a_run_that_fails_before_deciding_appends_a_failed_record_and_prints_no_backtr
     let printed: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(printed, recs[0]);
 }
+
+/// What a run decided and why, without how much data it read.
+fn decided(r: &cli::Run) -> serde_json::Value {
+    let s = r.json();
+    serde_json::json!({
+        "code": r.code,
+        "outcome": s["outcome"],
+        "before": s["before"],
+        "decision": s["decision"],
+        "explanation": s["explanation"],
+        "forecast": s["forecast"],
+        "capacity_per_node": s["capacity_per_node"],
+        "newest": s["data"]["newest"],
+        "current_demand": s["data"]["current_demand"],
+    })
+}
+
+#[test]
+fn scale_reads_only_the_recent_window_it_needs_and_decides_as_on_the_whole_history() {
+    let dir = tempfile::tempdir().unwrap();
+    train(dir.path());
+    let run = |now: &str, extra: &[&str]| {
+        let mut a = vec![
+            "scale",
+            "--now",
+            now,
+            "--target",
+            "sim:12",
+            "--capacity-per-node",
+            "4000",
+            "--dry-run",
+            "--output",
+            "json",
+        ];
+        a.extend_from_slice(extra);
+        mlscaler(dir.path(), &a)
+    };
+    // An explicit --since before the sample's first row: the whole history.
+    let whole = ["--since", "1998-01-01T00:00:00Z"];
+    let steps = |r: &cli::Run| r.json()["data"]["steps"].as_u64().unwrap();
+    for (now, extra, windowed) in [
+        // A busy evening: forecast, drift and calibration windows, the plot.
+        ("1998-06-30T18:40:00Z", &["--plot", "plan.svg"][..], true),
+        // A quiet night.
+        ("1998-07-20T04:00:00Z", &[][..], true),
+        // An hour after the sample ends: stale, but within the window's margin.
+        ("1998-07-26T23:00:00Z", &[][..], true),
+        // Eight hours after: the window holds too little, the whole history is read.
+        ("1998-07-27T06:00:00Z", &[][..], false),
+        // Months after: nothing in the window, the whole history is read.
+        ("1998-10-01T00:00:00Z", &[][..], false),
+    ] {
+        let recent = run(now, extra);
+        let mut all = extra.to_vec();
+        all.extend_from_slice(&whole);
+        let everything = run(now, &all);
+        assert_eq!(decided(&recent), decided(&everything), "now {now}");
+        if windowed {
+            // The model's weekly season and the 14-day calibration window:
+            // about three weeks of the three months before `now`.
+            let (a, b) = (steps(&recent), steps(&everything));
+            assert!(a * 2 < b && a > 21 * 1440, "now {now}: {a} of {b} steps");
+        } else {
+            assert_eq!(steps(&recent), steps(&everything), "now {now}");
+        }
+    }
+    // Policies without a model, at a known step: the same.
+    for policy in [
+        &["--policy", "seasonal-naive", "--step", "1m"][..],
+        &["--policy", "alarm", "--step", "1m"][..],
+        &["--policy", "target-tracking", "--step", "1m"][..],
+    ] {
+        let now = "1998-06-30T18:40:00Z";
+        let recent = run(now, policy);
+        let mut all = policy.to_vec();
+        all.extend_from_slice(&whole);
+        let everything = run(now, &all);
+        assert_eq!(decided(&recent), decided(&everything), "{policy:?}");
+        assert!(
+            steps(&recent) < 3 * 1440,
+            "{policy:?}: {} steps",
+            steps(&recent)
+        );
+    }
+}

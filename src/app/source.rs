@@ -1,12 +1,24 @@
 //! Where training data comes from: a file, a folder, Blob Storage, or the
 //! bundled sample; and turning it into a [`LoadSeries`].
+//!
+//! The command takes the checked [`ReadOptions`] from its settings
+//! ([`crate::settings::data`]: the reading flags, `--since` and `--until`),
+//! narrows the time range to what it needs (`scale`: the recent window of
+//! [`crate::app::scale::inputs::recent`]), then calls [`load`] or
+//! [`load_raw`]. Reading honours the range everywhere it can: files and
+//! blobs named in Azure's hourly partitions (`.../y=/m=/d=/h=/...`) outside
+//! it are not opened (blobs not downloaded), Parquet row groups outside it
+//! are not decoded, and text stops at the first row after `until`.
 
 use super::storage;
 use crate::core::forecast::calendar::Calendar;
 use crate::core::forecast::series::{self, Aggregation, GapPolicy, LoadSeries, ResampleReport};
 use crate::core::time::Step;
 pub use crate::ingest::ReadOptions;
-use crate::ingest::{self, Format, LogOptions, LogStats, RawTable, TableSpec};
+use crate::ingest::{
+    self, Combine, Format, LogOptions, LogStats, LongSpec, LongStats, LongTable, RawTable,
+    TableInput, TableSpec, TimeRange,
+};
 use crate::settings::data::StorageAccess;
 use crate::store::ObjectStore;
 use anyhow::{bail, Context, Result};
@@ -30,6 +42,8 @@ pub struct DataSource {
     pub location: String,
     parts: Vec<Part>,
     store: Option<Box<dyn ObjectStore>>,
+    /// The parts the last load read (those in its time range).
+    read: std::sync::Mutex<Option<Vec<String>>>,
 }
 
 impl DataSource {
@@ -40,6 +54,7 @@ impl DataSource {
                 location: SAMPLE_NAME.to_string(),
                 parts: vec![Part::Embedded(SAMPLE_NAME, SAMPLE)],
                 store: None,
+                read: Default::default(),
             }),
             Some(d) if !storage::is_url(d) => Self::local(Path::new(d)),
             _ => {
@@ -60,6 +75,7 @@ impl DataSource {
                     location: format!("{}/{}", store.describe(), prefix),
                     parts: names.into_iter().map(Part::Object).collect(),
                     store: Some(store),
+                    read: Default::default(),
                 })
             }
         }
@@ -70,15 +86,8 @@ impl DataSource {
             .with_context(|| format!("{}: cannot read the data source", path.display()))?;
         let mut parts = Vec::new();
         if meta.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("{}: cannot list the folder", path.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .filter(|p| {
-                    p.file_name()
-                        .is_some_and(|n| Format::from_name(&n.to_string_lossy()).is_some())
-                })
-                .collect();
+            let mut files = Vec::new();
+            data_files(path, false, &mut files)?;
             files.sort();
             if files.is_empty() {
                 bail!("{}: the folder holds no data files (.csv, .parquet, .ndjson, .jsonl, .txt, .log)", path.display());
@@ -91,28 +100,31 @@ impl DataSource {
             location: path.display().to_string(),
             parts,
             store: None,
+            read: Default::default(),
         })
     }
 
-    /// Names of the parts, in reading order.
+    /// Names of the parts, in reading order: after a load, those it read
+    /// (a time range skips partitions outside it), before, all of them.
     pub fn part_names(&self) -> Vec<String> {
+        if let Ok(read) = self.read.lock() {
+            if let Some(r) = read.as_ref() {
+                return r.clone();
+            }
+        }
         self.parts.iter().map(part_name).collect()
     }
 
-    fn bytes(&self, part: &Part) -> Result<Vec<u8>> {
-        match part {
-            Part::File(p) => {
-                std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))
-            }
-            Part::Object(n) => Ok(self
-                .store
-                .as_ref()
-                .expect("objects come with a store")
-                .get(n)?),
-            Part::Embedded(_, b) => Ok(b.to_vec()),
-        }
+    /// A blob's bytes (the store has no streaming read: blobs come whole).
+    fn object(&self, name: &str) -> Result<Vec<u8>> {
+        let store = self
+            .store
+            .as_ref()
+            .context("internal: a blob part without a store")?;
+        Ok(store.get(name)?)
     }
 
+    /// The part as a stream (local files are never read whole).
     fn reader(&self, part: &Part) -> Result<Box<dyn Read + '_>> {
         match part {
             Part::File(p) => {
@@ -120,10 +132,45 @@ impl DataSource {
                     format!("{}: cannot open", p.display())
                 })?))
             }
-            Part::Object(_) => Ok(Box::new(std::io::Cursor::new(self.bytes(part)?))),
+            Part::Object(n) => Ok(Box::new(std::io::Cursor::new(self.object(n)?))),
             Part::Embedded(_, b) => Ok(Box::new(*b)),
         }
     }
+
+    /// The part as a table input: a local file by random access (Parquet
+    /// reads only its footer and the chunks it needs), anything else as a
+    /// stream.
+    fn input(&self, part: &Part) -> Result<TableInput<'_>> {
+        match part {
+            Part::File(p) => Ok(TableInput::File(
+                std::fs::File::open(p).with_context(|| format!("{}: cannot open", p.display()))?,
+            )),
+            _ => Ok(TableInput::Stream(self.reader(part)?)),
+        }
+    }
+}
+
+/// The data files in `dir` (known extensions), and those anywhere under its
+/// partition folders (a folder named `key=value` and everything below it)
+/// and Azure Monitor container folders (`insights-*`, `am-*`): e.g. a local
+/// copy of a metric archive,
+/// `insights-metrics-pt1m/resourceId=/SUBSCRIPTIONS/.../y=2026/m=11/d=30/h=12/m=00/PT1H.json`.
+fn data_files(dir: &Path, partitioned: bool, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot list the folder", dir.display()))?;
+    for p in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let azure = name.contains('=') || name.starts_with("insights-") || name.starts_with("am-");
+        if p.is_dir() && (partitioned || azure) {
+            data_files(&p, true, out)?;
+        } else if p.is_file() && Format::from_name(&name).is_some() {
+            out.push(p);
+        }
+    }
+    Ok(())
 }
 
 fn part_name(p: &Part) -> String {
@@ -131,6 +178,53 @@ fn part_name(p: &Part) -> String {
         Part::File(p) => p.display().to_string(),
         Part::Object(n) => n.clone(),
         Part::Embedded(n, _) => n.to_string(),
+    }
+}
+
+/// Nothing of the data lies in the time range read.
+#[derive(Debug)]
+pub struct NothingInRange {
+    pub location: String,
+    pub range: TimeRange,
+    /// `Some(n)`: no part was read, all `n` are partitions outside the
+    /// range; `None`: parts were read, without a row in the range.
+    pub partitions_outside: Option<usize>,
+}
+
+impl std::fmt::Display for NothingInRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (location, range) = (&self.location, &self.range);
+        match self.partitions_outside {
+            Some(n) => write!(
+                f,
+                "{location}: no file or blob in the time range {range} (all {n} are partitions outside it)"
+            ),
+            None => write!(f, "{location}: no data rows in the time range {range}"),
+        }
+    }
+}
+
+impl std::error::Error for NothingInRange {}
+
+impl NothingInRange {
+    fn rows(src: &DataSource, range: TimeRange) -> NothingInRange {
+        NothingInRange {
+            location: src.location.clone(),
+            range,
+            partitions_outside: None,
+        }
+    }
+
+    /// Whether `e` says that nothing lies in the time range (from the
+    /// source layer or from a reader).
+    pub fn is_cause_of(e: &anyhow::Error) -> bool {
+        e.chain().any(|c| {
+            c.is::<NothingInRange>()
+                || matches!(
+                    c.downcast_ref::<ingest::IngestError>(),
+                    Some(ingest::IngestError::NoRowsInRange { .. })
+                )
+        })
     }
 }
 
@@ -149,10 +243,14 @@ pub struct RawLoaded {
     /// `--step`, or the data's own step (5 minutes for raw logs).
     pub step: Step,
     pub log_stats: Option<LogStats>,
+    /// Long tables: what was read, filtered and kept.
+    pub long_stats: Option<LongStats>,
+    /// Parts not opened because their partition lies outside the time range.
+    pub parts_skipped: usize,
 }
 
-/// Read every part and join them in order (raw logs become one row per step).
-pub fn load_raw(src: &DataSource, opts: &ReadOptions) -> Result<RawLoaded> {
+/// The format of the parts: `--format`, or each part's name; one for all.
+fn parts_format(src: &DataSource, opts: &ReadOptions) -> Result<Format> {
     let formats: Vec<Format> = src
         .parts
         .iter()
@@ -161,7 +259,9 @@ pub fn load_raw(src: &DataSource, opts: &ReadOptions) -> Result<RawLoaded> {
             opts.format
                 .or_else(|| Format::from_name(&name))
                 .with_context(|| {
-                    format!("{name}: unknown file type; pass --format csv|parquet|ndjson|logs")
+                    format!(
+                        "{name}: unknown file type; pass --format csv|parquet|ndjson|logs|azure-monitor"
+                    )
                 })
         })
         .collect::<Result<_>>()?;
@@ -175,31 +275,79 @@ pub fn load_raw(src: &DataSource, opts: &ReadOptions) -> Result<RawLoaded> {
             part_name(&src.parts[0])
         );
     }
+    Ok(format)
+}
+
+/// Read every part and join them in order (raw logs become one row per
+/// step; long tables one row per step and series, or per step with
+/// `--aggregate`), keeping only `opts.since ..= opts.until`.
+pub fn load_raw(src: &DataSource, opts: &ReadOptions) -> Result<RawLoaded> {
+    let range = opts.range();
+    let format = parts_format(src, opts)?;
+    // Skip what the partition names put outside the range, before opening
+    // (or downloading) anything. Raw logs are read whole: a session that
+    // started before the range still counts in it.
+    let parts: Vec<&Part> = src
+        .parts
+        .iter()
+        .filter(|p| format == Format::Logs || ingest::partition_may_overlap(&part_name(p), &range))
+        .collect();
+    let parts_skipped = src.parts.len() - parts.len();
+    if let Ok(mut read) = src.read.lock() {
+        *read = Some(parts.iter().map(|p| part_name(p)).collect());
+    }
+    if parts.is_empty() {
+        return Err(NothingInRange {
+            location: src.location.clone(),
+            range,
+            partitions_outside: Some(src.parts.len()),
+        }
+        .into());
+    }
     if format == Format::Logs {
         let step = opts.step.unwrap_or(Step::from_secs(300).expect("positive"));
         // All parts as one stream, so sessions that span files still pair up.
         let mut chained: Box<dyn Read + '_> = Box::new(std::io::empty());
-        for p in &src.parts {
+        for p in &parts {
             chained = Box::new(chained.chain(src.reader(p)?));
         }
         let reader = BufReader::with_capacity(1 << 16, chained);
-        let (table, stats) =
+        let (mut table, stats) =
             ingest::aggregate_logs(&src.location, reader, step.secs(), &LogOptions::default())?;
+        if !range.is_all() {
+            table.keep_range(&range);
+            if table.is_empty() {
+                return Err(NothingInRange::rows(src, range).into());
+            }
+        }
         return Ok(RawLoaded {
             table,
             format,
             step,
             log_stats: Some(stats),
+            long_stats: None,
+            parts_skipped,
         });
     }
-    let mut tables = Vec::with_capacity(src.parts.len());
-    for p in &src.parts {
+    if opts.is_long(format) {
+        return load_long(src, &parts, format, opts, parts_skipped);
+    }
+    let mut tables = Vec::with_capacity(parts.len());
+    for p in &parts {
         let name = part_name(p);
-        let bytes = src.bytes(p)?;
+        // A blob is downloaded once, for the header and the rows.
+        let blob = match p {
+            Part::Object(n) => Some(src.object(n)?),
+            _ => None,
+        };
         let time_column = if opts.time_column == "auto" {
-            detect_time_column(&name, &bytes, format)?
+            detect_time_column(src, p, format, blob.as_deref())?
         } else {
             opts.time_column.clone()
+        };
+        let input = match &blob {
+            Some(b) => TableInput::Stream(Box::new(&b[..])),
+            None => src.input(p)?,
         };
         let spec = TableSpec {
             time_column,
@@ -207,7 +355,15 @@ pub fn load_raw(src: &DataSource, opts: &ReadOptions) -> Result<RawLoaded> {
             time_format: opts.time_format.clone(),
             step_secs: opts.step.map_or(60, Step::secs),
         };
-        tables.push(ingest::read_table(&name, &bytes, format, &spec)?);
+        match ingest::read_table_from(&name, input, format, &spec, &range) {
+            Ok(t) => tables.push(t),
+            // A part without rows in the range adds nothing.
+            Err(ingest::IngestError::NoRowsInRange { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if tables.is_empty() {
+        return Err(NothingInRange::rows(src, range).into());
     }
     let table = concat(tables)?;
     let step = match opts.step {
@@ -219,6 +375,64 @@ pub fn load_raw(src: &DataSource, opts: &ReadOptions) -> Result<RawLoaded> {
         format,
         step,
         log_stats: None,
+        long_stats: None,
+        parts_skipped,
+    })
+}
+
+/// Long tables: every part into one [`LongTable`] (parts need not be in time
+/// order: Azure's blobs are per resource and hour), bucketed at the step.
+fn load_long(
+    src: &DataSource,
+    parts: &[&Part],
+    format: Format,
+    opts: &ReadOptions,
+    parts_skipped: usize,
+) -> Result<RawLoaded> {
+    let within: Combine = match opts.agg {
+        Aggregation::Sum => Combine::Sum,
+        Aggregation::Max => Combine::Max,
+        Aggregation::Last => Combine::Last,
+        _ => Combine::Mean,
+    };
+    let spec = LongSpec {
+        time_column: Some(opts.time_column.clone()).filter(|t| t != "auto"),
+        value_column: opts.value_column.clone(),
+        series_columns: opts.series_columns.clone(),
+        filters: opts.filters.clone(),
+        aggregate: opts.aggregate,
+        within,
+        bucket_secs: opts.step.map(Step::secs),
+        time_format: opts.time_format.clone(),
+        step_secs: opts.step.map_or(60, Step::secs),
+    };
+    let mut long = LongTable::new(spec, opts.range());
+    for p in parts {
+        let name = part_name(p);
+        match format {
+            Format::Csv => long.read_csv(&name, src.reader(p)?)?,
+            Format::Ndjson | Format::AzureMonitor => {
+                long.read_json_lines(&name, BufReader::with_capacity(1 << 16, src.reader(p)?))?
+            }
+            other => bail!(
+                "{name}: a long table (--filter, --series-column, --value-column, --aggregate) \
+                 must be CSV, NDJSON or azure-monitor JSON lines, not {other}"
+            ),
+        }
+    }
+    let stats = long.stats().clone();
+    let table = long.finish(&src.location)?;
+    let step = match opts.step {
+        Some(s) => s,
+        None => infer_step(&table)?,
+    };
+    Ok(RawLoaded {
+        table,
+        format,
+        step,
+        log_stats: None,
+        long_stats: Some(stats),
+        parts_skipped,
     })
 }
 
@@ -335,7 +549,7 @@ fn infer_step(t: &RawTable) -> Result<Step> {
 }
 
 /// Common names of timestamp columns, tried in order by `--time-column auto`.
-const TIME_NAMES: [&str; 7] = [
+const TIME_NAMES: [&str; 8] = [
     "timestamp",
     "time",
     "period",
@@ -343,21 +557,40 @@ const TIME_NAMES: [&str; 7] = [
     "date",
     "day",
     "ts",
+    "TimeGenerated",
 ];
 
-fn detect_time_column(source: &str, bytes: &[u8], format: Format) -> Result<String> {
+/// The first bytes of a part, at most 1 MiB (enough for a header or a
+/// first JSON line).
+fn head(src: &DataSource, part: &Part, blob: Option<&[u8]>) -> Result<Vec<u8>> {
+    let limit = ingest::limits::MAX_RECORD_BYTES + 2;
+    if let Some(b) = blob {
+        return Ok(b[..b.len().min(limit)].to_vec());
+    }
+    let mut buf = Vec::new();
+    src.reader(part)?
+        .take(limit as u64)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("{}: cannot read", part_name(part)))?;
+    Ok(buf)
+}
+
+/// `--time-column auto`: the first of [`TIME_NAMES`] in the part's columns,
+/// else its first column. `blob`: the part's bytes when already downloaded.
+fn detect_time_column(
+    src: &DataSource,
+    part: &Part,
+    format: Format,
+    blob: Option<&[u8]>,
+) -> Result<String> {
+    let source = &part_name(part);
     let columns: Vec<String> = match format {
         Format::Csv => {
-            let mut r = csv::ReaderBuilder::new()
-                .has_headers(true)
-                .from_reader(bytes);
-            r.headers()
-                .with_context(|| format!("{source}: cannot read the CSV header"))?
-                .iter()
-                .map(|h| h.trim().to_string())
-                .collect()
+            let bytes = head(src, part, blob)?;
+            ingest::csv_columns(source, &bytes)?
         }
         Format::Ndjson => {
+            let bytes = head(src, part, blob)?;
             let first = bytes
                 .split(|b| *b == b'\n')
                 .find(|l| !l.iter().all(u8::is_ascii_whitespace))
@@ -368,8 +601,16 @@ fn detect_time_column(source: &str, bytes: &[u8], format: Format) -> Result<Stri
                 .map(|o| o.keys().cloned().collect())
                 .unwrap_or_default()
         }
-        Format::Parquet => ingest::parquet_columns(source, bytes)?,
-        Format::Logs => return Ok(String::new()),
+        Format::Parquet => match (part, blob) {
+            (_, Some(b)) => ingest::parquet_columns(source, b)?,
+            (Part::File(p), None) => ingest::parquet_file_columns(
+                source,
+                std::fs::File::open(p).with_context(|| format!("{}: cannot open", p.display()))?,
+            )?,
+            (Part::Object(n), None) => ingest::parquet_columns(source, &src.object(n)?)?,
+            (Part::Embedded(_, b), None) => ingest::parquet_columns(source, b)?,
+        },
+        Format::Logs | Format::AzureMonitor => return Ok(String::new()),
     };
     for want in TIME_NAMES {
         if let Some(c) = columns.iter().find(|c| c.eq_ignore_ascii_case(want)) {

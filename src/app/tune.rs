@@ -12,7 +12,7 @@ use crate::core::sim::backtest::{
     capacity_for_p999, forecast_tape, run_backtest, BacktestReport, CheckedBacktest, Tape, Trace,
 };
 use crate::core::sim::pool::{sized_for, PolicyMetrics};
-use crate::core::sim::tune::{self, Candidate, Objective, Scored};
+use crate::core::sim::tune::{self, Candidate, Objective, Replayed, Scored};
 use crate::core::time::rfc3339;
 use crate::report::tune::{HeldBack, TuneSummary, Window};
 use crate::settings::profile::{AlarmOn, CapacitySource, Fallback, PoolProfile, ScalingProfile};
@@ -112,7 +112,7 @@ pub fn run(s: &TuneSettings, quiet: bool) -> Result<(i32, TuneSummary)> {
     seconds.insert("replay".into(), t2.elapsed().as_secs_f64());
 
     let hours = (split - score_from) as f64 * trace.step().secs() as f64 / 3600.0;
-    let (objective, objective_source) = objective(s, &tracking, hours);
+    let (objective, objective_source) = objective(s, &tracking.metrics, hours);
     let scored: Vec<Scored> = candidates
         .iter()
         .zip(&metrics)
@@ -121,7 +121,7 @@ pub fn run(s: &TuneSettings, quiet: bool) -> Result<(i32, TuneSummary)> {
                 c.candidate.clone(),
                 m,
                 hours,
-                Some(oracle.node_hours),
+                Some(oracle.metrics.node_hours),
                 &objective,
             )
         })
@@ -159,6 +159,15 @@ pub fn run(s: &TuneSettings, quiet: bool) -> Result<(i32, TuneSummary)> {
         tuning_window: window(&trace, score_from, split),
         objective,
         objective_source,
+        block:
+            if tune::block_steps(trace.step(), split - score_from) * trace.step().secs() as usize
+                >= 7 * 86_400
+            {
+                "week"
+            } else {
+                "day"
+            }
+            .into(),
         candidates: scored,
         choice,
         policy: kind.name().to_string(),
@@ -301,7 +310,7 @@ struct Replay<'a> {
 }
 
 impl Replay<'_> {
-    fn one(&self, control: &NodeControl, group: Option<usize>) -> PolicyMetrics {
+    fn one(&self, control: &NodeControl, group: Option<usize>) -> Replayed {
         let demand = self.trace.demand();
         tune::replay(
             control,
@@ -316,11 +325,11 @@ impl Replay<'_> {
     }
 
     /// Every candidate, on as many threads as the machine has cores.
-    fn all(&self, candidates: &[Prepared]) -> Vec<PolicyMetrics> {
+    fn all(&self, candidates: &[Prepared]) -> Vec<Replayed> {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut results: Vec<Option<PolicyMetrics>> = vec![None; candidates.len()];
-        let chunks: Vec<Vec<(usize, PolicyMetrics)>> = std::thread::scope(|scope| {
+        let mut results: Vec<Option<Replayed>> = vec![None; candidates.len()];
+        let chunks: Vec<Vec<(usize, Replayed)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|_| {
                     scope.spawn(|| {

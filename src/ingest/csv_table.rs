@@ -1,9 +1,11 @@
 //! CSV with a header row, through the `csv` crate's `ByteRecord` fast path.
 
 use super::error::{missing_column, ColumnRole, IngestError, Location};
+use super::limits::{RecordLimit, TooLong, MAX_RECORD_BYTES};
 use super::value::{parse_value_text, TableBuilder, TimeParser, TimeProblem};
-use super::{RawTable, TableSpec};
+use super::{RawTable, TableSpec, TimeRange};
 use csv::{ByteRecord, ReaderBuilder, Trim};
+use std::io::{BufRead, BufReader, Read};
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -21,23 +23,36 @@ pub(crate) fn header(source: &str, bytes: &[u8]) -> Result<Vec<String>, IngestEr
 /// See [`read_table`](super::read_table). Locations are `line N`, the header
 /// being line 1.
 pub(crate) fn read(source: &str, bytes: &[u8], spec: &TableSpec) -> Result<RawTable, IngestError> {
-    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
-    if bytes.trim_ascii().is_empty() {
-        return Err(IngestError::NoRows {
-            file: source.to_string(),
-        });
-    }
+    read_from(source, bytes, spec, &TimeRange::ALL)
+}
+
+/// Streams CSV from `reader`: memory is the table, never the input, and a
+/// record longer than [`MAX_RECORD_BYTES`] fails at once. Rows outside
+/// `range` are skipped; reading stops at the first row after `range.until`.
+pub(crate) fn read_from<R: Read>(
+    source: &str,
+    reader: R,
+    spec: &TableSpec,
+    range: &TimeRange,
+) -> Result<RawTable, IngestError> {
+    let mut input = BufReader::with_capacity(1 << 16, RecordLimit::csv(reader, MAX_RECORD_BYTES));
+    skip_bom(source, &mut input)?;
     let mut rdr = ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
         .trim(Trim::All)
-        .from_reader(bytes);
+        .from_reader(input);
     let names: Vec<String> = rdr
         .byte_headers()
         .map_err(|e| csv_error(source, e))?
         .iter()
         .map(|h| String::from_utf8_lossy(h).into_owned())
         .collect();
+    if names.iter().all(|n| n.is_empty()) {
+        return Err(IngestError::NoRows {
+            file: source.to_string(),
+        });
+    }
     let find = |want: &str, role| {
         names
             .iter()
@@ -72,6 +87,12 @@ pub(crate) fn read(source: &str, bytes: &[u8], spec: &TableSpec) -> Result<RawTa
             }),
         }
         .map_err(|p| table.time_error(at, p))?;
+        if !range.contains(t) {
+            if range.is_after(t) && table.rows() > 0 {
+                break;
+            }
+            continue;
+        }
         table.start_row(at, t)?;
         for (k, &i) in metric_idx.iter().enumerate() {
             let cell = record.get(i).unwrap_or_default();
@@ -82,7 +103,31 @@ pub(crate) fn read(source: &str, bytes: &[u8], spec: &TableSpec) -> Result<RawTa
             table.push_value(k, v);
         }
     }
-    table.finish()
+    table.finish_in(range)
+}
+
+/// Skip a UTF-8 byte-order mark at the start of `input`.
+fn skip_bom<R: BufRead>(source: &str, input: &mut R) -> Result<(), IngestError> {
+    let head = input.fill_buf().map_err(|e| io_error(source, &e))?;
+    if head.starts_with(UTF8_BOM) {
+        input.consume(UTF8_BOM.len());
+    }
+    Ok(())
+}
+
+fn io_error(source: &str, e: &std::io::Error) -> IngestError {
+    match TooLong::find(e) {
+        Some(t) => IngestError::RecordTooLong {
+            file: source.to_string(),
+            at: Location::Line(t.line),
+            limit: t.limit,
+            what: "CSV record",
+        },
+        None => IngestError::Io {
+            file: source.to_string(),
+            source: std::io::Error::new(e.kind(), e.to_string()),
+        },
+    }
 }
 
 fn csv_error(source: &str, e: csv::Error) -> IngestError {
@@ -91,12 +136,7 @@ fn csv_error(source: &str, e: csv::Error) -> IngestError {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
         } => format!("expected {expected_len} fields like the header, found {len}"),
-        csv::ErrorKind::Io(io) => {
-            return IngestError::Io {
-                file: source.to_string(),
-                source: std::io::Error::new(io.kind(), io.to_string()),
-            }
-        }
+        csv::ErrorKind::Io(io) => return io_error(source, io),
         _ => e.to_string(),
     };
     IngestError::Malformed {

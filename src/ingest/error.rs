@@ -167,9 +167,54 @@ pub enum IngestError {
         problem: ValueProblem,
     },
 
+    /// A record (CSV record, JSON line, log line) longer than the limit:
+    /// reading stops there, so a file without newlines cannot fill memory.
+    #[error(
+        "{file}: {at}: a record longer than {limit} bytes (the limit of one {what}); \
+         the input is probably not {what}s, or has no line breaks"
+    )]
+    RecordTooLong {
+        file: String,
+        /// Where the record starts.
+        at: Location,
+        limit: usize,
+        /// "CSV record", "JSON line" or "log line".
+        what: &'static str,
+    },
+
+    /// Long tables: more distinct series than the reader keeps apart.
+    #[error(
+        "{file}: {at}: more than {limit} distinct series (the limit); \
+         narrow them with --filter or combine them with --aggregate"
+    )]
+    TooManySeries {
+        file: String,
+        at: Location,
+        limit: usize,
+    },
+
+    /// Long tables: `--aggregate` would add up different metrics.
+    #[error(
+        "{file}: {at}: column '{column}' holds several values ({values}); \
+         --aggregate would combine them: keep one with --filter {column}=VALUE"
+    )]
+    MixedSeries {
+        file: String,
+        at: Location,
+        column: String,
+        values: String,
+    },
+
     /// The source has no data rows (or is empty).
     #[error("{file}: no data rows")]
     NoRows { file: String },
+
+    /// The source has rows, but none in the time range asked for.
+    #[error("{file}: no data rows in the time range {range}")]
+    NoRowsInRange {
+        file: String,
+        range: super::TimeRange,
+    },
 
     /// A step (interval or index step) that is zero or negative.
     #[error("{file}: the step must be a positive number of seconds, but is {step}")]

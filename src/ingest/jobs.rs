@@ -113,7 +113,7 @@ pub fn read_job_trace(
         Format::Csv => read_csv(source, bytes, time_format)?,
         Format::Ndjson => read_ndjson(source, bytes, time_format)?,
         Format::Logs => read_logs(source, bytes)?,
-        Format::Parquet => {
+        Format::Parquet | Format::AzureMonitor => {
             return Err(JobTraceError::Unsupported {
                 file: source.to_string(),
                 format,
@@ -364,6 +364,15 @@ fn read_logs(
             break;
         }
         stats.lines += 1;
+        if !complete {
+            return Err(IngestError::RecordTooLong {
+                file: source.to_string(),
+                at: Location::Line(stats.lines),
+                limit: super::MAX_LINE_BYTES,
+                what: "log line",
+            }
+            .into());
+        }
         let line = buf.trim_ascii_end();
         if line.is_empty() {
             continue;

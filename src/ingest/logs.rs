@@ -18,8 +18,9 @@
 //! - any further fields must be empty (the workshop's lines end in two tabs).
 //!
 //! Memory is O(open sessions and jobs + intervals), never O(file size): lines
-//! are read one at a time into one reused buffer, at most
-//! [`MAX_LINE_BYTES`] of each line is kept.
+//! are read one at a time into one reused buffer, and a line longer than
+//! [`MAX_LINE_BYTES`] stops the read with [`IngestError::RecordTooLong`] as
+//! soon as the limit is passed.
 
 use super::error::{IngestError, Location};
 use super::timestamp::parse_timestamp_bytes;
@@ -73,8 +74,8 @@ pub struct LogStats {
     pub out_of_order: u64,
 }
 
-/// Longer lines are not in the format; only this many bytes of a line are
-/// buffered, so a file without newlines cannot exhaust memory.
+/// The longest log line accepted: a longer one fails the read at once (a
+/// file without newlines cannot exhaust memory or time).
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// The most intervals a log may span (about 47 years of 5-minute intervals);
@@ -151,11 +152,19 @@ pub fn aggregate_logs<R: BufRead>(
         }
         stats.lines += 1;
         stats.bytes += read as u64;
+        if !complete {
+            return Err(IngestError::RecordTooLong {
+                file: source.to_string(),
+                at: Location::Line(stats.lines),
+                limit: MAX_LINE_BYTES,
+                what: "log line",
+            });
+        }
         let line = buf.trim_ascii_end();
         if line.is_empty() {
             continue;
         }
-        let event = if complete { parse_line(line) } else { None };
+        let event = parse_line(line);
         match event {
             Some(ev) => {
                 agg.apply(&ev, &mut stats)
@@ -229,7 +238,8 @@ fn shorten(line: &[u8]) -> String {
 
 /// Read one line (through `\n`) into `buf`, keeping at most
 /// [`MAX_LINE_BYTES`] of it. Returns the bytes consumed (0 at the end) and
-/// whether the line was kept whole.
+/// whether the line was kept whole; a line over the limit returns as soon as
+/// the limit is passed (`false`), the rest of it unread.
 pub(super) fn read_line<R: BufRead>(
     reader: &mut R,
     buf: &mut Vec<u8>,
@@ -255,6 +265,9 @@ pub(super) fn read_line<R: BufRead>(
         if done {
             // A kept line is at most MAX_LINE_BYTES plus its newline.
             return Ok((read, read <= MAX_LINE_BYTES + 1));
+        }
+        if read > MAX_LINE_BYTES + 1 {
+            return Ok((read, false));
         }
     }
 }
@@ -976,7 +989,7 @@ mod tests {
     }
 
     #[test]
-    fn a_huge_line_is_unknown_and_not_buffered_whole() {
+    fn a_huge_line_fails_fast_and_is_not_buffered_whole() {
         let mut text = line(0, U1, "End User Session Start");
         text += &"x".repeat(3 * MAX_LINE_BYTES);
         text += "\n";
@@ -986,10 +999,21 @@ mod tests {
         read_line(&mut reader, &mut buf).unwrap();
         buf.clear();
         let (n, complete) = read_line(&mut reader, &mut buf).unwrap();
-        assert_eq!((n, complete), (3 * MAX_LINE_BYTES + 1, false));
+        assert!(!complete);
+        assert!(
+            n <= MAX_LINE_BYTES + 4096,
+            "stops soon after the limit: {n}"
+        );
         assert!(buf.len() <= MAX_LINE_BYTES + 1);
-        let (_, s) = run(&text, 60, LogOptions::default());
-        assert_eq!((s.unknown_lines, s.completed), (1, 1));
+        let e = aggregate_logs("l.txt", text.as_bytes(), 300, &LogOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!(
+                "l.txt: line 2: a record longer than {MAX_LINE_BYTES} bytes"
+            )),
+            "{e}"
+        );
     }
 
     #[test]

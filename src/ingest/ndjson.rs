@@ -1,9 +1,11 @@
 //! NDJSON: one JSON object per line, blank lines skipped.
 
 use super::error::{missing_column, ColumnRole, IngestError, Location, ValueProblem};
+use super::limits::{read_line_limited, TooLong, MAX_RECORD_BYTES};
 use super::value::{check_value, parse_value_text, TableBuilder, TimeParser, TimeProblem};
-use super::{RawTable, TableSpec};
+use super::{RawTable, TableSpec, TimeRange};
 use serde_json::{Map, Value};
+use std::io::BufRead;
 
 /// See [`read_table`](super::read_table). The columns are those of the first
 /// object: with an empty metric list, its keys other than the time key; with
@@ -12,14 +14,34 @@ use serde_json::{Map, Value};
 /// keys that are not columns are ignored. Locations are `line N` (every
 /// physical line counts, blank ones too).
 pub(crate) fn read(source: &str, bytes: &[u8], spec: &TableSpec) -> Result<RawTable, IngestError> {
+    read_from(source, bytes, spec, &TimeRange::ALL)
+}
+
+/// Streams NDJSON from `reader`, one line at a time: a line longer than
+/// [`MAX_RECORD_BYTES`] fails at once. Rows outside `range` are skipped;
+/// reading stops at the first row after `range.until`.
+pub(crate) fn read_from<R: BufRead>(
+    source: &str,
+    mut reader: R,
+    spec: &TableSpec,
+    range: &TimeRange,
+) -> Result<RawTable, IngestError> {
     let times = TimeParser::new(&spec.time_format, spec.step_secs);
     let mut table: Option<TableBuilder> = None;
-    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = line.trim_ascii();
+    let mut buf = Vec::with_capacity(256);
+    let mut line_no = 0u64;
+    loop {
+        line_no += 1;
+        let read = read_line_limited(&mut reader, &mut buf, MAX_RECORD_BYTES, line_no)
+            .map_err(|e| line_error(source, &e, "JSON line"))?;
+        if read.is_none() {
+            break;
+        }
+        let line = buf.trim_ascii();
         if line.is_empty() {
             continue;
         }
-        let at = Location::Line(i as u64 + 1);
+        let at = Location::Line(line_no);
         let object = parse_object(source, at, line)?;
         if table.is_none() {
             table = Some(first_table(source, spec, &object)?);
@@ -43,6 +65,12 @@ pub(crate) fn read(source: &str, bytes: &[u8], spec: &TableSpec) -> Result<RawTa
             }),
         }
         .map_err(|p| table.time_error(at, p))?;
+        if !range.contains(t) {
+            if range.is_after(t) && table.rows() > 0 {
+                break;
+            }
+            continue;
+        }
         table.start_row(at, t)?;
         for k in 0..table.names().len() {
             let cell = object.get(&table.names()[k]);
@@ -64,14 +92,30 @@ pub(crate) fn read(source: &str, bytes: &[u8], spec: &TableSpec) -> Result<RawTa
         }
     }
     match table {
-        Some(t) => t.finish(),
+        Some(t) => t.finish_in(range),
         None => Err(IngestError::NoRows {
             file: source.to_string(),
         }),
     }
 }
 
-fn parse_object(
+/// An I/O error of a line reader: `RecordTooLong` when the line was too long.
+pub(crate) fn line_error(source: &str, e: &std::io::Error, what: &'static str) -> IngestError {
+    match TooLong::find(e) {
+        Some(t) => IngestError::RecordTooLong {
+            file: source.to_string(),
+            at: Location::Line(t.line),
+            limit: t.limit,
+            what,
+        },
+        None => IngestError::Io {
+            file: source.to_string(),
+            source: std::io::Error::new(e.kind(), e.to_string()),
+        },
+    }
+}
+
+pub(crate) fn parse_object(
     source: &str,
     at: Location,
     line: &[u8],
@@ -98,7 +142,7 @@ fn parse_object(
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

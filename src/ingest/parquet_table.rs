@@ -1,27 +1,48 @@
-//! Parquet through the `parquet` crate's record API (no Arrow).
+//! Parquet through the `parquet` crate (no Arrow).
 //!
-//! Only the time and metric columns are decoded (a projection). They must be
-//! top-level primitive columns. The record API panics on a few type
-//! combinations it does not implement; those are refused up front by
-//! [`check_type`], and a panic inside the decoder on a corrupt file is turned
+//! Only the time and metric columns are decoded (a projection), and only the
+//! row groups whose time statistics overlap the [`TimeRange`] (a predicate
+//! pushed down to the row groups). They must be top-level primitive columns.
+//! Plain integers, floats and strings are decoded column by column in
+//! batches (the fast path); the rarer types (INT96 times, decimals, fixed
+//! length binary) go through the record API, which panics on a few type
+//! combinations it does not implement: those are refused up front by
+//! [`check_type`], and a panic inside a decoder on a corrupt file is turned
 //! into an [`IngestError::Parquet`] as well.
+//!
+//! Memory is bounded by the file's declared sizes: a footer larger than
+//! [`MAX_PARQUET_FOOTER_BYTES`] or a column chunk larger than
+//! [`MAX_PARQUET_CHUNK_BYTES`] is refused before it is read.
 
 use super::error::{missing_column, ColumnRole, IngestError, Location, ValueProblem};
+use super::limits::{MAX_PARQUET_CHUNK_BYTES, MAX_PARQUET_FOOTER_BYTES};
 use super::value::{check_value, parse_value_text, TableBuilder, TimeParser, TimeProblem};
-use super::{RawTable, TableSpec};
+use super::{RawTable, TableSpec, TimeRange};
 use bytes::Bytes;
 use parquet::basic::{ConvertedType, LogicalType, Repetition, TimeUnit, Type as Physical};
-use parquet::data_type::Decimal;
+use parquet::column::reader::get_typed_column_reader;
+use parquet::data_type::{
+    ByteArrayType, DataType, Decimal, DoubleType, FloatType, Int32Type, Int64Type,
+};
 use parquet::errors::ParquetError;
-use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::reader::{ChunkReader, FileReader, RowGroupReader, SerializedFileReader};
+use parquet::file::statistics::Statistics;
 use parquet::record::Field;
 use parquet::schema::types::{Type, TypePtr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The top-level column names of a Parquet source, in schema order.
 pub(crate) fn columns(source: &str, bytes: &[u8]) -> Result<Vec<String>, IngestError> {
+    columns_of(source, Bytes::copy_from_slice(bytes))
+}
+
+/// The top-level column names of a Parquet file or buffer, in schema order.
+pub(crate) fn columns_of<C: ChunkReader + 'static>(
+    source: &str,
+    chunks: C,
+) -> Result<Vec<String>, IngestError> {
     guarded(source, || {
-        let reader = open(source, bytes)?;
+        let reader = open(source, chunks)?;
         let schema = reader.metadata().file_metadata().schema_descr_ptr();
         Ok(schema
             .root_schema()
@@ -34,7 +55,19 @@ pub(crate) fn columns(source: &str, bytes: &[u8]) -> Result<Vec<String>, IngestE
 
 /// See [`read_table`](super::read_table). Locations are `row N` (1-based).
 pub(crate) fn read(source: &str, bytes: &[u8], spec: &TableSpec) -> Result<RawTable, IngestError> {
-    guarded(source, || read_unguarded(source, bytes, spec))
+    read_from(source, Bytes::copy_from_slice(bytes), spec, &TimeRange::ALL)
+}
+
+/// Reads from a file (or buffer) without loading it whole: the footer, then
+/// only the chunks of the wanted columns in the row groups that overlap
+/// `range`; rows outside `range` are dropped.
+pub(crate) fn read_from<C: ChunkReader + 'static>(
+    source: &str,
+    chunks: C,
+    spec: &TableSpec,
+    range: &TimeRange,
+) -> Result<RawTable, IngestError> {
+    guarded(source, || read_unguarded(source, chunks, spec, range))
 }
 
 /// Runs `f`, turning a panic of the Parquet decoder into an error.
@@ -49,9 +82,33 @@ fn guarded<T>(source: &str, f: impl FnOnce() -> Result<T, IngestError>) -> Resul
     })
 }
 
-fn open(source: &str, bytes: &[u8]) -> Result<SerializedFileReader<Bytes>, IngestError> {
-    SerializedFileReader::new(Bytes::copy_from_slice(bytes))
-        .map_err(|e| parquet_error(source, None, e))
+fn open<C: ChunkReader + 'static>(
+    source: &str,
+    chunks: C,
+) -> Result<SerializedFileReader<C>, IngestError> {
+    let refuse = |message: String| IngestError::Parquet {
+        file: source.to_string(),
+        at: None,
+        message,
+    };
+    // The footer's length is the 4 bytes before the closing magic; refuse a
+    // huge one before the reader allocates it.
+    let len = chunks.len();
+    if len >= 8 {
+        let tail = chunks
+            .get_bytes(len - 8, 8)
+            .map_err(|e| parquet_error(source, None, e))?;
+        if tail.len() == 8 && &tail[4..] == b"PAR1" {
+            let footer = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+            if footer > MAX_PARQUET_FOOTER_BYTES {
+                return Err(refuse(format!(
+                    "the footer declares {footer} bytes, more than the limit of \
+                     {MAX_PARQUET_FOOTER_BYTES} bytes"
+                )));
+            }
+        }
+    }
+    SerializedFileReader::new(chunks).map_err(|e| parquet_error(source, None, e))
 }
 
 fn parquet_error(source: &str, at: Option<Location>, e: ParquetError) -> IngestError {
@@ -72,8 +129,13 @@ enum Unit {
     Nanos,
 }
 
-fn read_unguarded(source: &str, bytes: &[u8], spec: &TableSpec) -> Result<RawTable, IngestError> {
-    let reader = open(source, bytes)?;
+fn read_unguarded<C: ChunkReader + 'static>(
+    source: &str,
+    chunks: C,
+    spec: &TableSpec,
+    range: &TimeRange,
+) -> Result<RawTable, IngestError> {
+    let reader = open(source, chunks)?;
     let schema = reader.metadata().file_metadata().schema_descr_ptr();
     let root = schema.root_schema();
     let fields: &[TypePtr] = root.get_fields();
@@ -103,11 +165,50 @@ fn read_unguarded(source: &str, bytes: &[u8], spec: &TableSpec) -> Result<RawTab
             TimeUnit::MICROS(_) => Unit::Micros,
             TimeUnit::NANOS(_) => Unit::Nanos,
         },
-        _ => Unit::AsFormat,
+        _ => match fields[time_i].get_basic_info().converted_type() {
+            ConvertedType::TIMESTAMP_MILLIS => Unit::Millis,
+            ConvertedType::TIMESTAMP_MICROS => Unit::Micros,
+            _ => Unit::AsFormat,
+        },
     };
 
-    // Decode only the columns needed, in schema order; find each in the row
-    // by its position in the projection.
+    // Leaf (column chunk) index of each top-level field.
+    let leaf = |i: usize| {
+        schema.columns().iter().position(|c| {
+            let parts = c.path().parts();
+            parts.len() == 1 && parts[0] == names[i]
+        })
+    };
+    let time_leaf = leaf(time_i);
+    let metric_leaf: Vec<Option<usize>> = metric_i.iter().map(|&i| leaf(i)).collect();
+    let fast = time_leaf.is_some()
+        && fast_kind(&fields[time_i]).is_some()
+        && metric_leaf
+            .iter()
+            .zip(&metric_i)
+            .all(|(l, &i)| l.is_some() && fast_kind(&fields[i]).is_some());
+    let mut table = TableBuilder::new(
+        source,
+        &spec.time_column,
+        metric_i.iter().map(|&i| names[i].clone()).collect(),
+    );
+    let times = TimeParser::new(&spec.time_format, spec.step_secs);
+    if let (true, Some(time_leaf)) = (fast, time_leaf) {
+        let metric_leaf: Vec<usize> = metric_leaf.into_iter().flatten().collect();
+        let cols = Columns {
+            time: (&fields[time_i], time_leaf),
+            metrics: metric_i
+                .iter()
+                .zip(&metric_leaf)
+                .map(|(&i, &l)| (&fields[i], l))
+                .collect(),
+        };
+        read_columns(source, &reader, &cols, unit, &times, range, &mut table)?;
+        return table.finish_in(range);
+    }
+
+    // The record API: decode only the columns needed, in schema order; find
+    // each in the row by its position in the projection.
     let mut selected: Vec<usize> = metric_i.iter().copied().chain([time_i]).collect();
     selected.sort_unstable();
     selected.dedup();
@@ -118,13 +219,7 @@ fn read_unguarded(source: &str, bytes: &[u8], spec: &TableSpec) -> Result<RawTab
         .with_fields(selected.iter().map(|&i| fields[i].clone()).collect())
         .build()
         .map_err(|e| parquet_error(source, None, e))?;
-
-    let mut table = TableBuilder::new(
-        source,
-        &spec.time_column,
-        metric_i.iter().map(|&i| names[i].clone()).collect(),
-    );
-    let times = TimeParser::new(&spec.time_format, spec.step_secs);
+    check_chunk_sizes(source, &reader, None)?;
     let rows = reader
         .get_row_iter(Some(projection))
         .map_err(|e| parquet_error(source, None, e))?;
@@ -135,6 +230,9 @@ fn read_unguarded(source: &str, bytes: &[u8], spec: &TableSpec) -> Result<RawTab
             .into_columns();
         let cell = |pos: usize| row.get(pos).map_or(&Field::Null, |(_, f)| f);
         let t = time_of(cell(time_pos), unit, &times).map_err(|p| table.time_error(at, p))?;
+        if !range.contains(t) {
+            continue;
+        }
         table.start_row(at, t)?;
         for (k, &pos) in metric_pos.iter().enumerate() {
             let field = cell(pos);
@@ -142,7 +240,355 @@ fn read_unguarded(source: &str, bytes: &[u8], spec: &TableSpec) -> Result<RawTab
             table.push_value(k, v);
         }
     }
-    table.finish()
+    table.finish_in(range)
+}
+
+/// Refuses a column chunk (of `leaves`, or of every column) whose declared
+/// size is over [`MAX_PARQUET_CHUNK_BYTES`].
+fn check_chunk_sizes<C: ChunkReader + 'static>(
+    source: &str,
+    reader: &SerializedFileReader<C>,
+    leaves: Option<&[usize]>,
+) -> Result<(), IngestError> {
+    let meta = reader.metadata();
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        for (i, c) in rg.columns().iter().enumerate() {
+            if leaves.is_some_and(|l| !l.contains(&i)) {
+                continue;
+            }
+            let size = c.compressed_size().max(c.uncompressed_size());
+            if !(0..=MAX_PARQUET_CHUNK_BYTES).contains(&size) {
+                return Err(IngestError::Parquet {
+                    file: source.to_string(),
+                    at: None,
+                    message: format!(
+                        "column '{}' in row group {} declares {size} bytes, \
+                         more than the limit of {MAX_PARQUET_CHUNK_BYTES} bytes per column chunk",
+                        c.column_path(),
+                        g + 1
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Physical types the column-batch path decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    I32 { unsigned: bool, date: bool },
+    I64 { unsigned: bool },
+    F32,
+    F64,
+    Text,
+}
+
+/// The fast-path kind of a (checked) primitive column, `None` for the types
+/// left to the record API (INT96, decimals, fixed-length binary, times of day).
+fn fast_kind(t: &Type) -> Option<Kind> {
+    use ConvertedType as C;
+    let info = t.get_basic_info();
+    let converted = info.converted_type();
+    if matches!(info.logical_type(), Some(LogicalType::Decimal { .. })) {
+        return None;
+    }
+    match t.get_physical_type() {
+        Physical::INT32 => match converted {
+            C::NONE | C::INT_8 | C::INT_16 | C::INT_32 => Some(Kind::I32 {
+                unsigned: false,
+                date: false,
+            }),
+            C::UINT_8 | C::UINT_16 | C::UINT_32 => Some(Kind::I32 {
+                unsigned: true,
+                date: false,
+            }),
+            C::DATE => Some(Kind::I32 {
+                unsigned: false,
+                date: true,
+            }),
+            _ => None,
+        },
+        Physical::INT64 => match converted {
+            C::NONE | C::INT_64 | C::TIMESTAMP_MILLIS | C::TIMESTAMP_MICROS => {
+                Some(Kind::I64 { unsigned: false })
+            }
+            C::UINT_64 => Some(Kind::I64 { unsigned: true }),
+            _ => None,
+        },
+        Physical::FLOAT => Some(Kind::F32),
+        Physical::DOUBLE => Some(Kind::F64),
+        Physical::BYTE_ARRAY => match converted {
+            C::NONE | C::UTF8 | C::ENUM | C::JSON => Some(Kind::Text),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The columns of the fast path: (field, leaf index).
+struct Columns<'a> {
+    time: (&'a TypePtr, usize),
+    metrics: Vec<(&'a TypePtr, usize)>,
+}
+
+/// One column of one row group, decoded: a value per row, `None` for null.
+enum Decoded {
+    I32(Vec<Option<i32>>),
+    I64(Vec<Option<i64>>),
+    F32(Vec<Option<f32>>),
+    F64(Vec<Option<f64>>),
+    Text(Vec<Option<parquet::data_type::ByteArray>>),
+}
+
+fn decode<T: DataType>(
+    rg: &dyn RowGroupReader,
+    leaf: usize,
+    rows: usize,
+    max_def: i16,
+) -> Result<Vec<Option<T::T>>, ParquetError>
+where
+    T::T: Clone,
+{
+    let mut reader = get_typed_column_reader::<T>(rg.get_column_reader(leaf)?);
+    let mut values: Vec<T::T> = Vec::with_capacity(rows);
+    let mut defs: Vec<i16> = Vec::new();
+    let mut total = 0;
+    while total < rows {
+        let want = rows - total;
+        let (records, _, _) = if max_def > 0 {
+            reader.read_records(want, Some(&mut defs), None, &mut values)?
+        } else {
+            reader.read_records(want, None, None, &mut values)?
+        };
+        if records == 0 {
+            break;
+        }
+        total += records;
+    }
+    if total != rows {
+        return Err(ParquetError::General(format!(
+            "the column chunk holds {total} values, the row group {rows} rows"
+        )));
+    }
+    if max_def == 0 {
+        return Ok(values.into_iter().map(Some).collect());
+    }
+    let mut it = values.into_iter();
+    Ok(defs
+        .iter()
+        .map(|&d| if d == max_def { it.next() } else { None })
+        .collect())
+}
+
+fn decode_kind(
+    rg: &dyn RowGroupReader,
+    kind: Kind,
+    leaf: usize,
+    rows: usize,
+    max_def: i16,
+) -> Result<Decoded, ParquetError> {
+    Ok(match kind {
+        Kind::I32 { .. } => Decoded::I32(decode::<Int32Type>(rg, leaf, rows, max_def)?),
+        Kind::I64 { .. } => Decoded::I64(decode::<Int64Type>(rg, leaf, rows, max_def)?),
+        Kind::F32 => Decoded::F32(decode::<FloatType>(rg, leaf, rows, max_def)?),
+        Kind::F64 => Decoded::F64(decode::<DoubleType>(rg, leaf, rows, max_def)?),
+        Kind::Text => Decoded::Text(decode::<ByteArrayType>(rg, leaf, rows, max_def)?),
+    })
+}
+
+/// Epoch seconds of an integer time cell.
+fn int_time(v: i64, unit: Unit, times: &TimeParser) -> Result<i64, TimeProblem> {
+    match unit {
+        Unit::AsFormat => times.integer(v),
+        Unit::Millis => Ok(v.div_euclid(1_000)),
+        Unit::Micros => Ok(v.div_euclid(1_000_000)),
+        Unit::Nanos => Ok(v.div_euclid(1_000_000_000)),
+    }
+}
+
+fn null_time() -> TimeProblem {
+    TimeProblem {
+        text: String::new(),
+        hint: "; the timestamp is null".to_string(),
+    }
+}
+
+/// The time of row `i` of a decoded time column.
+fn time_at(
+    col: &Decoded,
+    i: usize,
+    kind: Kind,
+    unit: Unit,
+    times: &TimeParser,
+) -> Result<i64, TimeProblem> {
+    match col {
+        Decoded::I32(v) => match (v[i], kind) {
+            (None, _) => Err(null_time()),
+            (Some(d), Kind::I32 { date: true, .. }) => Ok(i64::from(d) * 86_400),
+            (Some(x), Kind::I32 { unsigned: true, .. }) => times.integer(i64::from(x as u32)),
+            (Some(x), _) => times.integer(i64::from(x)),
+        },
+        Decoded::I64(v) => match (v[i], kind) {
+            (None, _) => Err(null_time()),
+            (Some(x), Kind::I64 { unsigned: true }) => match i64::try_from(x as u64) {
+                Ok(x) => times.integer(x),
+                Err(_) => times.float(x as u64 as f64),
+            },
+            (Some(x), _) => int_time(x, unit, times),
+        },
+        Decoded::F32(v) => v[i].map_or(Err(null_time()), |x| times.float(f64::from(x))),
+        Decoded::F64(v) => v[i].map_or(Err(null_time()), |x| times.float(x)),
+        Decoded::Text(v) => match &v[i] {
+            None => Err(null_time()),
+            Some(b) => match std::str::from_utf8(b.data()) {
+                Ok(s) => times.text(s),
+                Err(_) => Err(TimeProblem {
+                    text: String::from_utf8_lossy(b.data()).into_owned(),
+                    hint: "; binary data, not text".to_string(),
+                }),
+            },
+        },
+    }
+}
+
+/// The metric value of row `i`, or the problem and the cell as text.
+fn value_at(col: &Decoded, i: usize, kind: Kind) -> Result<f64, (ValueProblem, String)> {
+    let checked = |v: f64| check_value(v).map_err(|p| (p, v.to_string()));
+    match col {
+        Decoded::I32(v) => match (v[i], kind) {
+            (None, _) => Ok(f64::NAN),
+            (Some(x), Kind::I32 { unsigned: true, .. }) => Ok(f64::from(x as u32)),
+            (Some(x), _) => checked(f64::from(x)),
+        },
+        Decoded::I64(v) => match (v[i], kind) {
+            (None, _) => Ok(f64::NAN),
+            (Some(x), Kind::I64 { unsigned: true }) => Ok(x as u64 as f64),
+            (Some(x), _) => checked(x as f64),
+        },
+        Decoded::F32(v) => v[i].map_or(Ok(f64::NAN), |x| checked(f64::from(x))),
+        Decoded::F64(v) => v[i].map_or(Ok(f64::NAN), checked),
+        Decoded::Text(v) => match &v[i] {
+            None => Ok(f64::NAN),
+            Some(b) => {
+                let text = String::from_utf8_lossy(b.data());
+                std::str::from_utf8(b.data())
+                    .map_err(|_| ValueProblem::NotNumeric)
+                    .and_then(parse_value_text)
+                    .map_err(|p| (p, text.into_owned()))
+            }
+        },
+    }
+}
+
+/// The `[min, max]` seconds of a row group's integer time column, from its
+/// statistics; `None` when they are missing or the column is not an integer
+/// time (strings are not pruned: their order need not be time order).
+fn time_bounds(
+    stats: Option<&Statistics>,
+    kind: Kind,
+    unit: Unit,
+    times: &TimeParser,
+) -> Option<(i64, i64)> {
+    let pair =
+        |lo: Result<i64, TimeProblem>, hi: Result<i64, TimeProblem>| Some((lo.ok()?, hi.ok()?));
+    match (stats?, kind) {
+        (Statistics::Int64(s), Kind::I64 { unsigned: false }) => pair(
+            int_time(*s.min_opt()?, unit, times),
+            int_time(*s.max_opt()?, unit, times),
+        ),
+        (Statistics::Int32(s), Kind::I32 { date: true, .. }) => Some((
+            i64::from(*s.min_opt()?) * 86_400,
+            i64::from(*s.max_opt()?) * 86_400 + 86_399,
+        )),
+        (
+            Statistics::Int32(s),
+            Kind::I32 {
+                unsigned: false, ..
+            },
+        ) => pair(
+            times.integer(i64::from(*s.min_opt()?)),
+            times.integer(i64::from(*s.max_opt()?)),
+        ),
+        _ => None,
+    }
+}
+
+/// The column-batch path: row group by row group, skipping those whose time
+/// statistics lie outside `range`.
+fn read_columns<C: ChunkReader + 'static>(
+    source: &str,
+    reader: &SerializedFileReader<C>,
+    cols: &Columns<'_>,
+    unit: Unit,
+    times: &TimeParser,
+    range: &TimeRange,
+    table: &mut TableBuilder<'_>,
+) -> Result<(), IngestError> {
+    let meta = reader.metadata();
+    let schema = meta.file_metadata().schema_descr();
+    let leaves: Vec<usize> = std::iter::once(cols.time.1)
+        .chain(cols.metrics.iter().map(|m| m.1))
+        .collect();
+    check_chunk_sizes(source, reader, Some(&leaves))?;
+    let kind_of = |t: &TypePtr| fast_kind(t).unwrap_or(Kind::F64);
+    let time_kind = kind_of(cols.time.0);
+    let metric_kinds: Vec<Kind> = cols.metrics.iter().map(|&(t, _)| kind_of(t)).collect();
+    let mut first_row = 0u64;
+    for g in 0..meta.num_row_groups() {
+        let rg_meta = meta.row_group(g);
+        let rows = usize::try_from(rg_meta.num_rows().max(0)).unwrap_or(0);
+        let base = first_row;
+        first_row += rows as u64;
+        if rows == 0 {
+            continue;
+        }
+        if let Some((lo, hi)) = time_bounds(
+            rg_meta.column(cols.time.1).statistics(),
+            time_kind,
+            unit,
+            times,
+        ) {
+            if !range.overlaps(lo, hi) {
+                continue;
+            }
+        }
+        let at_group = Some(Location::Row(base + 1));
+        let rg = reader
+            .get_row_group(g)
+            .map_err(|e| parquet_error(source, at_group, e))?;
+        let max_def = |leaf: usize| schema.column(leaf).max_def_level();
+        let time = decode_kind(
+            rg.as_ref(),
+            time_kind,
+            cols.time.1,
+            rows,
+            max_def(cols.time.1),
+        )
+        .map_err(|e| parquet_error(source, at_group, e))?;
+        let mut metrics = Vec::with_capacity(cols.metrics.len());
+        for (&(_, leaf), &kind) in cols.metrics.iter().zip(&metric_kinds) {
+            metrics.push(
+                decode_kind(rg.as_ref(), kind, leaf, rows, max_def(leaf))
+                    .map_err(|e| parquet_error(source, at_group, e))?,
+            );
+        }
+        for i in 0..rows {
+            let at = Location::Row(base + i as u64 + 1);
+            let t =
+                time_at(&time, i, time_kind, unit, times).map_err(|p| table.time_error(at, p))?;
+            if !range.contains(t) {
+                continue;
+            }
+            table.start_row(at, t)?;
+            for (k, (col, &kind)) in metrics.iter().zip(&metric_kinds).enumerate() {
+                let v = value_at(col, i, kind)
+                    .map_err(|(p, text)| table.value_error(at, k, &text, p))?;
+                table.push_value(k, v);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses nested and repeated columns, types that cannot be a time or a
@@ -563,6 +1009,81 @@ mod tests {
             );
             assert!(r.is_err());
         }
+    }
+
+    /// `groups` row groups of `per` rows each: a millisecond time one minute
+    /// apart from T0 and a value equal to the row index.
+    fn grouped(groups: usize, per: usize) -> Vec<u8> {
+        let schema = Arc::new(
+            parse_message_type(
+                "message m { REQUIRED INT64 ts (TIMESTAMP(MILLIS,true)); REQUIRED DOUBLE v; OPTIONAL BYTE_ARRAY s (UTF8); }",
+            )
+            .unwrap(),
+        );
+        let props = Arc::new(WriterProperties::builder().build());
+        let mut buf = Vec::new();
+        let mut w = SerializedFileWriter::new(&mut buf, schema, props).unwrap();
+        for g in 0..groups {
+            let rows: Vec<i64> = (0..per).map(|i| (g * per + i) as i64).collect();
+            let mut rg = w.next_row_group().unwrap();
+            let mut c = rg.next_column().unwrap().unwrap();
+            let ts: Vec<i64> = rows.iter().map(|r| (T0 + r * 60) * 1000).collect();
+            c.typed::<Int64Type>().write_batch(&ts, None, None).unwrap();
+            c.close().unwrap();
+            let mut c = rg.next_column().unwrap().unwrap();
+            let v: Vec<f64> = rows.iter().map(|&r| r as f64).collect();
+            c.typed::<DoubleType>().write_batch(&v, None, None).unwrap();
+            c.close().unwrap();
+            let mut c = rg.next_column().unwrap().unwrap();
+            c.typed::<ByteArrayType>()
+                .write_batch(
+                    &[ByteArray::from("x")],
+                    Some(
+                        &vec![0; per - 1]
+                            .into_iter()
+                            .chain([1])
+                            .collect::<Vec<i16>>(),
+                    ),
+                    None,
+                )
+                .unwrap();
+            c.close().unwrap();
+            rg.close().unwrap();
+        }
+        w.close().unwrap();
+        buf
+    }
+
+    #[test]
+    fn row_groups_outside_the_range_are_skipped_and_rows_keep_their_numbers() {
+        let bytes = grouped(4, 10);
+        let range = TimeRange {
+            since: Some(T0 + 25 * 60),
+            until: Some(T0 + 31 * 60),
+        };
+        let t = read_from(
+            "g.parquet",
+            Bytes::from(bytes.clone()),
+            &spec("ts", &["v"], TimeFormat::Auto),
+            &range,
+        )
+        .unwrap();
+        assert_eq!(t.timestamps.first(), Some(&(T0 + 25 * 60)));
+        assert_eq!(
+            t.columns[0].values,
+            vec![25.0, 26.0, 27.0, 28.0, 29.0, 30.0, 31.0]
+        );
+        // A bad value in a skipped row group is never decoded into an error;
+        // one in a read group names its row across groups.
+        let e = read_from(
+            "g.parquet",
+            Bytes::from(bytes),
+            &spec("ts", &["s"], TimeFormat::Auto),
+            &range,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(e, "g.parquet: row 30, column 's': not a number: \"x\"");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::error::{IngestError, Location, ValueProblem};
 use super::timestamp::{parse_timestamp, parse_with_pattern};
-use super::{RawColumn, RawTable, TimeFormat};
+use super::{RawColumn, RawTable, TimeFormat, TimeRange};
 
 /// Why a time cell was refused; turned into [`IngestError::BadTimestamp`] by
 /// [`TableBuilder::time_error`].
@@ -171,6 +171,11 @@ impl<'a> TableBuilder<'a> {
         }
     }
 
+    /// Rows started so far.
+    pub fn rows(&self) -> usize {
+        self.timestamps.len()
+    }
+
     /// The metric names, in column order.
     pub fn names(&self) -> &[String] {
         &self.names
@@ -227,6 +232,18 @@ impl<'a> TableBuilder<'a> {
             text: text.to_string(),
             problem,
         }
+    }
+
+    /// The table; `NoRowsInRange` if no row was started and `range` is
+    /// limited, else as [`TableBuilder::finish`].
+    pub fn finish_in(self, range: &TimeRange) -> Result<RawTable, IngestError> {
+        if self.timestamps.is_empty() && !range.is_all() {
+            return Err(IngestError::NoRowsInRange {
+                file: self.source.to_string(),
+                range: *range,
+            });
+        }
+        self.finish()
     }
 
     /// The table; `NoRows` if no row was started.

@@ -486,6 +486,9 @@ pub fn render_failed(r: &FailedRecord) -> String {
     out
 }
 
+/// How far back [`plan_plot`] shows the metric: six hours.
+pub const PLOT_PAST_SECS: i64 = 6 * 3600;
+
 /// The last six hours of the metric, the forecast over the lead time with its
 /// 10-90% band, and the capacity before and after the plan.
 pub fn plan_plot(
@@ -500,7 +503,7 @@ pub fn plan_plot(
     use crate::report::plot::{Band, Chart, Line};
     let step = series.step().secs();
     let y = series.column(metric).unwrap_or(&[]);
-    let past = y.len().min((6 * 3600 / step.max(1)) as usize + 1);
+    let past = y.len().min((PLOT_PAST_SECS / step.max(1)) as usize + 1);
     let n = past + f.points.len();
     let mut times = Vec::with_capacity(n);
     let (mut actual, mut point, mut lo, mut hi) = (

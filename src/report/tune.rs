@@ -38,6 +38,8 @@ pub struct TuneSummary {
     pub objective: Objective,
     /// Where the operations limit came from.
     pub objective_source: String,
+    /// The blocks the objective must hold in: "week" or "day".
+    pub block: String,
     pub candidates: Vec<Scored>,
     pub choice: Choice,
     /// The policy chosen, as `scale --policy` and `backtest --policy` name it.
@@ -60,8 +62,9 @@ pub fn render_text(s: &TuneSummary) -> String {
     );
     let _ = writeln!(
         out,
-        "objective: under-provisioned <= {}% of steps, <= {} operations per hour ({})",
+        "objective: under-provisioned <= {}% of steps overall and in every {}, <= {} operations per hour ({})",
         s.objective.max_under_pct,
+        s.block,
         s.objective
             .max_ops_per_hour
             .map_or("any".to_string(), |x| format!("{x:.2}")),
@@ -78,6 +81,7 @@ pub fn render_text(s: &TuneSummary) -> String {
         "candidate".to_string(),
         "vs oracle".into(),
         "under %".into(),
+        format!("worst {} %", s.block),
         "ops/h".into(),
         "meets".into(),
     ]];
@@ -93,6 +97,11 @@ pub fn render_text(s: &TuneSummary) -> String {
             r.node_hours_vs_oracle
                 .map_or("-".into(), |x| format!("{x:.3}")),
             format!("{:.3}", r.under_provisioned_pct),
+            r.blocks
+                .iter()
+                .copied()
+                .reduce(f64::max)
+                .map_or("-".into(), |x| format!("{x:.3}")),
             format!("{:.2}", r.ops_per_hour),
             if r.feasible { "yes" } else { "no" }.into(),
         ]);

@@ -6,7 +6,7 @@ use crate::azure::Secret;
 use crate::cli::{DataArgs, StorageArgs, StorageAuthArg};
 use crate::core::forecast::series::{Aggregation, GapFill, GapPolicy};
 use crate::core::time::{Duration, Step};
-use crate::ingest::{Format, ReadOptions, TimeFormat};
+use crate::ingest::{Combine, Filter, Format, ReadOptions, TimeFormat};
 use std::path::PathBuf;
 
 /// How to authenticate to Blob Storage when no key, SAS or connection
@@ -137,6 +137,37 @@ fn read_options(args: &DataArgs) -> Result<ReadOptions> {
         .max_gap
         .parse()
         .map_err(|e| SettingsError::invalid("max-gap", &args.max_gap, format!("{e}")))?;
+    let filters = args
+        .filter
+        .iter()
+        .map(|f| {
+            f.parse::<Filter>()
+                .map_err(|e| SettingsError::invalid("filter", f, e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let aggregate = match &args.aggregate {
+        Some(a) => Some(
+            a.parse::<Combine>()
+                .map_err(|e| SettingsError::invalid("aggregate", a, e))?,
+        ),
+        None => None,
+    };
+    if args.field.is_some() && args.value_column.is_some() {
+        return Err(SettingsError::Combination(
+            "--field and --value-column both name the value column; pass one".into(),
+        ));
+    }
+    let since = time_flag("since", args.since.as_deref())?;
+    let until = time_flag("until", args.until.as_deref())?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if s > u {
+            return Err(SettingsError::Combination(format!(
+                "--since {} is after --until {}",
+                args.since.as_deref().unwrap_or_default().trim(),
+                args.until.as_deref().unwrap_or_default().trim()
+            )));
+        }
+    }
     Ok(ReadOptions {
         format,
         time_column: args.time_column.clone(),
@@ -148,5 +179,105 @@ fn read_options(args: &DataArgs) -> Result<ReadOptions> {
             max_gap_steps: 0,
         },
         max_gap_secs: max_gap.secs(),
+        since,
+        until,
+        filters,
+        series_columns: args.series_column.clone(),
+        value_column: args
+            .field
+            .map(|f| f.as_str().to_string())
+            .or_else(|| args.value_column.clone()),
+        aggregate,
     })
+}
+
+/// `--since` / `--until`: an RFC 3339 time, as epoch seconds.
+fn time_flag(flag: &'static str, value: Option<&str>) -> Result<Option<i64>> {
+    match value.map(str::trim) {
+        None => Ok(None),
+        Some(t) => crate::ingest::timestamp::parse_timestamp(t)
+            .map(Some)
+            .ok_or_else(|| {
+                SettingsError::invalid(flag, t, "expected RFC 3339, e.g. 2026-11-30T12:00:00Z")
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser as _;
+
+    fn data(flags: &[&str]) -> Result<DataSettings> {
+        let argv = ["mlscaler", "train"].iter().chain(flags);
+        let cli = Cli::try_parse_from(argv).expect("valid flags");
+        let Command::Train(a) = &cli.command else {
+            unreachable!("a train command")
+        };
+        DataSettings::from_args(&a.input)
+    }
+
+    #[test]
+    fn long_table_flags_and_the_time_range_are_checked_once() {
+        let d = data(&[
+            "--filter",
+            "metricName=Percentage CPU",
+            "--filter",
+            "resourceId=/SUBSCRIPTIONS/S/VM1",
+            "--series-column",
+            "resourceId",
+            "--field",
+            "maximum",
+            "--aggregate",
+            "sum",
+            "--since",
+            "2026-11-30T18:00:00Z",
+            "--until",
+            "2026-11-30T19:00:00Z",
+        ])
+        .unwrap();
+        let r = &d.read;
+        assert_eq!(r.filters.len(), 2);
+        assert_eq!(r.filters[0].column, "metricName");
+        assert_eq!(r.filters[0].value, "Percentage CPU");
+        assert_eq!(r.series_columns, vec!["resourceId".to_string()]);
+        assert_eq!(r.value_column.as_deref(), Some("maximum"));
+        assert_eq!(r.aggregate, Some(Combine::Sum));
+        assert_eq!(r.since, Some(1_796_061_600));
+        assert_eq!(r.until, Some(1_796_065_200));
+        assert!(r.is_long(Format::Csv));
+
+        let plain = data(&[]).unwrap().read;
+        assert_eq!(plain.range(), crate::ingest::TimeRange::ALL);
+        assert!(!plain.is_long(Format::Csv));
+        assert!(plain.is_long(Format::AzureMonitor));
+    }
+
+    #[test]
+    fn bad_long_table_flags_and_time_ranges_name_the_flag() {
+        let e = |flags: &[&str]| data(flags).unwrap_err().to_string();
+        assert_eq!(
+            e(&["--filter", "=x"]),
+            "--filter '=x': '=x' is not COLUMN=VALUE (e.g. metricName=Percentage CPU)"
+        );
+        assert!(
+            e(&["--since", "yesterday"]).starts_with("--since 'yesterday': expected RFC 3339"),
+            "{}",
+            e(&["--since", "yesterday"])
+        );
+        assert_eq!(
+            e(&[
+                "--since",
+                "2026-11-30T19:00:00Z",
+                "--until",
+                "2026-11-30T18:00:00Z"
+            ]),
+            "--since 2026-11-30T19:00:00Z is after --until 2026-11-30T18:00:00Z"
+        );
+        assert!(
+            e(&["--field", "average", "--value-column", "v"]).contains("pass one"),
+            "field and value-column"
+        );
+    }
 }

@@ -18,7 +18,8 @@
 //!
 //! Keys are the long flag names (`capacity-per-node`, or `capacity_per_node`);
 //! values are strings, numbers, booleans (a flag that is set when `true`) or
-//! arrays (joined with commas). A key no command knows is an error naming the
+//! arrays (joined with commas, or, for a flag given once per value such as
+//! `filter`, the flag repeated). A key no command knows is an error naming the
 //! file and the key. The file is applied by turning its settings into flags
 //! that the command line and the environment did not already set, so clap
 //! checks every value exactly as it checks flags.
@@ -96,7 +97,7 @@ impl ConfigFile {
                         key: format!("{key}.{k}"),
                         hint: suggest(sub, k),
                     })?;
-                    flag_values(&p, &format!("{key}.{k}"), arg.get_long().unwrap_or(k), v)?;
+                    flag_values(&p, &format!("{key}.{k}"), arg, v)?;
                 }
                 continue;
             }
@@ -111,7 +112,7 @@ impl ConfigFile {
                     hint: String::new(),
                 });
             };
-            flag_values(&p, key, arg.get_long().unwrap_or(key), value)?;
+            flag_values(&p, key, arg, value)?;
         }
         Ok(())
     }
@@ -169,13 +170,16 @@ fn suggest(sub: &Command, key: &str) -> String {
     }
 }
 
-/// The flags a TOML value stands for.
+/// The flags a TOML value stands for. An array is one flag with its items
+/// joined by commas, or, for a flag given once per value (`--filter`,
+/// `--series-column`), the flag once per item.
 fn flag_values(
     path: &str,
     key: &str,
-    long: &str,
+    arg: &clap::Arg,
     v: &toml::Value,
 ) -> Result<Vec<OsString>, ConfigError> {
+    let long = arg.get_long().unwrap_or(key);
     let bad = |m: &str| ConfigError::BadValue {
         path: path.to_string(),
         key: key.to_string(),
@@ -195,7 +199,16 @@ fn flag_values(
         toml::Value::Boolean(false) => vec![],
         toml::Value::Array(items) => {
             let parts = items.iter().map(scalar).collect::<Result<Vec<_>, _>>()?;
-            vec![format!("--{long}").into(), parts.join(",").into()]
+            let repeated = matches!(arg.get_action(), clap::ArgAction::Append)
+                && arg.get_value_delimiter().is_none();
+            if repeated {
+                parts
+                    .into_iter()
+                    .flat_map(|v| [format!("--{long}").into(), v.into()])
+                    .collect()
+            } else {
+                vec![format!("--{long}").into(), parts.join(",").into()]
+            }
         }
         toml::Value::Table(_) => {
             return Err(bad(
@@ -258,16 +271,14 @@ pub fn apply(argv: Vec<OsString>, file: &ConfigFile) -> Result<Vec<OsString>, Co
         if from_user {
             continue;
         }
-        let long = root
-            .find_subcommand(command)
-            .and_then(|s| {
-                s.get_arguments()
-                    .chain(root.get_arguments())
-                    .find(|a| a.get_id() == id.as_str())
-            })
-            .and_then(|a| a.get_long().map(str::to_string))
-            .unwrap_or(id.clone());
-        extra.extend(flag_values(&p, &id, &long, &value)?);
+        let arg = root.find_subcommand(command).and_then(|s| {
+            s.get_arguments()
+                .chain(root.get_arguments())
+                .find(|a| a.get_id() == id.as_str())
+        });
+        // settings_for only returns ids of the command's (or global) flags.
+        let Some(arg) = arg else { continue };
+        extra.extend(flag_values(&p, &id, arg, &value)?);
     }
     // Insert right after the subcommand's name.
     let pos = argv
@@ -414,6 +425,24 @@ mod tests {
             "{joined}"
         );
         assert!(joined.ends_with("--min-nodes 3"), "{joined}");
+    }
+
+    #[test]
+    fn arrays_repeat_flags_given_once_per_value_and_join_the_others() {
+        let (_d, f) = file(
+            "[train]\nfilter = [\"metricName=Percentage CPU\", \"a=b,c\"]\nrolling = [\"1h\", \"1d\"]\n",
+        );
+        let out = apply(argv(&["mlscaler", "train"]), &f).unwrap();
+        let s: Vec<String> = out
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let joined = s.join(" ");
+        assert!(
+            joined.contains("--filter metricName=Percentage CPU --filter a=b,c"),
+            "{joined}"
+        );
+        assert!(joined.contains("--rolling 1h,1d"), "{joined}");
     }
 
     #[test]

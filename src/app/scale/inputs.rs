@@ -17,7 +17,8 @@ use crate::core::group::NodeGroup;
 use crate::core::plan::control::ControlMemory;
 use crate::core::plan::NodeCount;
 use crate::core::sim::pool::{Operations, SimPool};
-use crate::core::time::{rfc3339, Duration};
+use crate::core::time::{rfc3339, Duration, Step};
+use crate::ingest::TimeRange;
 use crate::report::scale::ModelSummary;
 use crate::settings::scale::{Now, ScaleSettings, TargetSpec};
 use crate::store::artifact::{ArtifactPayload, Model};
@@ -120,40 +121,136 @@ pub fn read_options_for(s: &ScaleSettings, model: &ForecastModel) -> Result<Read
     Ok(opts)
 }
 
+/// How much of the history a round reads before its newest step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookback {
+    /// All of it: the decision depends on the whole history (a capacity
+    /// from the 99.9th percentile of the load), or the step is known only
+    /// once the data is read.
+    All,
+    /// This many steps before the newest one, at the step of the read
+    /// options: what the decision reads (model lags, rolling windows and
+    /// seasons, the drift and calibration windows, the policy's own windows).
+    Steps(usize),
+}
+
+/// The time range a round reads when `--since` is not given, for a decision
+/// that reads `steps` steps before the newest one at `step`: from that many
+/// steps plus `margin_secs` (rounded up to whole steps) before the step that
+/// holds `now`, to the end of that step (the newest one a round plans from;
+/// with the clock as `now` nothing later exists). Both ends step-aligned, so
+/// every step in the range holds the same observations as in the whole
+/// history.
+pub fn recent_range(now: i64, step: Step, steps: usize, margin_secs: i64) -> TimeRange {
+    let bucket = step.floor(now);
+    let back = (steps + step.steps_ceil(margin_secs)) as i64 * step.secs();
+    TimeRange {
+        since: Some(bucket - back),
+        until: Some(bucket + step.secs() - 1),
+    }
+}
+
+/// The margin [`recent`] reads before what the decision needs: the newest
+/// data may be `--max-data-age` old and still be planned from, a gap of up
+/// to `--max-gap` across the start of the range is filled in the whole
+/// history but starts the range's series after it, and one step more.
+fn range_margin_secs(s: &ScaleSettings, opts: &ReadOptions, step: Step) -> i64 {
+    s.profile.predictive.max_data_age.secs() + opts.max_gap_secs + step.secs()
+}
+
 /// The recent load as of `now` (`--now`, the demo moment, or the clock):
 /// the data up to then only, so a replay sees what a live run would have.
+///
+/// Without `--since`, and when the decision's `lookback` and `now` are known
+/// before reading (not with `--now data-end`), only the [`recent_range`]
+/// is read: partitions, Parquet row groups and rows outside it are skipped.
+/// If what the range holds is not enough for the decision (data older than
+/// the margin, a longer gap at its start), the whole history is read
+/// instead, so the decision never depends on the range.
 pub fn recent(
     s: &ScaleSettings,
     src: &DataSource,
     opts: &ReadOptions,
+    lookback: Lookback,
     quiet: bool,
     clock: DateTime<Utc>,
 ) -> Result<(LoadSeries, i64)> {
-    let loaded = source::load(src, opts)?;
-    let newest_loaded = loaded.series.time_at(loaded.series.len() - 1);
     let now = match s.run.now {
-        Now::DataEnd => newest_loaded,
-        Now::At(t) => t,
+        Now::DataEnd => None,
+        Now::At(t) => Some(t),
         Now::Clock if s.is_demo() => {
             let t = crate::ingest::timestamp::parse_timestamp(DEMO_NOW).expect("a valid constant");
             if !quiet {
                 eprintln!("note: demo: planning as of {DEMO_NOW} in the bundled sample (a busy evening of the 1998 World Cup), not the clock");
             }
-            t
+            Some(t)
         }
-        Now::Clock => clock.timestamp(),
+        Now::Clock => Some(clock.timestamp()),
     };
-    // Live runs use the rows up to the clock plus the skew allowed (rows a
-    // little ahead come from a source whose clock runs a little fast); data
-    // further ahead is refused. Replays (--now, data-end) see the past only.
+    // A live run also uses rows a little ahead of the clock (see
+    // `up_to_now`), so its range has no end: nothing later than the clock
+    // exists but rows from a fast clock, and those must be seen to be judged.
+    let live = s.run.now == Now::Clock && !s.is_demo();
+    let ranged = match (now, lookback, opts.step, opts.since) {
+        (Some(now), Lookback::Steps(steps), Some(step), None) => {
+            let range = recent_range(now, step, steps, range_margin_secs(s, opts, step));
+            let mut ranged = opts.clone();
+            ranged.since = range.since;
+            ranged.until = if live {
+                opts.until
+            } else {
+                opts.until.or(range.until)
+            };
+            Some((ranged, steps))
+        }
+        _ => None,
+    };
+    if let Some((ranged, steps)) = ranged {
+        tracing::debug!(range = %ranged.range(), steps, "reading the recent window the decision needs");
+        match source::load(src, &ranged) {
+            Ok(loaded) => {
+                let (series, now) = up_to_now(s, src, loaded.series, now)?;
+                if series.len() > steps {
+                    return Ok((series, now));
+                }
+                tracing::info!(
+                    range = %ranged.range(),
+                    have = series.len().saturating_sub(1),
+                    need = steps,
+                    "the recent window holds too little before its newest step: reading the whole history"
+                );
+            }
+            Err(e) if source::NothingInRange::is_cause_of(&e) => {
+                tracing::info!(range = %ranged.range(), "no data in the recent window: reading the whole history");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let loaded = source::load(src, opts)?;
+    up_to_now(s, src, loaded.series, now)
+}
+
+/// The steps of `series` up to `now` (`None`: its newest step), and `now`.
+///
+/// Live runs use the rows up to the clock plus the skew allowed (rows a
+/// little ahead come from a source whose clock runs a little fast); data
+/// further ahead is refused. Replays (`--now`, data-end) see the past only.
+fn up_to_now(
+    s: &ScaleSettings,
+    src: &DataSource,
+    series: LoadSeries,
+    now: Option<i64>,
+) -> Result<(LoadSeries, i64)> {
+    let newest = series.time_at(series.len() - 1);
+    let now = now.unwrap_or(newest);
     let mut upto = now;
     if s.run.now == Now::Clock && !s.is_demo() {
         let skew = s.run.max_clock_skew.as_secs() as i64;
-        let ahead = newest_loaded - now;
+        let ahead = newest - now;
         if ahead > skew {
             return Err(ClockSkew {
                 location: src.location.clone(),
-                newest: rfc3339(newest_loaded),
+                newest: rfc3339(newest),
                 now: rfc3339(now),
                 ahead: crate::core::time::format_duration_secs(ahead),
                 max: crate::core::time::format_duration_secs(skew),
@@ -162,7 +259,7 @@ pub fn recent(
         }
         if ahead > 0 {
             tracing::warn!(
-                newest = %rfc3339(newest_loaded),
+                newest = %rfc3339(newest),
                 now = %rfc3339(now),
                 ahead_secs = ahead,
                 "the newest data is ahead of the clock (within --max-clock-skew): used"
@@ -170,12 +267,12 @@ pub fn recent(
         }
         upto = now + skew;
     }
-    let known = (0..loaded.series.len())
-        .take_while(|&i| loaded.series.time_at(i) <= upto)
+    let known = (0..series.len())
+        .take_while(|&i| series.time_at(i) <= upto)
         .count();
-    if known < loaded.series.len() {
+    if known < series.len() {
         tracing::info!(
-            unused_steps = loaded.series.len() - known,
+            unused_steps = series.len() - known,
             now = %rfc3339(now),
             "data after --now is not used (a replay sees only the past)"
         );
@@ -184,10 +281,10 @@ pub fn recent(
         bail!(
             "--now {} is before the first step of the data ({})",
             rfc3339(now),
-            rfc3339(loaded.series.start())
+            rfc3339(series.start())
         );
     }
-    Ok((loaded.series.head(known), now))
+    Ok((series.head(known), now))
 }
 
 /// The ARM client of the run (credential, endpoint, extra root) and the
@@ -508,5 +605,17 @@ mod tests {
         let merged = rebase(&base, &mine, &theirs);
         assert_eq!(merged.memory.planner.last_scale_out, Some(160));
         assert_eq!(merged.memory.planner.recommendations.len(), 2);
+    }
+
+    #[test]
+    fn the_recent_range_is_step_aligned_and_ends_with_the_step_that_holds_now() {
+        let step = Step::from_secs(300).unwrap();
+        // 12:03:20 is in the step 12:00-12:04:59.
+        let now = 1_796_040_000 + 200;
+        let r = recent_range(now, step, 12, 301);
+        assert_eq!(r.until, Some(1_796_040_000 + 299));
+        // 12 steps the decision reads, and 301 s of margin rounded up to 2 steps.
+        assert_eq!(r.since, Some(1_796_040_000 - 14 * 300));
+        assert!(r.contains(now) && !r.contains(1_796_040_000 + 300));
     }
 }

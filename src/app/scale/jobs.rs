@@ -4,7 +4,7 @@
 //! create, deallocate or delete exactly the planned instances through the
 //! target ([`crate::arm::VmssInstances`]).
 
-use super::inputs;
+use super::inputs::{self, Lookback};
 use crate::app::source::DataSource;
 use crate::app::storage;
 use crate::core::group::{Done, GroupState, NodeGroup};
@@ -22,6 +22,9 @@ use serde::de::DeserializeOwned;
 /// The column of mean job durations that raw logs produce (sessions excluded).
 const DURATION_COLUMN: &str = "mean_job_duration_s";
 
+/// How far back the mean job duration is averaged.
+const DURATION_WINDOW_SECS: i64 = 3600;
+
 /// The arrival forecast of `--model` (a forecast model of job arrivals per
 /// step, e.g. trained on the `job_arrivals` column of raw logs) over the lead time.
 fn forecast_arrivals(
@@ -35,7 +38,13 @@ fn forecast_arrivals(
     let src = DataSource::resolve(s.data.location.as_deref(), &s.data.storage)?;
     let (card, model) = inputs::latest_forecaster(s, name)?;
     let opts = inputs::read_options_for(s, &model)?;
-    let (series, _) = inputs::recent(s, &src, &opts, quiet, clock)?;
+    // The forecast's history, and the durations of the last hour.
+    let step = model.spec.step();
+    let lookback = model
+        .spec
+        .warmup()
+        .max(step.steps_ceil(DURATION_WINDOW_SECS).max(1) - 1);
+    let (series, _) = inputs::recent(s, &src, &opts, Lookback::Steps(lookback), quiet, clock)?;
     let f = model
         .forecast(&series)
         .with_context(|| format!("forecasting {} with model '{name}'", model.metric))?;
@@ -55,7 +64,7 @@ fn forecast_arrivals(
     let mean_duration_secs = series.column(DURATION_COLUMN).ok().and_then(|d| {
         let recent = &d[d
             .len()
-            .saturating_sub(series.step().steps_ceil(3600).max(1))..];
+            .saturating_sub(series.step().steps_ceil(DURATION_WINDOW_SECS).max(1))..];
         let known: Vec<f64> = recent
             .iter()
             .copied()

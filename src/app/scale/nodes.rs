@@ -5,7 +5,7 @@
 //! outcome, writes through the target, remembers, records the run: wiring
 //! only.
 
-use super::inputs::{self, CountTarget, LoadedModel, SimStart, StateFile};
+use super::inputs::{self, CountTarget, LoadedModel, Lookback, SimStart, StateFile};
 use crate::app::source::{self, DataSource};
 use crate::arm::AutoscalerMode;
 use crate::core::forecast::model::ForecastModel;
@@ -20,8 +20,10 @@ use crate::core::plan::signals::{self, Prepared};
 use crate::core::plan::{sla_plan, Capacity, CheckedPool, NodeCount, PolicyKind, SlaParams};
 use crate::core::sim::backtest::capacity_for_p999;
 use crate::core::sim::pool::sized_for;
-use crate::core::time::{rfc3339, Duration};
-use crate::report::scale::{explain, plan_plot, DataSummary, ForecastSummary, ScaleRecord};
+use crate::core::time::{rfc3339, Duration, Step};
+use crate::report::scale::{
+    explain, plan_plot, DataSummary, ForecastSummary, ScaleRecord, PLOT_PAST_SECS,
+};
 use crate::settings::profile::{AlarmOn, CapacitySource, Fallback};
 use crate::settings::scale::{Policy, ScaleSettings};
 use crate::store::artifact::Model;
@@ -110,7 +112,8 @@ fn read_inputs(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<I
         Some(Model::Forecast(m)) => inputs::read_options_for(s, m)?,
         _ => s.data.read.clone(),
     };
-    let (series, now) = inputs::recent(s, &src, &opts, quiet, clock)?;
+    let lookback = lookback(s, model.as_ref(), opts.step);
+    let (series, now) = inputs::recent(s, &src, &opts, lookback, quiet, clock)?;
     Ok(Inputs {
         src,
         series,
@@ -118,6 +121,94 @@ fn read_inputs(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<I
         model,
         state: inputs::load_state(s)?,
     })
+}
+
+/// What the round reads of the history before its newest step at `step`
+/// (`None`: known only from the data): the decision's windows (see
+/// [`NodeControl::history_steps`] and [`signals::history_steps`]) and the
+/// plot's six hours. All of it when the capacity comes from the 99.9th
+/// percentile of the load, or when the settings cannot work (the plan then
+/// says why, as it always did).
+fn lookback(s: &ScaleSettings, model: Option<&LoadedModel>, step: Option<Step>) -> Lookback {
+    let Some(step) = step else {
+        return Lookback::All;
+    };
+    let steps = match model.map(|m| (&m.model, m)) {
+        Some((Model::Forecast(m), loaded)) if s.policy != Policy::Sla => {
+            predictive_lookback(s, m, loaded, step)
+        }
+        // The SLA band reads the newest step only.
+        Some(_) => Some(0),
+        None => reactive_lookback(s, step),
+    };
+    steps.map_or(Lookback::All, Lookback::Steps)
+}
+
+fn predictive_lookback(
+    s: &ScaleSettings,
+    model: &ForecastModel,
+    loaded: &LoadedModel,
+    step: Step,
+) -> Option<usize> {
+    let CapacitySource::PerNode(capacity) = s.profile.pool.capacity else {
+        return None;
+    };
+    let pool = s
+        .profile
+        .pool
+        .checked(capacity, predictive_lead(s, loaded, step))
+        .ok()?;
+    let control = controller(s, PolicyKind::Predictive, &pool).ok()?;
+    let crate::core::plan::Strategy::Predictive(policy) = &control.strategy else {
+        return None;
+    };
+    let signals = signals::history_steps(model, policy, s.profile.predictive.drift_window.secs());
+    let plot = match s.run.plot {
+        Some(_) => (PLOT_PAST_SECS / step.secs()) as usize,
+        None => 0,
+    };
+    Some(control.history_steps(step).max(signals).max(plot))
+}
+
+fn reactive_lookback(s: &ScaleSettings, step: Step) -> Option<usize> {
+    let kind = reactive_kind(s);
+    let capacity = match s.profile.pool.capacity {
+        _ if on_metric(s, kind) => Capacity::new(1.0).expect("positive"),
+        CapacitySource::PerNode(c) => c,
+        CapacitySource::P999Nodes(_) => return None,
+    };
+    let pool = s.profile.pool.checked(capacity, reactive_lead(s)).ok()?;
+    let control = controller(s, kind, &pool).ok()?;
+    Some(control.history_steps(step))
+}
+
+/// The lead time of the predictive policy: `--lead-time`, else the model's.
+fn predictive_lead(s: &ScaleSettings, loaded: &LoadedModel, step: Step) -> Duration {
+    s.profile.pool.lead_time.unwrap_or_else(|| {
+        Duration::from_secs(loaded.card.lead_steps as i64 * step.secs()).unwrap_or_default()
+    })
+}
+
+/// The lead time of a policy without a model: `--lead-time`, else the default.
+fn reactive_lead(s: &ScaleSettings) -> Duration {
+    s.profile
+        .pool
+        .lead_time
+        .unwrap_or(crate::settings::profile::PoolProfile::DEFAULT_LEAD)
+}
+
+/// The policy without a model that the settings name.
+fn reactive_kind(s: &ScaleSettings) -> PolicyKind {
+    match s.policy {
+        Policy::Alarm => PolicyKind::ReactiveThreshold,
+        Policy::TargetTracking => PolicyKind::TargetTracking,
+        _ => PolicyKind::SeasonalNaive,
+    }
+}
+
+/// Whether the alarm compares the metric itself (no capacity needed).
+fn on_metric(s: &ScaleSettings, kind: PolicyKind) -> bool {
+    kind == PolicyKind::ReactiveThreshold && s.profile.alarm.on == AlarmOn::Metric
 }
 
 fn make_plan(
@@ -137,14 +228,7 @@ fn make_plan(
             forecast_plan(s, inputs, model, loaded, reuse)
         }
         Some((Model::Regression(model), loaded)) => sla_round(s, inputs, model, loaded, reuse),
-        None => {
-            let kind = match s.policy {
-                Policy::Alarm => PolicyKind::ReactiveThreshold,
-                Policy::TargetTracking => PolicyKind::TargetTracking,
-                _ => PolicyKind::SeasonalNaive,
-            };
-            reactive_plan(s, inputs, kind, reuse)
-        }
+        None => reactive_plan(s, inputs, reactive_kind(s), reuse),
     }
 }
 
@@ -234,9 +318,7 @@ fn forecast_plan(
         &format!("the model '{}'", loaded.summary.name),
     )?;
     let capacity = capacity(s, y, &model.metric)?;
-    let lead = s.profile.pool.lead_time.unwrap_or_else(|| {
-        Duration::from_secs(loaded.card.lead_steps as i64 * step.secs()).unwrap_or_default()
-    });
+    let lead = predictive_lead(s, loaded, step);
     let pool = s.profile.pool.checked(capacity, lead)?;
     let control = controller(s, PolicyKind::Predictive, &pool)?;
     let crate::core::plan::Strategy::Predictive(policy) = &control.strategy else {
@@ -411,7 +493,7 @@ fn reactive_plan(
         crate::ingest::Format::Csv,
     )?;
     let y = column(inputs, &metric, "the policy")?;
-    let on_metric = kind == PolicyKind::ReactiveThreshold && s.profile.alarm.on == AlarmOn::Metric;
+    let on_metric = on_metric(s, kind);
     let capacity = if on_metric {
         Capacity::new(1.0).expect("positive")
     } else {
@@ -422,11 +504,7 @@ fn reactive_plan(
             _ => capacity(s, y, &metric)?,
         }
     };
-    let lead = s
-        .profile
-        .pool
-        .lead_time
-        .unwrap_or(crate::settings::profile::PoolProfile::DEFAULT_LEAD);
+    let lead = reactive_lead(s);
     let pool: CheckedPool = s.profile.pool.checked(capacity, lead)?;
     let control = controller(s, kind, &pool)?;
     let current = *y.last().expect("not empty");

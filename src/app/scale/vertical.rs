@@ -3,13 +3,14 @@
 //! instances onto the new size as its upgrade policy says, through the
 //! target ([`crate::arm::VmssSize`]).
 
-use super::inputs;
+use super::inputs::{self, Lookback};
 use crate::app::source::{self, DataSource};
+use crate::core::forecast::model::ForecastModel;
 use crate::core::group::NodeGroup;
 use crate::core::plan::outcome::{before_write, BeforeWrite, Outcome, Wanted, WriteRules};
 use crate::core::plan::vertical::{plan_vertical, VerticalDecision, VerticalParams};
 use crate::core::sim::vertical::{builtin_memory_gib, ladder_memory};
-use crate::core::time::rfc3339;
+use crate::core::time::{rfc3339, Step};
 use crate::report::scale::VerticalRecord;
 use crate::settings::scale::ScaleSettings;
 use anyhow::{bail, Context, Result};
@@ -36,7 +37,8 @@ pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32,
         Some((_, m)) => inputs::read_options_for(s, m)?,
         None => s.data.read.clone(),
     };
-    let (series, now) = inputs::recent(s, &src, &opts, quiet, clock)?;
+    let lookback = lookback(s, opts.step, model.as_ref().map(|(_, m)| m));
+    let (series, now) = inputs::recent(s, &src, &opts, lookback, quiet, clock)?;
     let metric = source::choose_metric(
         s.data.metric.as_deref(),
         series.names(),
@@ -136,4 +138,18 @@ pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32,
     };
     inputs::append_record(s, &record)?;
     Ok((outcome.exit_code(), record))
+}
+
+/// What the round reads before the newest step at `step` (`None`: known
+/// only from the data): the memory window's datapoints and the forecast's
+/// history.
+fn lookback(s: &ScaleSettings, step: Option<Step>, model: Option<&ForecastModel>) -> Lookback {
+    match step {
+        Some(step) => Lookback::Steps(
+            step.steps_ceil(s.profile.vertical.memory_window.secs())
+                .saturating_sub(1)
+                .max(model.map_or(0, |m| m.spec.warmup())),
+        ),
+        None => Lookback::All,
+    }
 }

@@ -92,6 +92,20 @@ pub struct Known<'a> {
     pub future: &'a [f64],
 }
 
+impl NodeControl {
+    /// Steps before the newest one a decision reads of the load at `step`:
+    /// the policy's and its alarm fallback's (see
+    /// [`Strategy::history_steps`]).
+    pub fn history_steps(&self, step: Step) -> usize {
+        [Some(&self.strategy), self.fallback.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|s| s.history_steps(step))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 /// A decision and how it was made.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decided {

@@ -85,6 +85,13 @@ impl ReactiveFloor {
         };
         Some(recent.max(trend))
     }
+
+    /// Steps before the newest one that [`ReactiveFloor::demand`] reads at
+    /// `step`: the window and the trend's start.
+    pub fn history_steps(&self, step: Step) -> usize {
+        let back = (self.window_secs / step.secs()).max(0) as usize;
+        back.max(step.steps_ceil(self.trend_secs))
+    }
 }
 
 /// Settings of the predictive policy (unchecked; see [`PredictiveParams::check`]).
@@ -257,6 +264,12 @@ impl CheckedPolicy {
     /// The pool the policy was checked for.
     pub fn pool(&self) -> &CheckedPool {
         &self.pool
+    }
+    /// Steps before the newest one that [`plan`] reads of the load at
+    /// `step` (its reactive floor; the forecast signals are counted by
+    /// [`crate::core::plan::signals::history_steps`]).
+    pub fn history_steps(&self, step: Step) -> usize {
+        self.floor.map_or(0, |f| f.history_steps(step))
     }
     /// The forecast quantile sized for.
     pub fn quantile(&self) -> f64 {

@@ -8,6 +8,7 @@ use super::rules::{
     Sizing,
 };
 use super::units::{CheckedPool, NodeCount, PolicyError};
+use crate::core::time::Step;
 use serde::{Deserialize, Serialize};
 
 // ---------------------------------------------------------------------------
@@ -322,6 +323,16 @@ impl SeasonalNaiveParams {
     }
 }
 
+impl CheckedSeasonalNaive {
+    /// The period in whole steps, rounded up, never shorter than the lead
+    /// (the same time one period earlier must already be observed): also
+    /// the steps before the newest one that [`seasonal_plan`] reads.
+    pub fn period_steps(&self, step: Step) -> usize {
+        step.steps_ceil(self.period_secs)
+            .max(self.pool.lead_steps(step))
+    }
+}
+
 pub(super) fn seasonal_plan(
     input: &PlanInput<'_>,
     state: &PoolState,
@@ -330,9 +341,7 @@ pub(super) fn seasonal_plan(
 ) -> Decision {
     let pool = &s.pool;
     let lead = pool.lead_steps(input.step);
-    // The period in whole steps, rounded up, never shorter than the lead
-    // (the same time one period earlier must already be observed).
-    let period = input.step.steps_ceil(s.period_secs).max(lead);
+    let period = s.period_steps(input.step);
     let n = input.demand.len();
     if n <= period {
         // Not one full period yet: the blind reactive rule.

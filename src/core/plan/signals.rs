@@ -260,6 +260,22 @@ impl<'m> SignalTracker<'m> {
     }
 }
 
+/// Steps before the newest one that [`prepare`] reads of the load: the
+/// origins of the drift and calibration windows
+/// ([`SignalTracker::lookback`], the oldest of them that many steps before
+/// the newest) and, before the oldest, the history its features need (the
+/// model's warm-up, which also covers the forecast from the newest step). A
+/// series with at least this many steps before its newest one gives the same
+/// forecast and signals as any longer one that ends at the same step.
+pub fn history_steps(
+    model: &ForecastModel,
+    policy: &CheckedPolicy,
+    drift_window_secs: i64,
+) -> usize {
+    let tracker = SignalTracker::new(model, policy, drift_window_secs, None);
+    tracker.lookback() + model.spec.warmup() - 1
+}
+
 /// Forecast from the end of `series`, and the drift and calibration signals
 /// over its recent part, for `policy` (whose pool sets the lead time):
 /// what a live run hands the planner. `drift_window_secs` is how far back
@@ -380,6 +396,24 @@ mod tests {
             .error_ratio
             .unwrap();
         assert!(drifted > 5.0 * calm, "calm {calm}, drifted {drifted}");
+    }
+
+    #[test]
+    fn the_history_the_signals_need_gives_what_the_whole_history_gives() {
+        let m = model(&series(20, 1.0));
+        let p = policy();
+        let need = history_steps(&m, &p, 3600);
+        // Lead 10, calibration 14 days of 1-minute steps, the weekly season.
+        assert_eq!(need, 10 + 14 * 1440 + m.spec.warmup() - 1);
+        let s = series(25, 1.2);
+        assert!(s.len() > need + 1000);
+        let whole = prepare(&m, &s, &p, 3600, Some(40.0)).unwrap();
+        let recent = prepare(&m, &s.tail(need + 1), &p, 3600, Some(40.0)).unwrap();
+        assert_eq!(recent, whole);
+        assert!(whole.calibration.is_some() && whole.error_ratio.is_some());
+        // One step fewer and the oldest calibration origin is lost.
+        let short = prepare(&m, &s.tail(need), &p, 3600, Some(40.0)).unwrap();
+        assert_ne!(short, whole);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::reactive::{
     CheckedTargetTracking, CheckedThreshold,
 };
 use super::units::CheckedPool;
+use crate::core::time::Step;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -114,6 +115,18 @@ impl Strategy {
         match self {
             Strategy::ReactiveThreshold(t) => Some(t.datapoints()),
             _ => None,
+        }
+    }
+
+    /// Steps before the newest one the policy reads of the load
+    /// ([`PlanInput::demand`], and its alarm datapoints) at `step`: handed
+    /// at least this many more, it decides as on the whole history.
+    pub fn history_steps(&self, step: Step) -> usize {
+        match self {
+            Strategy::Predictive(p) => p.history_steps(step),
+            Strategy::ReactiveThreshold(t) => t.datapoints().saturating_sub(1),
+            Strategy::TargetTracking(_) | Strategy::Oracle(_) => 0,
+            Strategy::SeasonalNaive(s) => s.period_steps(step),
         }
     }
 

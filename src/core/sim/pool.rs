@@ -269,6 +269,12 @@ pub struct PolicyMetrics {
     pub reasons: BTreeMap<String, usize>,
 }
 
+/// Whether `demand` exceeds `ready_cap` (beyond rounding): an
+/// under-provisioned bucket.
+pub fn short_of(demand: f64, ready_cap: f64) -> bool {
+    demand > ready_cap * (1.0 + CAPACITY_TOLERANCE)
+}
+
 /// Running sums behind [`PolicyMetrics`].
 #[derive(Debug, Clone, Default)]
 pub struct Score {
@@ -306,7 +312,7 @@ impl Score {
         };
         self.steps += 1;
         self.node_secs += f64::from(requested.get()) * step_secs as f64;
-        if demand > ready_cap * (1.0 + CAPACITY_TOLERANCE) {
+        if short_of(demand, ready_cap) {
             self.under += 1;
             self.unserved += demand - ready_cap;
         }

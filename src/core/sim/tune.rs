@@ -10,17 +10,19 @@
 //! window.
 //!
 //! The rule that picks ([`choose`]): among the candidates that meet the
-//! objective (under-provisioned at most a share of the scored steps, and at
-//! most so many scale operations an hour), the one with the fewest
+//! objective (under-provisioned at most a share of the scored steps, overall
+//! and in every week of the window (every day when it holds less than two
+//! weeks), and at most so many scale operations an hour), the one with the
+//! fewest
 //! node-hours; when none meets it, the least under-provisioned (then the
 //! cheapest). Reactive rules compete on equal terms: when no predictive
 //! candidate beats the best reactive one, the reactive one is chosen, and the
 //! choice says so. Pure: no I/O, no clock.
 
 use super::backtest::Tape;
-use super::pool::{ForecastContext, Operations, PolicyMetrics, Simulation};
+use super::pool::{short_of, ForecastContext, Operations, PolicyMetrics, SimStep, Simulation};
 use crate::core::plan::control::NodeControl;
-use crate::core::plan::{NodeCount, PolicyKind, Strategy};
+use crate::core::plan::{Capacity, NodeCount, PolicyKind, Strategy};
 use crate::core::time::Step;
 use serde::Serialize;
 
@@ -173,6 +175,9 @@ pub struct Scored {
     /// Scale operations per hour of the scored window.
     pub ops_per_hour: f64,
     pub waited: usize,
+    /// The under-provisioned share of each block (week or day) of the
+    /// tuning window, in percent, oldest first.
+    pub blocks: Vec<f64>,
     pub feasible: bool,
 }
 
@@ -180,20 +185,25 @@ impl Scored {
     /// The result of `candidate` from its replay's metrics over `hours`.
     pub fn new(
         candidate: Candidate,
-        m: &PolicyMetrics,
+        r: &Replayed,
         hours: f64,
         oracle_hours: Option<f64>,
         objective: &Objective,
     ) -> Scored {
+        let m = &r.metrics;
         let ops_per_hour = if hours > 0.0 {
             m.actions as f64 / hours
         } else {
             0.0
         };
-        // A number that is not one never meets anything.
+        // A number that is not one never meets anything. The share short
+        // must hold in every block (week or day), not only on average: a
+        // candidate that is short in the busiest week and idle in the
+        // others would be short again when the next busy week comes.
         let feasible = m.under_provisioned_pct.is_finite()
             && m.node_hours.is_finite()
             && m.under_provisioned_pct <= objective.max_under_pct
+            && r.blocks.iter().all(|b| *b <= objective.max_under_pct)
             && objective.max_ops_per_hour.is_none_or(|x| ops_per_hour <= x);
         Scored {
             label: candidate.label(),
@@ -203,6 +213,7 @@ impl Scored {
             under_provisioned_pct: m.under_provisioned_pct,
             ops_per_hour,
             waited: m.waited,
+            blocks: r.blocks.clone(),
             feasible,
         }
     }
@@ -279,6 +290,56 @@ pub fn choose(scored: &[Scored]) -> Option<Choice> {
     })
 }
 
+/// A candidate's replay over the tuning window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replayed {
+    pub metrics: PolicyMetrics,
+    /// The under-provisioned share of each block of the scored window (see
+    /// [`block_steps`]), in percent, oldest first.
+    pub blocks: Vec<f64>,
+}
+
+/// The length of the blocks a tuning window is judged on, in steps: a week
+/// when the scored window holds at least two, else a day (at least one
+/// step). A weekly rhythm is then whole in every block.
+pub fn block_steps(step: Step, scored_steps: usize) -> usize {
+    let per = |secs: i64| (secs / step.secs()).max(1) as usize;
+    let week = per(7 * 86_400);
+    if scored_steps >= 2 * week {
+        week
+    } else {
+        per(86_400)
+    }
+}
+
+/// The under-provisioned share of each block of `block` steps of `steps`,
+/// in percent; a last block shorter than half a block joins the one before.
+pub fn block_shares(steps: &[SimStep], capacity: Capacity, block: usize) -> Vec<f64> {
+    let block = block.max(1);
+    let mut bounds: Vec<(usize, usize)> = (0..steps.len())
+        .step_by(block)
+        .map(|a| (a, (a + block).min(steps.len())))
+        .collect();
+    if bounds.len() > 1 {
+        let (a, b) = bounds[bounds.len() - 1];
+        if (b - a) * 2 < block {
+            bounds.pop();
+            bounds.last_mut().expect("more than one").1 = b;
+        }
+    }
+    let cap = capacity.per_node();
+    bounds
+        .into_iter()
+        .map(|(a, b)| {
+            let short = steps[a..b]
+                .iter()
+                .filter(|s| short_of(s.demand.max(0.0), f64::from(s.ready.get()) * cap))
+                .count();
+            100.0 * short as f64 / (b - a) as f64
+        })
+        .collect()
+}
+
 /// One replay of a controller over `demand[..until]`, scoring the buckets
 /// from `score_from`, with the forecasts and signals of `tape` (group
 /// `group`) when the policy reads a forecast.
@@ -292,7 +353,7 @@ pub fn replay(
     initial: NodeCount,
     operations: Operations,
     score_from: usize,
-) -> PolicyMetrics {
+) -> Replayed {
     let step: Step = tape.step;
     let q = match &control.strategy {
         Strategy::Predictive(p) => Some(p.quantile()),
@@ -316,7 +377,16 @@ pub fn replay(
             calibration: signals.and_then(|s| s.calibration.as_ref()),
         });
     }
-    sim.finish().metrics
+    let run = sim.finish();
+    let scored = &run.steps[score_from.min(run.steps.len())..];
+    Replayed {
+        blocks: block_shares(
+            scored,
+            control.strategy.pool().capacity(),
+            block_steps(step, scored.len()),
+        ),
+        metrics: run.metrics,
+    }
 }
 
 #[cfg(test)]
@@ -332,6 +402,7 @@ mod tests {
             under_provisioned_pct: under,
             ops_per_hour: 1.0,
             waited: 0,
+            blocks: vec![under],
             feasible,
         }
     }
@@ -418,6 +489,91 @@ mod tests {
             max_under_pct: 0.5,
             max_ops_per_hour: None,
         };
-        assert!(!Scored::new(predictive(), &m, 10.0, None, &o).feasible);
+        let r = Replayed {
+            metrics: m,
+            blocks: vec![0.0],
+        };
+        assert!(!Scored::new(predictive(), &r, 10.0, None, &o).feasible);
+    }
+
+    fn metrics(under: f64) -> PolicyMetrics {
+        PolicyMetrics {
+            policy: PolicyKind::TargetTracking,
+            steps: 100,
+            node_hours: 10.0,
+            node_hours_vs_oracle: None,
+            under_provisioned_pct: under,
+            unserved_pct: 0.0,
+            scale_outs: 1,
+            scale_ins: 1,
+            actions: 2,
+            waited: 0,
+            mean_utilisation: 0.5,
+            reasons: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_objective_must_hold_in_every_block_not_only_on_average() {
+        let o = Objective {
+            max_under_pct: 0.5,
+            max_ops_per_hour: None,
+        };
+        let even = Replayed {
+            metrics: metrics(0.3),
+            blocks: vec![0.3, 0.4, 0.2],
+        };
+        let one_bad_week = Replayed {
+            metrics: metrics(0.3),
+            blocks: vec![0.0, 0.9, 0.0],
+        };
+        assert!(Scored::new(tracking(), &even, 10.0, None, &o).feasible);
+        let s = Scored::new(tracking(), &one_bad_week, 10.0, None, &o);
+        assert!(!s.feasible);
+        assert_eq!(s.blocks, vec![0.0, 0.9, 0.0]);
+    }
+
+    #[test]
+    fn blocks_are_weeks_with_two_weeks_of_data_else_days() {
+        let minute = Step::from_secs(60).unwrap();
+        assert_eq!(block_steps(minute, 2 * 7 * 1440), 7 * 1440);
+        assert_eq!(block_steps(minute, 2 * 7 * 1440 - 1), 1440);
+        let two_days = Step::from_secs(2 * 86_400).unwrap();
+        assert_eq!(block_steps(two_days, 3), 1);
+    }
+
+    #[test]
+    fn block_shares_count_short_steps_and_fold_a_short_tail_into_the_last_block() {
+        use crate::core::sim::pool::PoolChange;
+        let cap = Capacity::new(10.0).unwrap();
+        let step = |demand: f64, ready: u32| SimStep {
+            time: 0,
+            demand,
+            planned_demand: None,
+            target: NodeCount(ready),
+            ready: NodeCount(ready),
+            change: PoolChange::None,
+            waited: false,
+        };
+        // Blocks of 4: [short, ok, ok, ok] [ok, short, short, ok] + a tail of 1 (short).
+        let steps = [
+            step(11.0, 1),
+            step(10.0, 1),
+            step(0.0, 1),
+            step(5.0, 1),
+            step(9.0, 1),
+            step(25.0, 2),
+            step(30.0, 2),
+            step(20.0, 2),
+            step(31.0, 3),
+        ];
+        let b = block_shares(&steps, cap, 4);
+        assert_eq!(b, vec![25.0, 60.0]);
+        // A tail of at least half a block stands alone.
+        assert_eq!(
+            block_shares(&steps[..7], cap, 2),
+            vec![50.0, 0.0, 50.0, 100.0]
+        );
+        assert!(block_shares(&[], cap, 4).is_empty());
     }
 }
