@@ -306,6 +306,7 @@ fn forecast(origin: i64, points: &[f64]) -> Forecast {
             .iter()
             .map(|p| LEVELS.iter().map(|l| p * (0.6 + 0.8 * l)).collect())
             .collect(),
+        peak: None,
     }
 }
 

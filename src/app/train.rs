@@ -325,6 +325,8 @@ fn forecast_eval_card(t: &Trained) -> EvaluationCard {
                         metrics: b.per_horizon[i],
                     })
                     .collect(),
+                coverage: e.coverage.get(i).cloned(),
+                peak_coverage: e.peak_coverage.get(i).cloned(),
             })
             .collect(),
         regression: None,

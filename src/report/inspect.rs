@@ -40,6 +40,12 @@ pub fn render_text(c: &ModelCard) -> String {
             out.push_str(&format!(", {} {:.3}", b.name, b.metrics.mae));
         }
         out.push('\n');
+        let p90 = |cv: &Option<crate::core::forecast::metrics::Coverage>| cv.as_ref()?.at(0.9);
+        if let (Some(h90), Some(peak90)) = (p90(&h.coverage), p90(&h.peak_coverage)) {
+            out.push_str(&format!(
+                "p90 coverage out of sample: {h90:.3} at the lead time, {peak90:.3} for the peak over the lead window\n"
+            ));
+        }
     }
     if let Some(r) = &c.evaluation.regression {
         out.push_str(&format!(

@@ -3,6 +3,7 @@
 
 use super::plot::{Band, Chart, Line};
 use super::table;
+use crate::core::forecast::metrics::Coverage;
 use crate::core::forecast::model::Trained;
 use crate::core::forecast::regression;
 use crate::core::time::{format_duration_secs, Step};
@@ -191,6 +192,7 @@ pub fn render_text(s: &TrainSummary) -> String {
         }
         let maes: Vec<String> = e.per_horizon.iter().map(|h| f(h.model.mae)).collect();
         out.push_str(&format!("\nmodel MAE by horizon: {}\n", maes.join(" ")));
+        out.push_str(&coverage_table(c));
     }
     let g = &c.gate;
     out.push_str(&format!(
@@ -212,6 +214,61 @@ pub fn render_text(s: &TrainSummary) -> String {
         out.push_str(&format!("plot: {p}\n"));
     }
     out
+}
+
+/// Out-of-sample coverage by quantile level at the first horizon, the lead
+/// time and the horizon, and of the peak over the lead window and over the
+/// horizon; empty for cards without it (artifact format 1).
+pub fn coverage_table(c: &ModelCard) -> String {
+    let ph = &c.evaluation.per_horizon;
+    let (lead, horizon) = (c.lead_steps, ph.len());
+    let Some(levels) = ph
+        .first()
+        .and_then(|h| h.coverage.as_ref())
+        .map(|c| c.levels.clone())
+    else {
+        return String::new();
+    };
+    let mut header = vec!["coverage".to_string()];
+    header.extend(levels.iter().map(|l| format!("p{}", (l * 100.0).round())));
+    let mut rows = vec![header];
+    let mut push = |name: String, cov: Option<&Coverage>| {
+        if let Some(cv) = cov {
+            let mut r = vec![name];
+            r.extend(cv.share.iter().map(|v| f2(*v)));
+            rows.push(r);
+        }
+    };
+    let mark = |h: usize| match (h == lead, h == horizon) {
+        (true, true) => " (lead, horizon)",
+        (true, false) => " (lead)",
+        (false, true) => " (horizon)",
+        _ => "",
+    };
+    let mut hs = vec![1, lead, horizon];
+    hs.dedup();
+    for &h in &hs {
+        push(
+            format!("h={h}{}", mark(h)),
+            ph.get(h - 1).and_then(|x| x.coverage.as_ref()),
+        );
+    }
+    let mut ls = vec![lead, horizon];
+    ls.dedup();
+    for &l in &ls {
+        push(
+            format!("peak over h=1..{l}{}", mark(l)),
+            ph.get(l - 1).and_then(|x| x.peak_coverage.as_ref()),
+        );
+    }
+    let n = ph
+        .first()
+        .and_then(|h| h.coverage.as_ref())
+        .map_or(0, |c| c.n);
+    format!(
+        "\nquantiles out of sample ({n} forecasts after the first fold): share of actuals at or below each (ideal: its level)\n{}",
+        table::render(&rows)
+    )
 }
 
 fn f(v: f64) -> String {

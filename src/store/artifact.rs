@@ -15,6 +15,13 @@
 //! postcard is a maintained, compact serde format (bincode is not maintained).
 //! postcard is not self-describing, so the format version is bumped whenever a
 //! serialized type changes shape; a reader refuses versions it does not know.
+//!
+//! Versions:
+//! 1. the first format;
+//! 2. calibrated intervals per horizon and of the lead-window peak in the
+//!    forecaster, coverage by quantile level in the card. Format 1 is still
+//!    read ([`super::format1`]): its models forecast as they did, without a
+//!    peak calibration.
 
 use crate::core::forecast::model::ForecastModel;
 use crate::core::forecast::regression::RegressionModel;
@@ -23,7 +30,7 @@ use serde::{Deserialize, Serialize};
 /// First bytes of every artifact.
 pub const MAGIC: [u8; 8] = *b"MLSCALER";
 /// The format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Header size in bytes.
 pub const HEADER_LEN: usize = 24;
 /// File name extension of artifacts.
@@ -133,7 +140,13 @@ pub fn decode(bytes: &[u8]) -> Result<ArtifactPayload, ArtifactError> {
             actual,
         });
     }
-    postcard::from_bytes(body).map_err(|e| ArtifactError::Decode(e.to_string()))
+    let decode_err = |e: postcard::Error| ArtifactError::Decode(e.to_string());
+    match version {
+        1 => postcard::from_bytes::<super::format1::ArtifactPayload>(body)
+            .map(Into::into)
+            .map_err(decode_err),
+        _ => postcard::from_bytes(body).map_err(decode_err),
+    }
 }
 
 #[cfg(test)]
@@ -189,6 +202,57 @@ mod tests {
             }
         );
         assert!(err.to_string().contains("upgrade mlscaler"));
+    }
+
+    /// A model written by mlscaler's artifact format 1 (`train --data
+    /// elb.csv --lead-time 15m` on the bundled ELB trace, before format 2).
+    const FORMAT1: &[u8] = include_bytes!("../../tests/fixtures/models/elb-format1.mlsm");
+
+    #[test]
+    fn a_model_of_format_1_still_loads_and_forecasts_as_it_did() {
+        use crate::core::forecast::model::Transform;
+        use crate::core::forecast::series::LoadSeries;
+        assert_eq!(u16::from_le_bytes([FORMAT1[8], FORMAT1[9]]), 1);
+        let p = decode(FORMAT1).unwrap();
+        assert_eq!(p.card.format_version, 1);
+        assert_eq!(p.card.name, "value");
+        assert!(p.card.evaluation.per_horizon[2].coverage.is_none());
+        let Model::Forecast(m) = &p.model else {
+            panic!("a forecaster: {:?}", p.model.kind())
+        };
+        assert!(m.peak.is_empty());
+        // Format 1's residual quantiles, read as format 1 wrote them.
+        let old: super::super::format1::ArtifactPayload =
+            postcard::from_bytes(&FORMAT1[HEADER_LEN..]).unwrap();
+        let super::super::format1::Model::Forecast(old) = old.model else {
+            panic!("a forecaster")
+        };
+        assert_eq!(old.transform, Transform::Log1p);
+        // Forecast: quantile = inverse(forecast + residual quantile), as before.
+        let n = m.required_history() + 5;
+        let y: Vec<f64> = (0..n)
+            .map(|i| 100.0 + 30.0 * (i as f64 / 288.0 * std::f64::consts::TAU).sin())
+            .collect();
+        let series =
+            LoadSeries::new(1_397_088_000, m.spec.step(), vec!["value".into()], vec![y]).unwrap();
+        let f = m.forecast(&series).unwrap();
+        assert_eq!(f.peak, None);
+        assert_eq!(f.peak_quantile(3, 0.9), None);
+        for h in 1..=3 {
+            let p_t = f.points[h - 1].ln_1p();
+            for (j, r) in old.residual_quantiles[h - 1].iter().enumerate() {
+                let want = (p_t + r).exp_m1().max(0.0);
+                let got = f.quantiles[h - 1][j];
+                assert!(
+                    (got - want).abs() < 1e-9 * want.max(1.0),
+                    "h {h} j {j}: {got} vs {want}"
+                );
+            }
+        }
+        // Written again, it is format 2 and round-trips.
+        let again = encode(&p).unwrap();
+        assert_eq!(u16::from_le_bytes([again[8], again[9]]), FORMAT_VERSION);
+        assert_eq!(decode(&again).unwrap(), p);
     }
 
     #[test]

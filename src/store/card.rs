@@ -3,7 +3,7 @@
 //! embedded in the artifact itself.
 
 use crate::core::forecast::gate::GateVerdict;
-use crate::core::forecast::metrics::Metrics;
+use crate::core::forecast::metrics::{Coverage, Metrics};
 use crate::core::forecast::regression::RegressionEvaluation;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -78,8 +78,21 @@ pub struct EvaluationCard {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HorizonCard {
     pub horizon: usize,
+    /// Point metrics, and the central 80% interval's coverage (`coverage80`:
+    /// share of actuals between the p10 and the p90) and pinball loss.
     pub model: Metrics,
     pub baselines: Vec<NamedMetrics>,
+    /// How often the model's quantiles at this horizon held, out of sample
+    /// (each walk-forward fold calibrated on earlier folds only): the share
+    /// of actuals at or below the p50, p80, p90, p95 and p99. `None` in cards
+    /// of artifact format 1.
+    #[serde(default)]
+    pub coverage: Option<Coverage>,
+    /// The same for the peak over horizons `1..=horizon` (the highest actual
+    /// against `Forecast::peak_quantile(horizon, q)`). `None` in cards of
+    /// artifact format 1.
+    #[serde(default)]
+    pub peak_coverage: Option<Coverage>,
 }
 
 /// A baseline's metrics, by name.

@@ -4,6 +4,7 @@
 
 pub mod artifact;
 pub mod card;
+pub mod format1;
 pub mod local;
 pub mod registry;
 

@@ -178,6 +178,8 @@ mod tests {
                     per_horizon: vec![m(0.1), m(*v)],
                 })
                 .collect(),
+            coverage: vec![],
+            peak_coverage: vec![],
         }
     }
 

@@ -25,6 +25,70 @@ pub struct Metrics {
     pub pinball: f64,
 }
 
+/// Levels at which the calibration of quantile forecasts is reported.
+pub const COVERAGE_LEVELS: [f64; 6] = [0.1, 0.5, 0.8, 0.9, 0.95, 0.99];
+
+/// How often actuals stayed at or below the forecast quantiles, at
+/// [`COVERAGE_LEVELS`]: a calibrated `q`-quantile has a share of `q`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Number of forecasts scored.
+    pub n: usize,
+    /// The quantile levels.
+    pub levels: Vec<f64>,
+    /// `share[j]`: share of actuals at or below the quantile at `levels[j]`
+    /// (NaN when nothing was scored).
+    pub share: Vec<f64>,
+}
+
+impl Coverage {
+    /// The share at level `q`, if it is one of `levels`.
+    pub fn at(&self, q: f64) -> Option<f64> {
+        self.levels
+            .iter()
+            .position(|l| (l - q).abs() < 1e-9)
+            .map(|j| self.share[j])
+    }
+}
+
+/// Running counts behind [`Coverage`].
+#[derive(Debug, Clone, Default)]
+pub struct CoverageAcc {
+    n: usize,
+    below: [usize; COVERAGE_LEVELS.len()],
+}
+
+impl CoverageAcc {
+    /// Score one forecast: `quantile(q)` is its quantile at level `q`.
+    pub fn add(&mut self, actual: f64, quantile: impl Fn(f64) -> f64) {
+        self.n += 1;
+        for (b, &q) in self.below.iter_mut().zip(&COVERAGE_LEVELS) {
+            if actual <= quantile(q) {
+                *b += 1;
+            }
+        }
+    }
+
+    /// The coverage so far.
+    pub fn finish(&self) -> Coverage {
+        Coverage {
+            n: self.n,
+            levels: COVERAGE_LEVELS.to_vec(),
+            share: self
+                .below
+                .iter()
+                .map(|b| {
+                    if self.n > 0 {
+                        *b as f64 / self.n as f64
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Running sums behind [`Metrics`].
 #[derive(Debug, Clone, Default)]
 pub struct MetricsAcc {

@@ -4,6 +4,7 @@
 //!
 //! - [`series`]: regular load series and resampling with an explicit gap policy;
 //! - [`calendar`]: special days and events;
+//! - [`conformal`]: calibrated quantiles (per horizon and of the lead-window peak);
 //! - [`features`]: feature rows for direct multi-step forecasting;
 //! - [`model`]: the ridge forecaster, naive baselines, walk-forward evaluation;
 //! - [`regression`]: one metric on others (latency on user counts);
@@ -11,6 +12,7 @@
 //! - [`gate`]: whether a model beats the baselines enough to be published.
 
 pub mod calendar;
+pub mod conformal;
 pub mod features;
 pub mod gate;
 pub mod metrics;

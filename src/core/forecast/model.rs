@@ -1,6 +1,6 @@
 //! Direct multi-step forecasting with ridge regression, walk-forward
-//! evaluation against naive baselines, and prediction intervals from
-//! walk-forward residuals.
+//! evaluation against naive baselines, and calibrated quantiles (per horizon
+//! and of the peak over the lead window) from walk-forward errors.
 //!
 //! # How the fit works
 //! Every horizon `h = 1..=H` has its own linear model on the same feature row
@@ -16,13 +16,22 @@
 //! The last `eval_fraction` of the forecast origins is cut into `folds` blocks.
 //! For each block the model is refit on the rows whose targets were all known
 //! at the block's first origin, then forecasts every origin of the block. The
-//! same origins are forecast by the naive baselines. Intervals for block `k`
-//! come from the residuals of blocks `< k`, so coverage and pinball loss are
-//! scored out of sample (block 0 gets point metrics only).
+//! same origins are forecast by the naive baselines. Quantiles for block `k`
+//! are calibrated on the errors of blocks `< k` whose targets were known at
+//! block `k`'s first origin (see [`crate::core::forecast::conformal`]), so
+//! coverage and pinball loss are scored out of sample (block 0 gets point
+//! metrics only). The published model is calibrated on every block.
 
 use crate::core::forecast::calendar::Calendar;
+use crate::core::forecast::conformal::{
+    peak_values, peak_values_at, Calibration, CalibrationParams, PathSample, PeakCalibration,
+    Sample, CAL_LEVELS, MAX_SAMPLES,
+};
 use crate::core::forecast::features::{FeatureBuilder, FeatureError, FeatureParams, FeatureSpec};
-use crate::core::forecast::metrics::{quantiles_at_levels, Metrics, MetricsAcc, LEVELS};
+use crate::core::forecast::metrics::{
+    quantiles_at_levels, Coverage, CoverageAcc, Metrics, MetricsAcc, CENTRAL_80, COVERAGE_LEVELS,
+    LEVELS,
+};
 use crate::core::forecast::series::LoadSeries;
 use crate::core::time::{Step, DAY_SECS, WEEK_SECS};
 use linfa_linalg::cholesky::SolveCInplace;
@@ -286,16 +295,22 @@ pub struct ForecastModel {
     pub scale: f64,
     /// Coefficients, one row per horizon (`coef[h-1][feature]`), in scaled units.
     pub coef: Vec<Vec<f64>>,
-    /// Quantiles of walk-forward residuals (actual − forecast), per horizon,
-    /// at [`LEVELS`], in transformed units.
-    pub residual_quantiles: Vec<Vec<f64>>,
+    /// Calibrated intervals per horizon (`intervals[h-1]`), from the
+    /// walk-forward errors (see [`crate::core::forecast::conformal`]).
+    pub intervals: Vec<Calibration>,
+    /// Calibrated quantiles of the peak over the lead window, per lead
+    /// (`peak[l-1]`: the highest load over horizons `1..=l`), on top of the
+    /// per-horizon noise models of `intervals`. Empty for models of artifact
+    /// format 1.
+    pub peak: Vec<PeakCalibration>,
     /// Walk-forward MAE per horizon: the yardstick for drift detection.
     pub eval_mae: Vec<f64>,
     /// The event calendar the model was trained with (its features need it).
     pub calendar: Calendar,
 }
 
-/// A forecast: plain data. Point values and quantiles per horizon step.
+/// A forecast: plain data. Point values and quantiles per horizon step, and
+/// quantiles of the peak over every lead window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Forecast {
     /// Start of the origin bucket (the last known step).
@@ -308,6 +323,22 @@ pub struct Forecast {
     pub levels: Vec<f64>,
     /// `quantiles[h-1][j]`: forecast at level `levels[j]`; never below zero.
     pub quantiles: Vec<Vec<f64>>,
+    /// Calibrated quantiles of the peak over the lead window (see
+    /// [`Forecast::peak_quantile`]); `None` for forecasts of models without a
+    /// peak calibration (artifact format 1) and for hand-made forecasts.
+    #[serde(default)]
+    pub peak: Option<PeakQuantiles>,
+}
+
+/// Quantiles of the highest load over horizons `1..=l`, for every lead `l`
+/// up to the forecast's horizon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeakQuantiles {
+    /// Quantile levels of `values`, increasing.
+    pub levels: Vec<f64>,
+    /// `values[l-1][j]`: the quantile at `levels[j]` of `max(y[t+1..=t+l])`,
+    /// in load units, never below zero, non-decreasing in `j`.
+    pub values: Vec<Vec<f64>>,
 }
 
 impl Forecast {
@@ -319,6 +350,47 @@ impl Forecast {
     /// linearly between stored levels and clamped to the outermost ones.
     pub fn quantile(&self, h: usize, q: f64) -> f64 {
         interpolate_level(&self.levels, &self.quantiles[h - 1], q)
+    }
+
+    /// The `q`-quantile of the **peak demand over the lead window**: the
+    /// highest load over horizons `1..=lead` (from the step after the
+    /// origin to `origin + lead` steps), in load units, never below zero.
+    ///
+    /// This is what a planner that must cover the highest demand until new
+    /// capacity is ready should size for: provisioning `peak_quantile(lead,
+    /// 0.9)` leaves the whole window covered about 90% of the time, while the
+    /// highest of the per-horizon `quantile(h, 0.9)` covers it less often
+    /// (each horizon can be exceeded at a different step).
+    ///
+    /// How it is calibrated (see [`crate::core::forecast::conformal`]): from
+    /// the walk-forward evaluation's out-of-sample errors of the peak (the
+    /// highest actual over the window against the highest point forecast
+    /// over it, in model space, i.e. as a log ratio for the default
+    /// `ln(1 + load)` transform), normalised by a noise model with a Poisson
+    /// term (wider at low counts), per bin of forecast level, weighted
+    /// towards recent errors, as weighted split-conformal quantiles. The
+    /// training report and the model card give the coverage this achieved
+    /// out of sample (each walk-forward fold calibrated on earlier folds
+    /// only).
+    ///
+    /// `q` is interpolated linearly between the stored levels (0.01 to
+    /// 0.995) and clamped to the outermost ones. The result is
+    /// non-decreasing in `q` and in `lead`.
+    ///
+    /// A forecast made `k` steps ago covers (now, now + lead] with
+    /// `peak_quantile(k + lead, q)`, a window that also holds the `k` steps
+    /// already past, so it is not lower.
+    ///
+    /// `None` when `lead` is 0 or beyond the horizon, or when the forecast
+    /// has no peak calibration (models of artifact format 1, hand-made
+    /// forecasts): fall back to the highest per-horizon quantile then.
+    pub fn peak_quantile(&self, lead: usize, q: f64) -> Option<f64> {
+        let p = self.peak.as_ref()?;
+        if lead == 0 || lead > p.values.len() {
+            return None;
+        }
+        let v = interpolate_level(&p.levels, &p.values[lead - 1], q);
+        v.is_finite().then_some(v)
     }
 }
 
@@ -389,17 +461,18 @@ impl ForecastModel {
             .map(|c| dot(c, &row) * self.scale)
             .collect();
         let points: Vec<f64> = model_space.iter().map(|p| tf.inverse(*p)).collect();
-        let quantiles = model_space
-            .iter()
-            .zip(&self.residual_quantiles)
-            .map(|(p, rq)| rq.iter().map(|r| tf.inverse(p + r)).collect())
-            .collect();
+        let quantiles = horizon_quantiles(tf, &model_space, &self.intervals);
+        let peak = (!self.peak.is_empty()).then(|| PeakQuantiles {
+            levels: CAL_LEVELS.to_vec(),
+            values: peak_values(tf, &model_space, &self.intervals, &self.peak),
+        });
         Forecast {
             origin: origin_time,
             step: self.spec.step(),
             points,
             levels: LEVELS.to_vec(),
             quantiles,
+            peak,
         }
     }
 }
@@ -423,6 +496,12 @@ pub struct Evaluation {
     pub model: Vec<Metrics>,
     /// Baseline metrics per horizon.
     pub baselines: Vec<BaselineEvaluation>,
+    /// How often the model's quantiles per horizon held out of sample
+    /// (index h-1): the share of actuals at or below the quantile.
+    pub coverage: Vec<Coverage>,
+    /// The same for the peak over the lead window, per lead (index l-1: the
+    /// highest actual over horizons 1..=l against [`Forecast::peak_quantile`]).
+    pub peak_coverage: Vec<Coverage>,
 }
 
 /// One baseline's walk-forward metrics.
@@ -444,7 +523,8 @@ impl Evaluation {
 }
 
 /// The evaluation window as a trace, for plots: per evaluated origin, the
-/// actual value at the lead time and the forecast (point and 80% band).
+/// actual value at the lead time and the forecast (point and 80% band, NaN
+/// in the first fold, which has no earlier errors to calibrate on).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EvalTrace {
     /// Target times (origin + lead).
@@ -463,6 +543,21 @@ pub struct Trained {
     pub trace: EvalTrace,
     /// Rows the final model was fitted on.
     pub train_rows: usize,
+    /// The walk-forward forecasts, for calibration studies.
+    pub out_of_sample: OutOfSample,
+}
+
+/// The walk-forward (out-of-sample) forecasts of the model, in model space.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutOfSample {
+    /// Series index of the first evaluated origin; origins are contiguous.
+    pub first: usize,
+    /// Fold boundaries as series indices: fold k covers `cuts[k]..cuts[k+1]`.
+    pub cuts: Vec<usize>,
+    /// Horizon H.
+    pub horizon: usize,
+    /// `pred[(i - first) * H + h - 1]`: forecast of `ty[i + h]` at origin `i`.
+    pub pred: Vec<f64>,
 }
 
 /// Progress of a long fit, for a progress bar: (done, total) rows.
@@ -569,14 +664,16 @@ fn accumulate(
 }
 
 /// What the walk-forward evaluation accumulates: per horizon, the model's and
-/// each baseline's metrics and residuals (the model's in model space), and
+/// each baseline's point metrics, the baselines' residuals (for their
+/// intervals), the model's out-of-sample forecasts (for its calibration), and
 /// the lead-time trace for plots.
 struct WalkForward {
     model_acc: Vec<MetricsAcc>,
     base_acc: Vec<Vec<MetricsAcc>>,
-    model_res: Vec<Vec<f64>>,
     base_res: Vec<Vec<Vec<f64>>>,
     trace: EvalTrace,
+    /// The model's forecasts in model space, origin-major (`H` per origin).
+    oos_pred: Vec<f64>,
 }
 
 impl WalkForward {
@@ -584,9 +681,9 @@ impl WalkForward {
         WalkForward {
             model_acc: vec![MetricsAcc::default(); h_max],
             base_acc: vec![vec![MetricsAcc::default(); h_max]; baselines],
-            model_res: vec![Vec::new(); h_max],
             base_res: vec![vec![Vec::new(); h_max]; baselines],
             trace: EvalTrace::default(),
+            oos_pred: Vec::new(),
         }
     }
 }
@@ -595,7 +692,6 @@ impl WalkForward {
 struct FoldInputs<'a> {
     builder: &'a FeatureBuilder<'a>,
     y: &'a [f64],
-    ty: &'a [f64],
     scale: f64,
     transform: Transform,
     lead: usize,
@@ -604,8 +700,9 @@ struct FoldInputs<'a> {
 }
 
 /// Refit on `snapshot`, forecast the fold's origins with the model and the
-/// baselines, score them (intervals from the residuals of earlier folds
-/// only), and add the fold's residuals for the next.
+/// baselines, score the points and the baselines' intervals (from the
+/// residuals of earlier folds only), and keep the model's forecasts for its
+/// calibration ([`score_intervals`]).
 fn evaluate_fold(
     f: &FoldInputs<'_>,
     snapshot: &NormalEquations,
@@ -615,23 +712,14 @@ fn evaluate_fold(
     wf: &mut WalkForward,
 ) -> Result<(), ModelError> {
     let coef = snapshot.solve(ridge)?;
-    let h_max = wf.model_res.len();
+    let h_max = wf.model_acc.len();
     let tf = f.transform;
-    // Interval offsets from earlier folds' residuals (none for fold 0).
-    let model_q: Option<Vec<Vec<f64>>> =
-        (!first).then(|| wf.model_res.iter().map(|r| fold_quantiles(r)).collect());
-    let model_q_exp: Option<Vec<Vec<f64>>> = model_q.as_ref().map(|q| {
-        q.iter()
-            .map(|per_h| per_h.iter().map(|r| r.exp()).collect())
-            .collect()
-    });
     let base_q: Option<Vec<Vec<Vec<f64>>>> = (!first).then(|| {
         wf.base_res
             .iter()
             .map(|per_h| per_h.iter().map(|r| fold_quantiles(r)).collect())
             .collect()
     });
-    let mut new_model_res: Vec<Vec<f64>> = vec![Vec::new(); h_max];
     let mut new_base_res: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); h_max]; f.baselines.len()];
     let mut row = vec![0.0; coef.ncols()];
     for i in origins {
@@ -640,33 +728,8 @@ fn evaluate_fold(
             let actual = f.y[i + h];
             let pred_t = dot(coef.row(h - 1).as_slice().expect("contiguous"), &row) * f.scale;
             let pred = tf.inverse(pred_t);
+            wf.oos_pred.push(pred_t);
             wf.model_acc[h - 1].add_point(actual, pred);
-            new_model_res[h - 1].push(f.ty[i + h] - pred_t);
-            if let (Some(q), Some(qe)) = (&model_q, &model_q_exp) {
-                let mut qs = [0.0; LEVELS.len()];
-                match tf {
-                    // expm1(p + r) = e^p * e^r - 1: one exp per origin, not one per level.
-                    Transform::Log1p => {
-                        let e = pred_t.exp();
-                        for (o, er) in qs.iter_mut().zip(&qe[h - 1]) {
-                            *o = (e * er - 1.0).max(0.0);
-                        }
-                    }
-                    Transform::None => {
-                        for (o, r) in qs.iter_mut().zip(&q[h - 1]) {
-                            *o = tf.inverse(pred_t + r);
-                        }
-                    }
-                }
-                wf.model_acc[h - 1].add_quantiles(actual, &qs);
-                if h == f.lead {
-                    wf.trace.lo80.push(qs[2]);
-                    wf.trace.hi80.push(qs[8]);
-                }
-            } else if h == f.lead {
-                wf.trace.lo80.push(f64::NAN);
-                wf.trace.hi80.push(f64::NAN);
-            }
             if h == f.lead {
                 wf.trace.times.push(f.series.time_at(i + h));
                 wf.trace.actual.push(actual);
@@ -688,9 +751,6 @@ fn evaluate_fold(
             }
         }
     }
-    for (all, new) in wf.model_res.iter_mut().zip(&mut new_model_res) {
-        all.append(new);
-    }
     for (per_baseline, new) in wf.base_res.iter_mut().zip(&mut new_base_res) {
         for (all, new_h) in per_baseline.iter_mut().zip(new) {
             all.append(new_h);
@@ -699,8 +759,165 @@ fn evaluate_fold(
     Ok(())
 }
 
+/// The recency half-life of calibration errors, in origins: a day of steps,
+/// and at least 1,000 origins, so that coarse steps keep enough errors.
+fn calibration_half_life(step: Step) -> f64 {
+    step.steps_ceil(DAY_SECS).max(1_000) as f64
+}
+
+/// Calibration settings for a series: count data (every value a
+/// non-negative integer) has at least Poisson noise.
+fn calibration_params(y: &[f64], step: Step) -> CalibrationParams {
+    let counts = y.iter().all(|v| *v >= 0.0 && v.fract() == 0.0);
+    CalibrationParams {
+        half_life: calibration_half_life(step),
+        min_dispersion: if counts { 1.0 } else { 0.0 },
+    }
+}
+
+/// The model's out-of-sample forecasts and what happened, and how they are
+/// calibrated: the calibration of fold `k` uses only origins whose targets
+/// were known at fold `k`'s first origin.
+struct CalibrationData<'a> {
+    /// Transformed actuals of the whole series.
+    ty: &'a [f64],
+    oos: &'a OutOfSample,
+    transform: Transform,
+    params: CalibrationParams,
+}
+
+impl CalibrationData<'_> {
+    /// The model-space forecasts at the origin `i`.
+    fn preds(&self, i: usize) -> &[f64] {
+        let h = self.oos.horizon;
+        let o = i - self.oos.first;
+        &self.oos.pred[o * h..(o + 1) * h]
+    }
+
+    /// Calibrations per horizon and per lead-window peak, from the origins
+    /// `first..` whose targets are known at origin `end` (i.e. `i + h <= end`),
+    /// weighted by their age at `end`: those of the last six half-lives, and
+    /// of more than [`MAX_SAMPLES`] of them an evenly spaced subset ending
+    /// at the newest.
+    fn calibrate(&self, end: usize) -> (Vec<Calibration>, Vec<PeakCalibration>) {
+        let h_max = self.oos.horizon;
+        let first = self.oos.first;
+        let evaluated = first + self.oos.pred.len() / h_max;
+        // Errors older than six half-lives weigh less than 1/64 each and
+        // under 2% together.
+        let window = if self.params.half_life.is_finite() {
+            (6.0 * self.params.half_life) as usize
+        } else {
+            usize::MAX
+        };
+        let all = first.max(end.saturating_sub(window))..end.min(evaluated);
+        let stride = all.len().div_ceil(MAX_SAMPLES).max(1);
+        let origins: Vec<usize> = all.rev().step_by(stride).collect();
+        let mut per_h: Vec<Vec<Sample>> = vec![Vec::new(); h_max];
+        for &i in &origins {
+            let p = self.preds(i);
+            for h in 1..=h_max.min(end - i) {
+                per_h[h - 1].push(Sample {
+                    pred: p[h - 1],
+                    actual: self.ty[i + h],
+                    age: end - i,
+                });
+            }
+        }
+        let intervals: Vec<Calibration> = per_h
+            .iter()
+            .map(|v| {
+                Calibration::fit(self.transform, v, &self.params).unwrap_or_else(|| {
+                    Calibration::from_residual_quantiles(&LEVELS, &[0.0; LEVELS.len()])
+                })
+            })
+            .collect();
+        let paths: Vec<PathSample<'_>> = origins
+            .iter()
+            .map(|&i| PathSample {
+                pred: self.preds(i),
+                actual: &self.ty[i + 1..=i + h_max.min(end - i)],
+                age: end - i,
+            })
+            .collect();
+        let peak = PeakCalibration::fit_all(self.transform, &intervals, &paths, &self.params);
+        (intervals, peak)
+    }
+}
+
+/// Quantiles at [`LEVELS`] per horizon, in load units.
+fn horizon_quantiles(tf: Transform, model_space: &[f64], cals: &[Calibration]) -> Vec<Vec<f64>> {
+    model_space
+        .iter()
+        .zip(cals)
+        .map(|(p, c)| c.quantiles(tf, *p, &LEVELS))
+        .collect()
+}
+
+/// Score the model's quantiles out of sample: fold `k >= 1` is forecast with
+/// the calibrations fitted on earlier folds ([`CalibrationData::calibrate`]
+/// at its first origin), exactly as [`ForecastModel::forecast_at`] makes
+/// them. Adds interval metrics (80% coverage, pinball) to `model_acc`, fills
+/// the trace's 80% band, and returns the coverage per horizon and per
+/// lead-window peak.
+fn score_intervals(
+    cd: &CalibrationData<'_>,
+    y: &[f64],
+    lead: usize,
+    model_acc: &mut [MetricsAcc],
+    trace: &mut EvalTrace,
+) -> (Vec<Coverage>, Vec<Coverage>) {
+    let oos = cd.oos;
+    let h_max = oos.horizon;
+    let tf = cd.transform;
+    let mut cov_h = vec![CoverageAcc::default(); h_max];
+    let mut cov_l = vec![CoverageAcc::default(); h_max];
+    trace.lo80 = vec![f64::NAN; trace.times.len()];
+    trace.hi80 = vec![f64::NAN; trace.times.len()];
+    let (lo, hi) = CENTRAL_80;
+    for k in 1..oos.cuts.len() - 1 {
+        let (cals_h, cals_l) = cd.calibrate(oos.cuts[k]);
+        // The peak's scores at the reported levels only (all of them are
+        // calibration levels, where `Forecast::peak_quantile` interpolates
+        // nothing): the same values, a third of the work.
+        let peak_scores: Vec<Vec<f64>> = cals_l
+            .iter()
+            .map(|c| {
+                COVERAGE_LEVELS
+                    .iter()
+                    .map(|q| interpolate_level(&c.levels, &c.scores, *q))
+                    .collect()
+            })
+            .collect();
+        let peak_scores: Vec<&[f64]> = peak_scores.iter().map(Vec::as_slice).collect();
+        for i in oos.cuts[k]..oos.cuts[k + 1] {
+            let p = cd.preds(i);
+            let qh = horizon_quantiles(tf, p, &cals_h);
+            let ql = peak_values_at(tf, p, &cals_h, &peak_scores);
+            let mut peak = f64::NEG_INFINITY;
+            for h in 1..=h_max {
+                let actual = y[i + h];
+                peak = peak.max(actual);
+                model_acc[h - 1].add_quantiles(actual, &qh[h - 1]);
+                cov_h[h - 1].add(actual, |q| interpolate_level(&LEVELS, &qh[h - 1], q));
+                cov_l[h - 1].add(peak, |q| interpolate_level(&COVERAGE_LEVELS, &ql[h - 1], q));
+                if h == lead {
+                    let t = i - oos.first;
+                    trace.lo80[t] = qh[h - 1][lo];
+                    trace.hi80[t] = qh[h - 1][hi];
+                }
+            }
+        }
+    }
+    (
+        cov_h.iter().map(CoverageAcc::finish).collect(),
+        cov_l.iter().map(CoverageAcc::finish).collect(),
+    )
+}
+
 /// Fit on `metric` of `series`, evaluate walk-forward against the baselines,
-/// and refit on everything for the published model.
+/// calibrate the intervals and the lead-window peak on the walk-forward
+/// errors, and refit on everything for the published model.
 pub fn train_forecaster(
     params: &CheckedForecastParams,
     series: &LoadSeries,
@@ -744,7 +961,6 @@ pub fn train_forecaster(
     let inputs = FoldInputs {
         builder: &builder,
         y,
-        ty: &ty,
         scale,
         transform: tf,
         lead: params.lead,
@@ -756,6 +972,22 @@ pub fn train_forecaster(
         let origins = w.cuts[k]..w.cuts[k + 1];
         evaluate_fold(&inputs, snapshot, params.ridge, origins, k == 0, &mut wf)?;
     }
+    let oos = OutOfSample {
+        first: w.eval_start,
+        cuts: w.cuts.clone(),
+        horizon: h_max,
+        pred: std::mem::take(&mut wf.oos_pred),
+    };
+    let cd = CalibrationData {
+        ty: &ty,
+        oos: &oos,
+        transform: tf,
+        params: calibration_params(y, spec.step()),
+    };
+    let (coverage, peak_coverage) =
+        score_intervals(&cd, y, params.lead, &mut wf.model_acc, &mut wf.trace);
+    // The published model's calibration: every evaluated origin.
+    let (intervals, peak) = cd.calibrate(w.last_origin + h_max + 1);
 
     let model_metrics: Vec<Metrics> = wf.model_acc.iter().map(MetricsAcc::finish).collect();
     let evaluation = Evaluation {
@@ -773,6 +1005,8 @@ pub fn train_forecaster(
                 per_horizon: acc.iter().map(MetricsAcc::finish).collect(),
             })
             .collect(),
+        coverage,
+        peak_coverage,
     };
 
     let coef = ne.solve(params.ridge)?;
@@ -782,11 +1016,8 @@ pub fn train_forecaster(
         transform: tf,
         scale,
         coef: coef.rows().into_iter().map(|r| r.to_vec()).collect(),
-        residual_quantiles: wf
-            .model_res
-            .iter()
-            .map(|r| quantiles_at_levels(r))
-            .collect(),
+        intervals,
+        peak,
         eval_mae: model_metrics.iter().map(|m| m.mae).collect(),
         calendar: calendar.clone(),
     };
@@ -795,10 +1026,11 @@ pub fn train_forecaster(
         evaluation,
         trace: wf.trace,
         train_rows: ne.n,
+        out_of_sample: oos,
     })
 }
 
-/// Residual quantiles for the next fold's intervals: from at most
+/// Residual quantiles for a baseline's next fold's intervals: from at most
 /// `FOLD_SAMPLE` residuals, evenly spaced over the earlier folds (the
 /// quantiles of 16,384 draws are within a fraction of a percentile of the
 /// full set's, and a year of one-minute data has close to a million).
@@ -946,6 +1178,160 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Pseudo-random noise in [-1, 1] without structure a lag can learn
+    /// (splitmix64 of the index).
+    fn hash_noise(i: usize) -> f64 {
+        let mut z = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+
+    /// Hourly counts: a daily shape around `level` with Poisson-like noise.
+    fn hourly_counts(n: usize, level: f64) -> LoadSeries {
+        let y: Vec<f64> = (0..n)
+            .map(|i| {
+                let day = (i % 24) as f64 / 24.0 * std::f64::consts::TAU;
+                let mu = level * (1.0 + 0.5 * day.sin());
+                (mu + mu.sqrt() * 1.7 * hash_noise(i)).round().max(0.0)
+            })
+            .collect();
+        LoadSeries::new(0, step("1h"), vec!["load".into()], vec![y]).unwrap()
+    }
+
+    fn log_params(lead: usize, horizon: usize) -> ForecastParams {
+        ForecastParams {
+            horizon,
+            transform: Transform::Log1p,
+            ..small_params(lead)
+        }
+    }
+
+    #[test]
+    fn peak_quantiles_are_monotone_in_the_level_and_the_lead_and_above_the_horizons() {
+        let series = hourly_counts(24 * 60, 40.0);
+        let params = log_params(3, 5).check(step("1h")).unwrap();
+        let model = train_forecaster(&params, &series, "load", None, &mut |_, _| {})
+            .unwrap()
+            .model;
+        assert_eq!(model.peak.len(), 5);
+        for end in [24 * 50, 24 * 55 + 7, 24 * 60] {
+            let f = model.forecast(&series.head(end)).unwrap();
+            let qs = [
+                0.01, 0.05, 0.1, 0.3, 0.5, 0.77, 0.8, 0.9, 0.95, 0.97, 0.99, 0.995,
+            ];
+            for lead in 1..=5 {
+                let v: Vec<f64> = qs
+                    .iter()
+                    .map(|q| f.peak_quantile(lead, *q).unwrap())
+                    .collect();
+                assert!(v.windows(2).all(|w| w[0] <= w[1]), "lead {lead}: {v:?}");
+                assert!(v[0] >= 0.0);
+                for (q, pv) in qs.iter().zip(&v) {
+                    if lead > 1 {
+                        assert!(*pv >= f.peak_quantile(lead - 1, *q).unwrap());
+                    }
+                }
+            }
+            // The peak's median is at least the highest point forecast's
+            // neighbourhood, and the p90 of the peak over the window is at
+            // least the p90 at any one horizon of it, less the bin noise.
+            let top = f.points.iter().fold(0.0f64, |a, b| a.max(*b));
+            assert!(f.peak_quantile(5, 0.9).unwrap() > top, "{f:?}");
+            for h in 1..=5 {
+                assert!(f.quantile(h, 0.1) <= f.quantile(h, 0.5));
+                assert!(f.quantile(h, 0.5) <= f.quantile(h, 0.9));
+            }
+            assert_eq!(f.peak_quantile(0, 0.9), None);
+            assert_eq!(f.peak_quantile(6, 0.9), None);
+        }
+    }
+
+    #[test]
+    fn a_forecast_without_a_peak_calibration_has_no_peak_quantile() {
+        let series = hourly_counts(24 * 40, 40.0);
+        let params = log_params(2, 2).check(step("1h")).unwrap();
+        let mut model = train_forecaster(&params, &series, "load", None, &mut |_, _| {})
+            .unwrap()
+            .model;
+        model.peak.clear();
+        let f = model.forecast(&series).unwrap();
+        assert_eq!(f.peak, None);
+        assert_eq!(f.peak_quantile(2, 0.9), None);
+    }
+
+    #[test]
+    fn a_fold_is_calibrated_only_on_errors_known_at_its_first_origin() {
+        // 20 origins with horizon 3; errors of origins >= 10 are huge.
+        let h_max = 3;
+        let n = 40;
+        let ty: Vec<f64> = (0..n).map(|i| if i >= 12 { 100.0 } else { 1.0 }).collect();
+        let oos = OutOfSample {
+            first: 0,
+            cuts: vec![0, 10, 20],
+            horizon: h_max,
+            pred: vec![1.0; 20 * h_max],
+        };
+        let cd = CalibrationData {
+            ty: &ty,
+            oos: &oos,
+            transform: Transform::None,
+            params: CalibrationParams {
+                half_life: f64::INFINITY,
+                min_dispersion: 0.0,
+            },
+        };
+        // At origin 10 the targets up to y[10] are known: origin i counts
+        // for horizon h only if i + h <= 10.
+        let (per_h, peak) = cd.calibrate(10);
+        let counts: Vec<usize> = per_h.iter().map(|c| c.samples).collect();
+        assert_eq!(counts, vec![10, 9, 8]);
+        assert_eq!(
+            peak.iter().map(|c| c.samples).collect::<Vec<_>>(),
+            vec![10, 9, 8]
+        );
+        // None of them saw the errors of 99 that start at y[12].
+        for c in &per_h {
+            assert!(c.quantile_t(Transform::None, 1.0, 0.995) < 2.0, "{c:?}");
+        }
+        // At origin 12, horizon 1 includes the error at y[12]... not yet
+        // (origin 11 forecasts y[12], known at 12): 12 samples, one huge.
+        let (per_h, _) = cd.calibrate(12);
+        assert_eq!(per_h[0].samples, 12);
+        assert!(per_h[0].quantile_t(Transform::None, 1.0, 0.995) > 50.0);
+    }
+
+    #[test]
+    fn coverage_is_scored_out_of_sample_so_a_change_of_regime_shows() {
+        // Quiet noise, then ten times the noise from the start of the last
+        // walk-forward fold: calibrated on earlier folds only, the last
+        // fold's quantiles are far too narrow and the coverage says so.
+        let n = 24 * 60;
+        let params = small_params(2).check(step("1h")).unwrap();
+        let w = Windows::of(n, &params).unwrap();
+        let jump = w.cuts[3];
+        let y: Vec<f64> = (0..n)
+            .map(|i| {
+                let day = (i % 24) as f64 / 24.0 * std::f64::consts::TAU;
+                let amp = if i > jump { 50.0 } else { 2.0 };
+                100.0 + 40.0 * day.sin() + amp * hash_noise(i)
+            })
+            .collect();
+        let series = LoadSeries::new(0, step("1h"), vec!["load".into()], vec![y]).unwrap();
+        let t = train_forecaster(&params, &series, "load", None, &mut |_, _| {}).unwrap();
+        let cov = &t.evaluation.coverage[1];
+        let scored = w.cuts[4] - w.cuts[1];
+        assert_eq!(cov.n, scored);
+        let p90 = cov.at(0.9).unwrap();
+        // Folds 1 and 2 about 90%, fold 3 much less.
+        assert!(p90 < 0.8, "p90 coverage {p90}");
+        // The published model is calibrated on every fold, the last one
+        // included: its upper quantiles are far beyond the quiet noise (±2).
+        let f = t.model.forecast(&series).unwrap();
+        assert!(f.quantile(2, 0.95) - f.points[1] > 10.0, "{f:?}");
     }
 
     #[test]

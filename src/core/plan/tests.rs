@@ -31,6 +31,7 @@ fn forecast(origin: i64, points: &[f64]) -> Forecast {
             .iter()
             .map(|p| LEVELS.iter().map(|l| p * (0.5 + l)).collect())
             .collect(),
+        peak: None,
     }
 }
 

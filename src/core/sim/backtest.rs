@@ -982,6 +982,8 @@ impl Tape {
             points: v.clone(),
             levels: vec![q],
             quantiles: v.iter().map(|x| vec![*x]).collect(),
+            // The planner sizes per-horizon quantiles only.
+            peak: None,
         })
     }
 }
