@@ -509,7 +509,9 @@ fn reactive_plan(
     let control = controller(s, kind, &pool)?;
     let current = *y.last().expect("not empty");
     let start = SimStart {
-        sized: if kind == PolicyKind::ReactiveThreshold {
+        // Sized for the load, as the backtest starts every policy (an alarm
+        // on the metric has no capacity per node to size with).
+        sized: if on_metric {
             s.profile.pool.min_nodes
         } else {
             sized_for(&pool, current).get()

@@ -556,6 +556,16 @@ impl CheckedBacktest {
         &self.controls
     }
 
+    /// The transform of the load the models in use read: a published
+    /// model's own (`--model`; `train` fits on `log1p` by default), else the
+    /// walk-forward forecaster's. Feeding a model load in another transform
+    /// than it was fitted on gives forecasts no live run would make.
+    fn load_transform(&self) -> Transform {
+        self.model
+            .as_ref()
+            .map_or(self.forecaster.transform, |m| m.model.transform)
+    }
+
     /// The forecaster for a retrain on `history` steps: seasons (and rolling
     /// windows) with fewer than two periods of history are left out.
     fn forecaster_for(&self, history: usize) -> ForecastParams {
@@ -859,7 +869,7 @@ fn run_predictive(
     let y = trace.demand();
     let n = y.len();
     let (start, step) = (trace.start(), trace.step());
-    let tf = params.forecaster.transform;
+    let tf = params.load_transform();
     let ty: Vec<f64> = y.iter().map(|v| tf.forward(*v)).collect();
     let Strategy::Predictive(policy) = &control.strategy else {
         unreachable!("only the predictive policy forecasts")
@@ -1003,7 +1013,7 @@ pub fn forecast_tape(
     let y = trace.demand();
     let n = until.min(y.len());
     let (start, step) = (trace.start(), trace.step());
-    let tf = params.forecaster.transform;
+    let tf = params.load_transform();
     let ty: Vec<f64> = y.iter().map(|v| tf.forward(*v)).collect();
     let mut quantiles: Vec<f64> = Vec::new();
     for p in policies {
