@@ -139,7 +139,7 @@ fn backtest_rows(dir: &Path, case: &Case, start: i64, model: bool) -> Vec<Row> {
     let mut lines = plan.lines();
     assert_eq!(
         lines.next(),
-        Some("timestamp,demand,forecast,target_nodes,ready_nodes,policy")
+        Some("timestamp,demand,forecast,target_nodes,ready_nodes,policy,change,waited")
     );
     lines
         .map(|l| l.split(',').collect::<Vec<_>>())

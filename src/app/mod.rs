@@ -107,7 +107,10 @@ fn emit<T: Serialize>(out: Output, value: &T, text: impl FnOnce() -> String) -> 
         return Ok(());
     };
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(body.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(body.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
