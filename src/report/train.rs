@@ -27,39 +27,63 @@ pub struct TrainSummary {
     pub seconds: BTreeMap<String, f64>,
 }
 
+/// The walk-forward evaluation's last three days (all of it when shorter),
+/// where single steps can be told apart: the actual load, the forecast made
+/// a lead time earlier, its 80% interval shaded, and the absolute error.
 pub fn forecast_plot(t: &Trained, name: &str, step: Step, lead: usize) -> String {
     let tr = &t.trace;
+    let last = tr.times.last().copied().unwrap_or(0);
+    let from = tr
+        .times
+        .iter()
+        .position(|&x| x > last - PLOT_SPAN_SECS)
+        .unwrap_or(0);
+    let error: Vec<f64> = tr.actual[from..]
+        .iter()
+        .zip(&tr.forecast[from..])
+        .map(|(a, f)| (f - a).abs())
+        .collect();
     let title = format!(
-        "{name}: actual vs forecast {} ahead (walk-forward)",
-        format_duration_secs(step.secs() * lead as i64)
+        "{name}: actual vs forecast {} ahead, {} of the walk-forward evaluation",
+        format_duration_secs(step.secs() * lead as i64),
+        if from > 0 { "the last 3 days" } else { "all" }
     );
     Chart {
         title: &title,
         y_label: name,
-        times: &tr.times,
+        times: &tr.times[from..],
         lines: vec![
             Line {
                 name: "actual",
                 color: "#222222",
-                values: &tr.actual,
-                width: 1.0,
+                values: &tr.actual[from..],
+                width: 1.5,
             },
             Line {
                 name: "forecast",
-                color: "#1f77b4",
-                values: &tr.forecast,
-                width: 1.0,
+                color: "#ff7f0e",
+                values: &tr.forecast[from..],
+                width: 1.2,
+            },
+            Line {
+                name: "|forecast - actual|",
+                color: "#d62728",
+                values: &error,
+                width: 0.8,
             },
         ],
         bands: vec![Band {
             name: "80% interval",
             color: "#1f77b4",
-            lo: &tr.lo80,
-            hi: &tr.hi80,
+            lo: &tr.lo80[from..],
+            hi: &tr.hi80[from..],
         }],
     }
     .to_svg()
 }
+
+/// How much of the evaluation the forecast plot shows.
+const PLOT_SPAN_SECS: i64 = 3 * 86_400;
 
 pub fn regression_plot(
     m: &regression::RegressionModel,

@@ -232,14 +232,18 @@ pub fn plot(s: &TuneSummary) -> String {
         W - L - R,
         H - T - B
     );
-    for k in 0..=4 {
-        let x = xmin + (xmax - xmin) * k as f64 / 4.0;
-        let y = ymax * k as f64 / 4.0;
+    for (x, label) in super::plot::round_ticks(xmin, xmax) {
         let _ = writeln!(
             out,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{x:.2}x</text><text x="{:.1}" y="{:.1}" text-anchor="end">{y:.2}%</text>"#,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{label}x</text>"#,
             px(x),
             H - B + 18.0,
+        );
+    }
+    for (y, label) in super::plot::round_ticks(0.0, ymax) {
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{label}%</text>"#,
             L - 6.0,
             py(y) + 4.0
         );
