@@ -43,13 +43,7 @@ pub fn run(s: &TuneSettings, quiet: bool) -> Result<(i32, TuneSummary)> {
     } = load_trace(&s.data, quiet)?;
     let n = trace.demand().len();
     let split = ((n as f64 * s.tune_fraction).ceil() as usize).clamp(1, n - 1);
-    let (capacity, capacity_source) = match s.profile.pool.capacity {
-        CapacitySource::PerNode(c) => (c, format!("--capacity-per-node {}", c.per_node())),
-        CapacitySource::P999Nodes(k) => (
-            capacity_for_p999(trace.demand(), k).context("--p999-nodes")?,
-            format!("the 99.9th percentile of demand needs {k} nodes (--p999-nodes)"),
-        ),
-    };
+    let (capacity, capacity_source) = capacity_of(s, &trace)?;
     let lead = s
         .profile
         .pool
@@ -103,29 +97,9 @@ pub fn run(s: &TuneSettings, quiet: bool) -> Result<(i32, TuneSummary)> {
         s,
         base: &base,
     };
-    let metrics = replay.all(&candidates);
-    let oracle = replay.one(&oracle_control(&base, s), None);
-    let tracking = replay.one(
-        &reactive_control(s, &base, PolicyKind::TargetTracking)?,
-        None,
-    );
+    let (scored, objective, objective_source) = replay.score(&candidates)?;
     seconds.insert("replay".into(), t2.elapsed().as_secs_f64());
 
-    let hours = (split - score_from) as f64 * trace.step().secs() as f64 / 3600.0;
-    let (objective, objective_source) = objective(s, &tracking.metrics, hours);
-    let scored: Vec<Scored> = candidates
-        .iter()
-        .zip(&metrics)
-        .map(|(c, m)| {
-            Scored::new(
-                c.candidate.clone(),
-                m,
-                hours,
-                Some(oracle.metrics.node_hours),
-                &objective,
-            )
-        })
-        .collect();
     let choice = tune::choose(&scored).context("no candidate to choose from")?;
     let chosen = &candidates[choice.index];
     let kind = chosen.candidate.kind();
@@ -159,15 +133,7 @@ pub fn run(s: &TuneSettings, quiet: bool) -> Result<(i32, TuneSummary)> {
         tuning_window: window(&trace, score_from, split),
         objective,
         objective_source,
-        block:
-            if tune::block_steps(trace.step(), split - score_from) * trace.step().secs() as usize
-                >= 7 * 86_400
-            {
-                "week"
-            } else {
-                "day"
-            }
-            .into(),
+        block: block_name(trace.step(), split - score_from).into(),
         candidates: scored,
         choice,
         policy: kind.name().to_string(),
@@ -176,24 +142,50 @@ pub fn run(s: &TuneSettings, quiet: bool) -> Result<(i32, TuneSummary)> {
         files: BTreeMap::new(),
         seconds,
     };
+    write_outputs(s, &mut summary)?;
+    summary
+        .seconds
+        .insert("total".into(), t0.elapsed().as_secs_f64());
+    Ok((exit::OK, summary))
+}
+
+/// The capacity per node of the tune, and where it came from.
+fn capacity_of(s: &TuneSettings, trace: &Trace) -> Result<(crate::core::plan::Capacity, String)> {
+    Ok(match s.profile.pool.capacity {
+        CapacitySource::PerNode(c) => (c, format!("--capacity-per-node {}", c.per_node())),
+        CapacitySource::P999Nodes(k) => (
+            capacity_for_p999(trace.demand(), k).context("--p999-nodes")?,
+            format!("the 99.9th percentile of demand needs {k} nodes (--p999-nodes)"),
+        ),
+    })
+}
+
+/// What the tuning window's blocks are ([`tune::block_steps`]).
+fn block_name(step: crate::core::time::Step, scored_steps: usize) -> &'static str {
+    if tune::block_steps(step, scored_steps) as i64 * step.secs() >= 7 * 86_400 {
+        "week"
+    } else {
+        "day"
+    }
+}
+
+/// The profile, the plot and the report, each written whole or not at all.
+fn write_outputs(s: &TuneSettings, summary: &mut TuneSummary) -> Result<()> {
     write_atomic(&s.out, summary.profile.as_bytes())?;
     summary
         .files
         .insert("profile".into(), s.out.display().to_string());
     if let Some(p) = &s.plot {
-        write_atomic(p, crate::report::tune::plot(&summary).as_bytes())?;
+        write_atomic(p, crate::report::tune::plot(summary).as_bytes())?;
         summary.files.insert("plot".into(), p.display().to_string());
     }
     if let Some(p) = &s.report {
         summary
             .files
             .insert("report".into(), p.display().to_string());
-        write_atomic(p, &serde_json::to_vec_pretty(&summary)?)?;
+        write_atomic(p, &serde_json::to_vec_pretty(summary)?)?;
     }
-    summary
-        .seconds
-        .insert("total".into(), t0.elapsed().as_secs_f64());
-    Ok((exit::OK, summary))
+    Ok(())
 }
 
 /// Every candidate of the grid as a profile and a controller on `base`'s pool.
@@ -322,6 +314,35 @@ impl Replay<'_> {
             self.s.profile.pool.operations(),
             self.score_from,
         )
+    }
+
+    /// Every candidate replayed and scored against the objective, with the
+    /// oracle's node-hours as the scale of cost and target tracking's
+    /// operations as the default limit; the objective and where it came from.
+    fn score(&self, candidates: &[Prepared]) -> Result<(Vec<Scored>, Objective, String)> {
+        let metrics = self.all(candidates);
+        let oracle = self.one(&oracle_control(self.base, self.s), None);
+        let tracking = self.one(
+            &reactive_control(self.s, self.base, PolicyKind::TargetTracking)?,
+            None,
+        );
+        let hours =
+            (self.split - self.score_from) as f64 * self.trace.step().secs() as f64 / 3600.0;
+        let (objective, source) = objective(self.s, &tracking.metrics, hours);
+        let scored = candidates
+            .iter()
+            .zip(&metrics)
+            .map(|(c, m)| {
+                Scored::new(
+                    c.candidate.clone(),
+                    m,
+                    hours,
+                    Some(oracle.metrics.node_hours),
+                    &objective,
+                )
+            })
+            .collect();
+        Ok((scored, objective, source))
     }
 
     /// Every candidate, on as many threads as the machine has cores.

@@ -287,6 +287,13 @@ pub fn plot(s: &TuneSummary) -> String {
             py(c.under_provisioned_pct)
         );
     }
+    tune_legend(&mut out, W - R, T, colour);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The tune plot's legend, right of the plot area (`x0`, from `top`).
+fn tune_legend(out: &mut String, x0: f64, top: f64, colour: impl Fn(&str) -> &'static str) {
     let legend = [
         ("predictive", "predictive"),
         ("reactive_threshold", "threshold (alarm)"),
@@ -294,30 +301,28 @@ pub fn plot(s: &TuneSummary) -> String {
         ("seasonal_naive", "seasonal naive"),
     ];
     for (i, (k, name)) in legend.iter().enumerate() {
-        let y = T + 16.0 + 22.0 * i as f64;
+        let y = top + 16.0 + 22.0 * i as f64;
         let _ = writeln!(
             out,
             r#"<circle cx="{:.1}" cy="{:.1}" r="5" fill="{}"/><text x="{:.1}" y="{:.1}">{name}</text>"#,
-            W - R + 24.0,
+            x0 + 24.0,
             y - 4.0,
             colour(k),
-            W - R + 36.0,
+            x0 + 36.0,
             y
         );
     }
-    let y = T + 16.0 + 22.0 * 4.0;
+    let y = top + 16.0 + 22.0 * 4.0;
     let _ = writeln!(
         out,
         r##"<circle cx="{:.1}" cy="{:.1}" r="8" fill="none" stroke="#000" stroke-width="2"/><text x="{:.1}" y="{:.1}">chosen</text><text x="{:.1}" y="{:.1}" fill="#666">faint: misses the objective</text>"##,
-        W - R + 24.0,
+        x0 + 24.0,
         y - 4.0,
-        W - R + 36.0,
+        x0 + 36.0,
         y,
-        W - R + 16.0,
+        x0 + 16.0,
         y + 24.0
     );
-    out.push_str("</svg>\n");
-    out
 }
 
 fn esc(s: &str) -> String {
