@@ -38,13 +38,7 @@ pub fn run(s: &BacktestSettings, quiet: bool) -> Result<(i32, BacktestSummary)> 
     } = load_trace(&s.data, quiet)?;
     seconds.insert("ingest".into(), t0.elapsed().as_secs_f64());
     let step = trace.step();
-    let (capacity, capacity_source) = match s.profile.pool.capacity {
-        CapacitySource::PerNode(c) => (c, format!("--capacity-per-node {}", c.per_node())),
-        CapacitySource::P999Nodes(n) => (
-            capacity_for_p999(trace.demand(), n).context("--p999-nodes")?,
-            format!("the 99.9th percentile of demand needs {n} nodes (--p999-nodes)"),
-        ),
-    };
+    let (capacity, capacity_source) = capacity_of(s.profile.pool.capacity, trace.demand())?;
     let model = fixed_model(s)?;
     let params = replay_params(
         &s.profile,
@@ -73,6 +67,16 @@ pub fn run(s: &BacktestSettings, quiet: bool) -> Result<(i32, BacktestSummary)> 
     let bt = run_backtest(&trace, &checked, calendar.as_ref(), &mut progress)?;
     pb.finish_and_clear();
     seconds.insert("replay".into(), t1.elapsed().as_secs_f64());
+    for m in &bt.report.policies {
+        tracing::info!(
+            policy = %m.policy,
+            node_hours_vs_oracle = m.node_hours_vs_oracle.unwrap_or(f64::NAN),
+            under_provisioned_pct = m.under_provisioned_pct,
+            operations = m.actions,
+            waited = m.waited,
+            "replayed"
+        );
+    }
 
     let mut files = BTreeMap::new();
     if let Some(p) = &s.plan_out {
@@ -244,6 +248,18 @@ pub(super) fn replay_params(
     p.operations = pool.operations();
     p.start = wf.start;
     p
+}
+
+/// The capacity per node of a replay, and where it came from: given, or
+/// such that the 99.9th percentile of `demand` needs so many nodes.
+pub fn capacity_of(source: CapacitySource, demand: &[f64]) -> Result<(Capacity, String)> {
+    Ok(match source {
+        CapacitySource::PerNode(c) => (c, format!("--capacity-per-node {}", c.per_node())),
+        CapacitySource::P999Nodes(n) => (
+            capacity_for_p999(demand, n).context("--p999-nodes")?,
+            format!("the 99.9th percentile of demand needs {n} nodes (--p999-nodes)"),
+        ),
+    })
 }
 
 #[cfg(test)]

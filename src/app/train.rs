@@ -50,6 +50,13 @@ pub fn run(s: &TrainSettings, now: DateTime<Utc>, quiet: bool) -> Result<(i32, T
     }
     let loaded = source::load(&src, &s.data.read)?;
     seconds.insert("ingest".into(), t0.elapsed().as_secs_f64());
+    tracing::info!(
+        source = %src.location,
+        steps = loaded.series.len(),
+        columns = ?loaded.series.names(),
+        seconds = t0.elapsed().as_secs_f64(),
+        "read the history"
+    );
     let series = &loaded.series;
     let metric = source::choose_metric(s.data.metric.as_deref(), series.names(), loaded.format)?;
     series.column(&metric).map_err(anyhow::Error::msg)?;
@@ -65,6 +72,10 @@ pub fn run(s: &TrainSettings, now: DateTime<Utc>, quiet: bool) -> Result<(i32, T
         ModelSpec::Regression { inputs } => fit_regression(s, inputs, series, &metric, &name)?,
     };
     seconds.insert("fit_and_evaluate".into(), t1.elapsed().as_secs_f64());
+    tracing::info!(
+        seconds = t1.elapsed().as_secs_f64(),
+        "fitted and evaluated walk-forward"
+    );
     fitted
         .settings
         .insert("gate_metric".into(), s.gate_metric.to_string());

@@ -9,13 +9,13 @@ use super::{exit, ui, write_atomic};
 use crate::core::plan::control::{Datapoints, NodeControl};
 use crate::core::plan::{CheckedPolicy, PolicyKind, Strategy};
 use crate::core::sim::backtest::{
-    capacity_for_p999, forecast_tape, run_backtest, BacktestReport, CheckedBacktest, Tape, Trace,
+    forecast_tape, run_backtest, BacktestReport, CheckedBacktest, Tape, Trace,
 };
 use crate::core::sim::pool::{sized_for, PolicyMetrics};
 use crate::core::sim::tune::{self, Candidate, Objective, Replayed, Scored};
 use crate::core::time::rfc3339;
 use crate::report::tune::{HeldBack, TuneSummary, Window};
-use crate::settings::profile::{AlarmOn, CapacitySource, Fallback, PoolProfile, ScalingProfile};
+use crate::settings::profile::{AlarmOn, Fallback, PoolProfile, ScalingProfile};
 use crate::settings::tune::TuneSettings;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -43,7 +43,8 @@ pub fn run(s: &TuneSettings, quiet: bool) -> Result<(i32, TuneSummary)> {
     } = load_trace(&s.data, quiet)?;
     let n = trace.demand().len();
     let split = ((n as f64 * s.tune_fraction).ceil() as usize).clamp(1, n - 1);
-    let (capacity, capacity_source) = capacity_of(s, &trace)?;
+    let (capacity, capacity_source) =
+        super::backtest::capacity_of(s.profile.pool.capacity, trace.demand())?;
     let lead = s
         .profile
         .pool
@@ -101,6 +102,13 @@ pub fn run(s: &TuneSettings, quiet: bool) -> Result<(i32, TuneSummary)> {
     seconds.insert("replay".into(), t2.elapsed().as_secs_f64());
 
     let choice = tune::choose(&scored).context("no candidate to choose from")?;
+    tracing::info!(
+        candidates = scored.len(),
+        meet_objective = scored.iter().filter(|c| c.feasible).count(),
+        chosen = %scored[choice.index].label,
+        why = %choice.why,
+        "tune chose"
+    );
     let chosen = &candidates[choice.index];
     let kind = chosen.candidate.kind();
     let profile_text = format!(
@@ -147,17 +155,6 @@ pub fn run(s: &TuneSettings, quiet: bool) -> Result<(i32, TuneSummary)> {
         .seconds
         .insert("total".into(), t0.elapsed().as_secs_f64());
     Ok((exit::OK, summary))
-}
-
-/// The capacity per node of the tune, and where it came from.
-fn capacity_of(s: &TuneSettings, trace: &Trace) -> Result<(crate::core::plan::Capacity, String)> {
-    Ok(match s.profile.pool.capacity {
-        CapacitySource::PerNode(c) => (c, format!("--capacity-per-node {}", c.per_node())),
-        CapacitySource::P999Nodes(k) => (
-            capacity_for_p999(trace.demand(), k).context("--p999-nodes")?,
-            format!("the 99.9th percentile of demand needs {k} nodes (--p999-nodes)"),
-        ),
-    })
 }
 
 /// What the tuning window's blocks are ([`tune::block_steps`]).

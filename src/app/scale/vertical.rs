@@ -16,17 +16,23 @@ use crate::settings::scale::ScaleSettings;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 
-/// Run the vertical policy once.
-pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, VerticalRecord)> {
+/// The scale set a vertical run resizes, once its ladder is known to exist.
+fn target(s: &ScaleSettings) -> Result<crate::arm::VmssId> {
     let id = inputs::vmss_target(
         s,
         "vertical",
         "an AKS node pool cannot change its VM size in place: create a new pool with the larger size, cordon and drain the old one's nodes, then delete it (scale the pool by count with --policy predictive or alarm)",
     )?;
-    let v = &s.profile.vertical;
-    if v.ladder.is_empty() {
+    if s.profile.vertical.ladder.is_empty() {
         bail!("--policy vertical needs --ladder, the VM sizes from smallest to largest, e.g. Standard_D2s_v5,Standard_D4s_v5,Standard_D8s_v5");
     }
+    Ok(id)
+}
+
+/// Run the vertical policy once.
+pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, VerticalRecord)> {
+    let id = target(s)?;
+    let v = &s.profile.vertical;
     let src = DataSource::resolve(s.data.location.as_deref(), &s.data.storage)?;
     // With a model, the data is read at the model's step.
     let model = match &s.model {

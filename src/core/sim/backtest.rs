@@ -791,38 +791,10 @@ pub fn run_backtest(
     let mut policies = Vec::with_capacity(runs.len());
     let mut plans = Vec::with_capacity(runs.len());
     for run in runs {
+        plans.push(plan_of(trace, &run));
         let mut m = run.metrics;
         m.node_hours_vs_oracle = oracle_hours.filter(|h| *h > 0.0).map(|h| m.node_hours / h);
         policies.push(m);
-        plans.push(PolicyPlan {
-            policy: run.policy,
-            rows: trace
-                .rows()
-                .iter()
-                .enumerate()
-                .map(|(i, row)| {
-                    let s = &run.steps[row.bucket];
-                    let first = i == 0 || trace.rows()[i - 1].bucket != row.bucket;
-                    let change = match s.change {
-                        PoolChange::Out { added } if first => i64::from(added),
-                        PoolChange::In { cancelled, removed } if first => {
-                            -(i64::from(cancelled) + i64::from(removed))
-                        }
-                        _ => 0,
-                    };
-                    PlanRow {
-                        timestamp: row.time,
-                        demand: s.demand,
-                        forecast: s.planned_demand,
-                        target_nodes: s.target,
-                        ready_nodes: s.ready,
-                        policy: run.policy,
-                        change,
-                        waited: first && s.waited,
-                    }
-                })
-                .collect(),
-        });
     }
     let step = trace.step();
     let report = BacktestReport {
@@ -844,6 +816,40 @@ pub fn run_backtest(
         policies,
     };
     Ok(Backtest { report, plans })
+}
+
+/// One run's plan: a row per input row, the step's operation and wait on
+/// the first row of each step only.
+fn plan_of(trace: &Trace, run: &SimRun) -> PolicyPlan {
+    let rows = trace.rows();
+    PolicyPlan {
+        policy: run.policy,
+        rows: rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let s = &run.steps[row.bucket];
+                let first = i == 0 || rows[i - 1].bucket != row.bucket;
+                let change = match s.change {
+                    PoolChange::Out { added } if first => i64::from(added),
+                    PoolChange::In { cancelled, removed } if first => {
+                        -(i64::from(cancelled) + i64::from(removed))
+                    }
+                    _ => 0,
+                };
+                PlanRow {
+                    timestamp: row.time,
+                    demand: s.demand,
+                    forecast: s.planned_demand,
+                    target_nodes: s.target,
+                    ready_nodes: s.ready,
+                    policy: run.policy,
+                    change,
+                    waited: first && s.waited,
+                }
+            })
+            .collect(),
+    }
 }
 
 /// The model in use and what its signals need.
