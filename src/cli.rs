@@ -591,9 +591,14 @@ pub struct ScaleArgs {
     /// Entra ID authority host. Default: https://login.microsoftonline.com.
     #[arg(long, env = "AZURE_AUTHORITY_HOST", help_heading = "Azure")]
     pub authority_host: Option<String>,
-    /// An extra trusted root certificate (PEM), e.g. a TLS-inspecting proxy's or the emulator's.
+    /// Trust only the root certificate(s) in this PEM file, e.g. a
+    /// TLS-inspecting proxy's or the emulator's (the system's roots are not
+    /// loaded; see --ca-cert-merge).
     #[arg(long, env = "MLSCALER_CA_CERT", help_heading = "Azure")]
     pub ca_cert: Option<PathBuf>,
+    /// With --ca-cert: trust the system's root certificates as well (no effect without it).
+    #[arg(long, env = "MLSCALER_CA_CERT_MERGE", help_heading = "Azure")]
+    pub ca_cert_merge: bool,
 
     /// The scaling policy: predictive (a forecast model), alarm (M-of-N alarm
     /// rules, as cloud alarms do; no model), target-tracking (utilisation of the

@@ -9,9 +9,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let (argv, config) = match file::with_config(argv) {
+    let (argv, config) = match file::with_config(argv.clone()) {
         Ok(x) => x,
-        Err(e) => return fail(&e),
+        // The config file could not be read or applied: the output flags are
+        // read from the command line alone, so `--output json` still gets
+        // its one JSON document.
+        Err(e) => return failed(output_without_config(argv), &e.to_string(), "settings"),
     };
     let cli = <Cli as clap::Parser>::parse_from(argv);
     let output = Output::from_cli(&cli);
@@ -46,9 +49,28 @@ fn failed(output: Output, message: &str, class: &str) -> ExitCode {
     ExitCode::from(exit::FAILED as u8)
 }
 
-fn fail(e: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("error: {e}");
-    ExitCode::from(exit::FAILED as u8)
+/// The output flags of a command line whose config file failed: as clap
+/// reads them when the line parses without the file; else only whether
+/// `--output json` is on it; else text.
+fn output_without_config(argv: Vec<std::ffi::OsString>) -> Output {
+    let text = Output {
+        quiet: false,
+        json: false,
+        json_logs: false,
+        verbose: 0,
+    };
+    if let Ok(cli) = <Cli as clap::Parser>::try_parse_from(&argv) {
+        return Output::from_cli(&cli);
+    }
+    let args: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let json = args
+        .windows(2)
+        .any(|w| w[0] == "--output" && w[1] == "json")
+        || args.iter().any(|a| a == "--output=json");
+    Output { json, ..text }
 }
 
 fn completions(cli: &Cli) -> ExitCode {

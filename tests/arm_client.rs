@@ -418,7 +418,10 @@ fn wrong_secret_is_an_auth_error_that_does_not_show_the_secret() {
 #[test]
 fn arm_rejects_a_call_without_a_valid_token_with_401() {
     let emu = Emulator::start(&seed());
-    let http = mlscaler::azure::credential::http_client(Some(&emu.ca_path)).unwrap();
+    let http = mlscaler::azure::credential::http_client(mlscaler::azure::credential::Roots::Only(
+        &emu.ca_path,
+    ))
+    .unwrap();
     let url = format!("{}/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachineScaleSets/vmss1?api-version=2024-03-01", emu.base_url);
     let rt = Blocking::new().unwrap();
     let status = rt.block_on(async {
@@ -1032,7 +1035,10 @@ fn a_stop_request_ends_a_wait_and_no_further_write_is_sent() {
         stop: stop.clone(),
         ..Default::default()
     };
-    let http = mlscaler::azure::credential::http_client(Some(&emu.ca_path)).unwrap();
+    let http = mlscaler::azure::credential::http_client(mlscaler::azure::credential::Roots::Only(
+        &emu.ca_path,
+    ))
+    .unwrap();
     let client = mlscaler::arm::ArmClient::new(
         emu.config(),
         emu.credential_with_secret(CLIENT_SECRET),

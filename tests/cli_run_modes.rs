@@ -251,6 +251,31 @@ fn with_output_json_a_failed_command_still_prints_one_json_document() {
         doc["error"].as_str().unwrap().contains("score-from"),
         "{doc}"
     );
+    // A config file that cannot be used: the document too, naming the file
+    // and the key.
+    std::fs::write(dir.path().join("bad.toml"), "[backtest]\nno-such-key = 3\n").unwrap();
+    let r = mlscaler(
+        dir.path(),
+        &["backtest", "--config", "bad.toml", "--output", "json"],
+    );
+    assert_code(&r, 1);
+    let doc = r.json();
+    assert_eq!(doc["error_class"], "settings");
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.contains("bad.toml") && error.contains("no-such-key"),
+        "{doc}"
+    );
+    let r = mlscaler(
+        dir.path(),
+        &["backtest", "--config", "missing.toml", "--output=json"],
+    );
+    assert_code(&r, 1);
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("missing.toml"),
+        "{}",
+        r.stdout
+    );
     // Text output prints nothing on standard output.
     let r = mlscaler(dir.path(), &["backtest", "--score-from", "2"]);
     assert_code(&r, 1);

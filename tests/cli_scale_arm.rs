@@ -67,7 +67,8 @@ fn scale(emu: &Emulator, dir: &Path, secret: &str, extra: &[&str], env: &[(&str,
         "json",
     ];
     args.extend_from_slice(extra);
-    if !extra.contains(&"--now") {
+    // Loop mode runs on the clock.
+    if !extra.contains(&"--now") && !extra.contains(&"--every") {
         args.extend_from_slice(&["--now", "1998-06-30T18:40:00Z"]);
     }
     let owned = emu.cli_env(secret);
@@ -159,6 +160,84 @@ fn an_aks_pool_is_scaled_out_before_the_peak_with_one_put_and_a_decision_record(
     );
     assert_code(&again, 4);
     assert!(emu.calls("PUT").is_empty());
+}
+
+#[test]
+fn loop_mode_reuses_one_client_and_one_token_across_rounds_and_merged_roots_work_too() {
+    let emu = Emulator::start(&seed());
+    let dir = workdir();
+    let target = pool("np1");
+    let token_requests = |emu: &Emulator| {
+        emu.requests()
+            .iter()
+            .filter(|e| e.path.contains("/oauth2/"))
+            .count()
+    };
+    let r = scale(
+        &emu,
+        dir.path(),
+        arm::CLIENT_SECRET,
+        &[
+            "--target",
+            &target,
+            "--dry-run",
+            "--every",
+            "1s",
+            "--jitter",
+            "0s",
+            "--rounds",
+            "3",
+        ],
+        &[],
+    );
+    assert_code(&r, 0);
+    let rounds: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
+        .collect();
+    assert_eq!(rounds.len(), 3, "{}", r.stdout);
+    assert!(
+        rounds.iter().all(|x| x["outcome"] == "held"),
+        "{}",
+        r.stdout
+    );
+    // (On the clock, the 1998 data is stale: the forecast is not used and
+    // nothing is scaled in.) Every round read the pool; one sign-in served
+    // them all.
+    assert!(emu.calls("GET").len() >= 3, "{:?}", emu.requests());
+    assert_eq!(token_requests(&emu), 1, "{:?}", emu.requests());
+
+    // --ca-cert pins: with another emulator's CA given, the system's roots
+    // (here: this emulator's CA, through SSL_CERT_FILE) are not consulted
+    // and nothing is sent; with --ca-cert-merge they are, and it is reached.
+    emu.clear_log();
+    let other = Emulator::start(&seed());
+    let system_roots = emu.ca_path.display().to_string();
+    let pinned_elsewhere = other.ca_path.display().to_string();
+    let env = [
+        ("SSL_CERT_FILE", system_roots.as_str()),
+        ("MLSCALER_CA_CERT", pinned_elsewhere.as_str()),
+    ];
+    let pinned = scale(
+        &emu,
+        dir.path(),
+        arm::CLIENT_SECRET,
+        &["--target", &target, "--dry-run"],
+        &env,
+    );
+    assert_eq!(pinned.code, 1, "{}\n{}", pinned.stdout, pinned.stderr);
+    assert_eq!(token_requests(&emu), 0, "{:?}", emu.requests());
+    let merged = scale(
+        &emu,
+        dir.path(),
+        arm::CLIENT_SECRET,
+        &["--target", &target, "--dry-run", "--ca-cert-merge"],
+        &env,
+    );
+    assert_code(&merged, 0);
+    assert_eq!(merged.json()["outcome"], "would_apply");
+    assert_eq!(token_requests(&emu), 1, "a new process signs in again");
 }
 
 #[test]

@@ -377,14 +377,14 @@ impl ArmClient {
     }
 
     /// Builds the credential for `choice` and a client sharing its HTTP
-    /// transport (so both trust the extra root in `auth.ca_cert`, if any).
+    /// transport (so both trust the same roots: `auth.ca_cert`'s, if any).
     pub fn connect(
         config: ArmConfig,
         choice: crate::azure::credential::AuthChoice,
         auth: &crate::azure::credential::AuthSettings,
     ) -> Result<Self, ArmError> {
         use crate::azure::credential;
-        let http = credential::http_client(auth.ca_cert.as_deref())
+        let http = credential::http_client(credential::Roots::of(auth))
             .map_err(|e| ArmError::Credential(e.to_string()))?;
         let cred = credential::credential_with_client(choice, auth, http.clone())
             .map_err(|e| ArmError::Credential(e.to_string()))?;

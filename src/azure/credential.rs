@@ -9,13 +9,15 @@
 //! [`credential`] turns an [`AuthChoice`] and the settings into a credential.
 //! `auto` finds a VM's managed identity as the Azure SDKs do, by asking the
 //! instance metadata service (IMDS) once ([`imds_available`]).
-//! The HTTP transport can trust one extra root certificate (a PEM file), for
-//! a TLS-intercepting proxy or the local ARM emulator; the authority host is
-//! configurable for sovereign clouds and the emulator.
+//! The HTTP transport can be pinned to the root certificate(s) of a PEM file
+//! (a TLS-intercepting proxy's, the local ARM emulator's): then only those are
+//! trusted and the system's roots are not loaded at all (a decision costs
+//! less), unless asked to merge them; the authority host is configurable for
+//! sovereign clouds and the emulator.
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
-use azure_core::http::{ClientOptions, Transport};
+use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
 use azure_identity::{
     AzureCliCredential, AzureCliCredentialOptions, AzurePipelinesCredential,
     AzurePipelinesCredentialOptions, ClientAssertionCredentialOptions, ClientSecretCredential,
@@ -30,6 +32,9 @@ use std::time::Duration;
 
 /// Environment variable naming a PEM file with an extra trusted root certificate.
 pub const CA_CERT_ENV: &str = "MLSCALER_CA_CERT";
+/// Environment variable: `true` trusts the system's roots as well as the
+/// PEM file's (default: only the file's).
+pub const CA_CERT_MERGE_ENV: &str = "MLSCALER_CA_CERT_MERGE";
 /// Environment variable with the Entra ID authority host (as azure_identity reads it).
 pub const AUTHORITY_HOST_ENV: &str = "AZURE_AUTHORITY_HOST";
 
@@ -166,8 +171,11 @@ pub struct AuthSettings {
     /// Entra ID authority host, e.g. `https://login.microsoftonline.us`
     /// (None: `AZURE_AUTHORITY_HOST`, else the public cloud).
     pub authority_host: Option<String>,
-    /// A PEM file with extra trusted root certificate(s).
+    /// A PEM file with the trusted root certificate(s): the only ones
+    /// trusted, unless `ca_cert_merge`.
     pub ca_cert: Option<PathBuf>,
+    /// Trust the system's roots as well as `ca_cert`'s.
+    pub ca_cert_merge: bool,
     /// `AZURE_FEDERATED_TOKEN_FILE` (workload identity).
     pub federated_token_file: Option<PathBuf>,
     /// An Azure Pipelines service connection in the environment.
@@ -218,6 +226,7 @@ impl AuthSettings {
             client_secret: var(&["AZURE_CLIENT_SECRET", "SP_APP_SECRET"]).map(Secret::new),
             authority_host: var(&[AUTHORITY_HOST_ENV]),
             ca_cert: var(&[CA_CERT_ENV]).map(PathBuf::from),
+            ca_cert_merge: var(&[CA_CERT_MERGE_ENV]).is_some_and(|v| truthy(&v)),
             federated_token_file: var(&["AZURE_FEDERATED_TOKEN_FILE"]).map(PathBuf::from),
             pipelines: PipelinesConnection {
                 service_connection_id: var(&[PIPELINES_SERVICE_CONNECTION_ENV]),
@@ -337,15 +346,46 @@ pub enum CredentialError {
     Identity { choice: AuthChoice, message: String },
 }
 
-/// A `reqwest` client that also trusts the root certificate(s) in `ca_cert`
-/// (if any), with bounded connect/read timeouts and no redirects (as
-/// azure_core's default client).
-pub fn http_client(ca_cert: Option<&Path>) -> Result<reqwest::Client, CredentialError> {
+/// Whether an environment value switches a setting on (`1`, `true`, `yes`,
+/// `on`, any case), as clap reads boolean flags from the environment.
+fn truthy(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on" | "y"
+    )
+}
+
+/// How the HTTP transport decides whom to trust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Roots<'a> {
+    /// The system's root certificates (the platform verifier).
+    System,
+    /// Only the root certificate(s) in this PEM file: the system's are not
+    /// loaded (pinning; a TLS-intercepting proxy; the emulator).
+    Only(&'a Path),
+    /// The system's and this file's.
+    Merge(&'a Path),
+}
+
+impl<'a> Roots<'a> {
+    /// The roots `settings` ask for.
+    pub fn of(settings: &'a AuthSettings) -> Self {
+        match (&settings.ca_cert, settings.ca_cert_merge) {
+            (None, _) => Roots::System,
+            (Some(p), false) => Roots::Only(p),
+            (Some(p), true) => Roots::Merge(p),
+        }
+    }
+}
+
+/// A `reqwest` client trusting `roots`, with bounded connect/read timeouts
+/// and no redirects (as azure_core's default client).
+pub fn http_client(roots: Roots<'_>) -> Result<reqwest::Client, CredentialError> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(20))
         .read_timeout(Duration::from_secs(60))
         .redirect(reqwest::redirect::Policy::none());
-    if let Some(path) = ca_cert {
+    if let Roots::Only(path) | Roots::Merge(path) = roots {
         let pem = std::fs::read(path).map_err(|e| CredentialError::CaCert {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -361,7 +401,11 @@ pub fn http_client(ca_cert: Option<&Path>) -> Result<reqwest::Client, Credential
                 message: "no PEM certificate in the file".into(),
             });
         }
-        builder = builder.tls_certs_merge(certs);
+        builder = if matches!(roots, Roots::Merge(_)) {
+            builder.tls_certs_merge(certs)
+        } else {
+            builder.tls_certs_only(certs)
+        };
     }
     builder
         .build()
@@ -380,8 +424,19 @@ pub fn client_options_with_transport(
     settings: &AuthSettings,
     transport: Transport,
 ) -> ClientOptions {
+    // Token requests: a few quick retries, not the SDK's default of eight
+    // over more than a minute. A round that cannot sign in fails within
+    // seconds with the cause (a certificate the pinned roots do not cover,
+    // an unreachable authority) and the next round tries again.
+    let retry = RetryOptions::exponential(ExponentialRetryOptions {
+        initial_delay: azure_core::time::Duration::milliseconds(200),
+        max_retries: 3,
+        max_total_elapsed: azure_core::time::Duration::seconds(10),
+        max_delay: azure_core::time::Duration::seconds(4),
+    });
     let mut options = ClientOptions {
         transport: Some(transport),
+        retry,
         ..Default::default()
     };
     if let Some(host) = &settings.authority_host {
@@ -397,7 +452,7 @@ pub fn credential(
     choice: AuthChoice,
     settings: &AuthSettings,
 ) -> Result<Arc<dyn TokenCredential>, CredentialError> {
-    let http = http_client(settings.ca_cert.as_deref())?;
+    let http = http_client(Roots::of(settings))?;
     credential_with_client(choice, settings, http)
 }
 

@@ -66,6 +66,8 @@ pub struct ArmAccess {
     pub endpoint: Option<String>,
     pub authority_host: Option<String>,
     pub ca_cert: Option<PathBuf>,
+    /// Trust the system's roots as well as `ca_cert`'s.
+    pub ca_cert_merge: bool,
 }
 
 /// When the run plans.
@@ -188,6 +190,7 @@ impl ScaleSettings {
                 endpoint: a.arm_endpoint.clone(),
                 authority_host: a.authority_host.clone(),
                 ca_cert: a.ca_cert.clone(),
+                ca_cert_merge: a.ca_cert_merge,
             },
             policy,
             model: a.model.clone(),

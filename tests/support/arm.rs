@@ -126,7 +126,7 @@ impl Emulator {
         secret: &str,
         sleeper: Arc<RecordingSleeper>,
     ) -> ArmClient {
-        let http = credential::http_client(Some(&self.ca_path)).unwrap();
+        let http = credential::http_client(credential::Roots::Only(&self.ca_path)).unwrap();
         ArmClient::new(config, self.credential_with_secret(secret), http)
             .unwrap()
             .with_timing(sleeper, Arc::new(HalfJitter))
@@ -152,7 +152,8 @@ impl Emulator {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, String> {
-        let http = credential::http_client(Some(&self.ca_path)).map_err(|e| e.to_string())?;
+        let http = credential::http_client(credential::Roots::Only(&self.ca_path))
+            .map_err(|e| e.to_string())?;
         let url = format!("{}{path}", self.base_url);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

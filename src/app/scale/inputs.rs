@@ -287,10 +287,57 @@ fn up_to_now(
     Ok((series.head(known), now))
 }
 
-/// The ARM client of the run (credential, endpoint, extra root) and the
+/// The ARM client of the run (credential, endpoint, trusted roots) and the
 /// runtime it must be used on.
+///
+/// Built once per process for the same settings and shared by every round
+/// of `scale --every`: the rounds reuse the TLS set-up, the pooled HTTPS
+/// connection and the credential's cached token instead of paying for them
+/// again each time. The round's own limits and journal are applied to the
+/// shared client per round.
 pub fn arm_client(s: &ScaleSettings) -> Result<(ArmClient, Blocking)> {
-    use crate::azure::credential::{AuthSettings, AUTHORITY_HOST_ENV, CA_CERT_ENV};
+    let key = (s.arm.clone(), s.run.request_timeout);
+    let mut slot = ARM_CONNECTION
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cached = slot
+        .as_ref()
+        .filter(|(k, _, _)| *k == key)
+        .map(|(_, client, rt)| (client.clone(), rt.clone()));
+    let (mut client, rt) = match cached {
+        Some(found) => {
+            tracing::debug!("ARM client reused from an earlier round");
+            found
+        }
+        None => {
+            let made = (connect_arm(s)?, Blocking::new()?);
+            *slot = Some((key, made.0.clone(), made.1.clone()));
+            made
+        }
+    };
+    drop(slot);
+    // The round's limits (the longest wait, the deadline, the stop flag) and
+    // its journal of writes, when run as a round of `scale`.
+    if let Some(round) = super::round::current() {
+        client = client.with_limits(round.limits).with_journal(round.journal);
+    }
+    Ok((client, rt))
+}
+
+type ArmConnection = (
+    (crate::settings::scale::ArmAccess, std::time::Duration),
+    ArmClient,
+    Blocking,
+);
+
+/// The process's ARM client and runtime, with the settings they were made
+/// for. A static is never dropped: the runtime is not torn down at exit.
+static ARM_CONNECTION: std::sync::Mutex<Option<ArmConnection>> = std::sync::Mutex::new(None);
+
+fn connect_arm(s: &ScaleSettings) -> Result<ArmClient> {
+    use crate::azure::credential::{
+        AuthSettings, AUTHORITY_HOST_ENV, CA_CERT_ENV, CA_CERT_MERGE_ENV,
+    };
     let a = &s.arm;
     // Flags win over the environment (clap has already read the same variables into them).
     let lookup = |k: &str| -> Option<String> {
@@ -298,6 +345,7 @@ pub fn arm_client(s: &ScaleSettings) -> Result<(ArmClient, Blocking)> {
             crate::arm::client::ENDPOINT_ENV => a.endpoint.clone(),
             AUTHORITY_HOST_ENV => a.authority_host.clone(),
             CA_CERT_ENV => a.ca_cert.as_ref().map(|p| p.display().to_string()),
+            CA_CERT_MERGE_ENV => Some(a.ca_cert_merge.to_string()),
             _ => None,
         };
         flag.or_else(|| std::env::var(k).ok())
@@ -305,13 +353,7 @@ pub fn arm_client(s: &ScaleSettings) -> Result<(ArmClient, Blocking)> {
     let mut config = ArmConfig::from_lookup(lookup)?;
     config.request_timeout = s.run.request_timeout;
     let auth = AuthSettings::from_lookup(lookup);
-    let mut client = ArmClient::connect(config, a.auth, &auth)?;
-    // The round's limits (the longest wait, the deadline, the stop flag) and
-    // its journal of writes, when run as a round of `scale`.
-    if let Some(round) = super::round::current() {
-        client = client.with_limits(round.limits).with_journal(round.journal);
-    }
-    Ok((client, Blocking::new()?))
+    Ok(ArmClient::connect(config, a.auth, &auth)?)
 }
 
 /// What a node-count round scales: a simulated pool (kept in the state

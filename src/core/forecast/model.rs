@@ -452,6 +452,24 @@ impl ForecastModel {
     /// Forecast at origin `i` of a builder prepared over *transformed* values
     /// (backtests call this for every step; `origin_time` is the start of bucket `i`).
     pub fn forecast_at(&self, b: &FeatureBuilder<'_>, i: usize, origin_time: i64) -> Forecast {
+        self.forecast_at_with(b, i, origin_time, true)
+    }
+
+    /// As [`ForecastModel::forecast_at`], without the lead-window peak
+    /// quantiles (`peak: None`): for past origins, whose per-horizon points
+    /// and quantiles are all the drift and calibration signals read, at a
+    /// third of the cost.
+    pub fn horizons_at(&self, b: &FeatureBuilder<'_>, i: usize, origin_time: i64) -> Forecast {
+        self.forecast_at_with(b, i, origin_time, false)
+    }
+
+    fn forecast_at_with(
+        &self,
+        b: &FeatureBuilder<'_>,
+        i: usize,
+        origin_time: i64,
+        with_peak: bool,
+    ) -> Forecast {
         let mut row = vec![0.0; self.spec.width()];
         b.row(i, &mut row);
         let tf = self.transform;
@@ -462,7 +480,7 @@ impl ForecastModel {
             .collect();
         let points: Vec<f64> = model_space.iter().map(|p| tf.inverse(*p)).collect();
         let quantiles = horizon_quantiles(tf, &model_space, &self.intervals);
-        let peak = (!self.peak.is_empty()).then(|| PeakQuantiles {
+        let peak = (with_peak && !self.peak.is_empty()).then(|| PeakQuantiles {
             levels: CAL_LEVELS.to_vec(),
             values: peak_values(tf, &model_space, &self.intervals, &self.peak),
         });

@@ -173,7 +173,7 @@ impl<'m> SignalTracker<'m> {
         let drift_from = warm.max(n.saturating_sub(self.drift_steps + lead));
         let calib_from = warm.max(n.saturating_sub(self.calib_steps + lead));
         let model = self.model;
-        let forecast = |j: usize| model.forecast_at(b, j, start + j as i64 * step);
+        let forecast = |j: usize| model.horizons_at(b, j, start + j as i64 * step);
         let Some(last_known) = last_known.filter(|_| n > warm) else {
             return self.signals(0.0, 0.0, 0);
         };

@@ -932,7 +932,7 @@ fn run_predictive(
         for j in i..seg_end {
             let forecast = match (&in_use, &builder) {
                 (Some(u), Some(b)) if j >= u.model.spec.warmup() => {
-                    Some(u.model.forecast_at(b, j, start + j as i64 * step.secs()))
+                    Some(u.model.horizons_at(b, j, start + j as i64 * step.secs()))
                 }
                 _ => None,
             };
@@ -1108,7 +1108,7 @@ fn record_segment(
         .max()
         .unwrap_or(0);
     for j in range.start.saturating_sub(back).max(m.spec.warmup())..range.start {
-        let f = m.forecast_at(&b, j, start + j as i64 * step.secs());
+        let f = m.horizons_at(&b, j, start + j as i64 * step.secs());
         for t in &mut trackers {
             t.remember(j, &f);
         }
@@ -1121,7 +1121,7 @@ fn record_segment(
             }
             continue;
         }
-        let f = m.forecast_at(&b, j, start + j as i64 * step.secs());
+        let f = m.horizons_at(&b, j, start + j as i64 * step.secs());
         tape.values.push(Some(
             tape.quantiles
                 .iter()
