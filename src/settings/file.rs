@@ -168,11 +168,9 @@ pub fn scaling_profile(origin: &Path, text: &str) -> Result<ScalingProfile, Conf
     for key in f.table.keys() {
         let long = key.replace('_', "-");
         let known = long == "policy"
-            || profile_args.get_arguments().any(|a| {
-                a.get_long() == Some(long.as_str())
-                    || a.get_all_aliases()
-                        .is_some_and(|al| al.contains(&long.as_str()))
-            });
+            || profile_args
+                .get_arguments()
+                .any(|a| a.get_long() == Some(long.as_str()));
         if !known {
             return Err(ConfigError::NotProfile {
                 path: p,
@@ -526,6 +524,35 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not valid TOML"));
+    }
+
+    #[test]
+    fn a_profile_to_publish_holds_only_profile_settings_with_values_scale_accepts() {
+        let origin = Path::new("tonight.toml");
+        let p = scaling_profile(
+            origin,
+            "policy = \"target-tracking\"\ncapacity-per-node = 40.0\nlead-time = \"10m\"\nalarm-cooldown = \"5m\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.pool.lead_time.map(|d| d.to_string()).as_deref(),
+            Some("10m")
+        );
+        for (text, says) in [
+            (
+                "models = \"m\"\n",
+                "'models' is not a setting of the scaling profile",
+            ),
+            ("[scale]\nmax-nodes = 3\n", "'scale' is not a setting"),
+            ("quantile = 1.5\n", "quantile"),
+            ("policy = \"jobs\"\n", "jobs"),
+        ] {
+            let e = scaling_profile(origin, text).unwrap_err().to_string();
+            assert!(
+                e.contains("tonight.toml") && e.contains(says),
+                "{text}: {e}"
+            );
+        }
     }
 
     #[test]
