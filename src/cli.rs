@@ -359,6 +359,12 @@ pub struct TrainArgs {
     /// Registry name of the model (default: the metric).
     #[arg(long, help_heading = "Output")]
     pub name: Option<String>,
+    /// Publish this scaling profile (the TOML `tune --out` wrote) with the
+    /// model, in the same registry version: `scale` and `backtest` read it
+    /// with --published-profile. Checked before training; a refused or failed
+    /// run publishes neither.
+    #[arg(long, help_heading = "Output")]
+    pub publish_profile: Option<PathBuf>,
     /// Also write the evaluation plot (SVG) to this file.
     #[arg(long, help_heading = "Output")]
     pub plot: Option<PathBuf>,
@@ -413,6 +419,16 @@ pub struct BacktestArgs {
         help_heading = "Walk-forward"
     )]
     pub models: String,
+    /// With --model: replay this version of it (an id `train` printed)
+    /// instead of the latest.
+    #[arg(long, help_heading = "Walk-forward")]
+    pub model_version: Option<String>,
+    /// Use the scaling profile published with the model (`train
+    /// --publish-profile`) of --model (else of the metric) in --models, under
+    /// the flags, the environment and --config; with --model, replay the
+    /// version it was published with.
+    #[arg(long, help_heading = "Walk-forward")]
+    pub published_profile: bool,
     /// Start the controller at this time (RFC 3339): the data before it is
     /// history only, and the simulated target starts there as `scale --target
     /// sim` starts, sized for the load, with an empty memory. Default: the first row.
@@ -620,6 +636,15 @@ pub struct ScaleArgs {
         help_heading = "Model"
     )]
     pub models: String,
+    /// Load this version of the model (an id `train` printed) instead of the latest.
+    #[arg(long, help_heading = "Model")]
+    pub model_version: Option<String>,
+    /// Use the scaling profile published with the model (`train
+    /// --publish-profile`) in --models, under the flags, the environment and
+    /// --config, and load the model version it was published with: the pair
+    /// the last good nightly run published. Read once per run (not with --every).
+    #[arg(long, help_heading = "Model")]
+    pub published_profile: bool,
 
     #[command(flatten)]
     pub profile: ProfileArgs,

@@ -1,6 +1,7 @@
 //! The `mlscaler` binary: raw arguments (with the config file's settings
-//! under them) -> checked settings -> run the command -> exit code (see the
-//! README for the codes).
+//! under them, and under those the profile published in the registry when
+//! `--published-profile` asks for it) -> checked settings -> run the command
+//! -> exit code (see the README for the codes).
 
 use mlscaler::app::{self, exit};
 use mlscaler::cli::Cli;
@@ -16,9 +17,15 @@ fn main() -> ExitCode {
         // its one JSON document.
         Err(e) => return failed(output_without_config(argv), &e.to_string(), "settings"),
     };
-    let cli = <Cli as clap::Parser>::parse_from(argv);
+    let cli = <Cli as clap::Parser>::parse_from(&argv);
     let output = Output::from_cli(&cli);
     app::init_logging(output);
+    // `--published-profile`: the profile from the registry, under the rest.
+    let cli = match app::published::resolve(&cli, &argv, output.quiet) {
+        Ok(None) => cli,
+        Ok(Some(argv)) => <Cli as clap::Parser>::parse_from(argv),
+        Err(e) => return failed(output, &format!("{e:#}"), app::error_class(&e)),
+    };
     let command = match Command::from_cli(&cli, config.as_ref()) {
         Ok(Some(c)) => c,
         Ok(None) => return completions(&cli),

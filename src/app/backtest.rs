@@ -197,7 +197,11 @@ fn fixed_model(s: &BacktestSettings) -> Result<Option<FixedModel>> {
         return Ok(None);
     };
     let store = super::storage::open_models(&s.walk_forward.models, &s.data.storage)?;
-    let (_, payload) = crate::store::registry::Registry::new(store.as_ref()).load_latest(name)?;
+    let registry = crate::store::registry::Registry::new(store.as_ref());
+    let (_, payload) = match &s.walk_forward.model_version {
+        Some(v) => registry.load_version(name, v)?,
+        None => registry.load_latest(name)?,
+    };
     let crate::store::artifact::Model::Forecast(model) = payload.model else {
         bail!("--model {name}: not a forecast model")
     };

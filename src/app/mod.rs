@@ -7,6 +7,8 @@
 //! - [`train`], [`backtest`] (with [`backtest_jobs`], [`backtest_vertical`]),
 //!   [`scale`], [`tune`], [`inspect`], [`config`]: the commands;
 //! - [`source`], [`storage`]: reading data and opening stores;
+//! - [`published`]: the profile published with a model, for
+//!   `--published-profile`, applied before the settings are checked;
 //! - [`schedule`]: the loop mode's schedule; [`ui`]: progress bars.
 
 pub mod backtest;
@@ -14,6 +16,7 @@ pub mod backtest_jobs;
 pub mod backtest_vertical;
 pub mod config;
 pub mod inspect;
+pub mod published;
 pub mod scale;
 pub mod schedule;
 pub mod source;

@@ -1,5 +1,6 @@
 //! `mlscaler train`: data -> series -> fit -> walk-forward evaluation ->
-//! quality gate -> artifact + card in the registry.
+//! quality gate -> artifact + card (+ the scaling profile given with
+//! `--publish-profile`) in the registry, as one version.
 
 use super::source::{self, DataSource};
 use super::{exit, storage, ui};
@@ -41,6 +42,12 @@ pub fn run(s: &TrainSettings, now: DateTime<Utc>, quiet: bool) -> Result<(i32, T
     let calendar = source::read_calendar(s.data.calendar.as_deref())?;
     // Open the registry before the long work, so a bad location fails fast.
     let models = storage::open_models(&s.models, &s.data.storage)?;
+    // So is a bad profile to publish: it would publish nothing.
+    let profile = s
+        .publish_profile
+        .as_deref()
+        .map(|p| read_profile(p, s))
+        .transpose()?;
     let src = DataSource::resolve(s.data.location.as_deref(), &s.data.storage)?;
     if src.location == source::SAMPLE_NAME && !quiet {
         eprintln!(
@@ -117,7 +124,7 @@ pub fn run(s: &TrainSettings, now: DateTime<Utc>, quiet: bool) -> Result<(i32, T
         forced: !fitted.verdict.passed && s.force,
     };
     let t2 = Instant::now();
-    let summary = publish(s, models.as_ref(), card, fitted)?;
+    let summary = publish(s, models.as_ref(), card, fitted, profile.as_deref())?;
     seconds.insert("publish".into(), t2.elapsed().as_secs_f64());
     seconds.insert("total".into(), t0.elapsed().as_secs_f64());
     let code = if summary.status == "refused" {
@@ -233,13 +240,37 @@ fn fit_regression(
     })
 }
 
-/// Publish the model (or, refused by the gate, keep its card under
-/// `rejected/`), and write the plot where asked.
+/// The scaling profile to publish with the model: checked as `scale` and
+/// `backtest` read it, and tuned for the lead time the model is trained for.
+fn read_profile(path: &std::path::Path, s: &TrainSettings) -> Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "{}: cannot read the profile to publish (--publish-profile)",
+            path.display()
+        )
+    })?;
+    let profile = crate::settings::file::scaling_profile(path, &text)?;
+    if let (ModelSpec::Forecast(spec), Some(lead)) = (&s.model, profile.pool.lead_time) {
+        if lead != spec.lead_time {
+            anyhow::bail!(
+                "{}: the profile was tuned for lead time {lead}, the model would be trained for --lead-time {}; train with the profile's lead time (e.g. --config {})",
+                path.display(),
+                spec.lead_time,
+                path.display()
+            );
+        }
+    }
+    Ok(text.into_bytes())
+}
+
+/// Publish the model with the profile (or, refused by the gate, keep its
+/// card under `rejected/` and publish neither), and write the plot where asked.
 fn publish(
     s: &TrainSettings,
     models: &dyn crate::store::ObjectStore,
     card: ModelCard,
     fitted: Fitted,
+    profile: Option<&[u8]>,
 ) -> Result<TrainSummary> {
     let registry = Registry::new(models);
     let mut plot = None;
@@ -270,7 +301,7 @@ fn publish(
         card: card.clone(),
         model: fitted.model,
     };
-    let p = registry.publish(&payload, Some(fitted.plot_svg.as_bytes()))?;
+    let p = registry.publish(&payload, Some(fitted.plot_svg.as_bytes()), profile)?;
     plot = plot.or_else(|| p.plot.clone().map(|n| format!("{}/{}", p.location, n)));
     Ok(TrainSummary {
         status: if forced { "forced" } else { "published" },

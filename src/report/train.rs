@@ -228,9 +228,15 @@ pub fn render_text(s: &TrainSummary) -> String {
         (_, Some(p), _) => {
             out.push_str(&format!("{}: {}/{} (latest: {}/{})\n", s.status, p.location, p.artifact, p.location, p.pointer));
             out.push_str(&format!("card: {}/{}\n", p.location, p.card));
+            if let Some(profile) = &p.profile {
+                out.push_str(&format!(
+                    "profile: {}/{profile} (same version)\n",
+                    p.location
+                ));
+            }
         }
         (_, None, Some(r)) => out.push_str(&format!(
-            "not published: the previous model (if any) stays latest; card kept at {r}; use --force to publish anyway\n"
+            "not published: the previous model (and its profile, if any) stays latest; card kept at {r}; use --force to publish anyway\n"
         )),
         _ => {}
     }

@@ -37,6 +37,8 @@ pub struct WalkForward {
     pub model: Option<String>,
     /// The registry holding `model`.
     pub models: String,
+    /// The version of `model` to replay (`None`: the latest).
+    pub model_version: Option<String>,
     /// The controller's first decision (epoch seconds); `None`: the first row.
     pub start: Option<i64>,
 }
@@ -126,6 +128,7 @@ impl BacktestSettings {
                     .transpose()?,
                 model: a.model.clone().filter(|m| !m.trim().is_empty()),
                 models: a.models.clone(),
+                model_version: model_version(a)?,
                 start: a
                     .start
                     .as_deref()
@@ -191,4 +194,19 @@ where
         return Err(SettingsError::invalid("policy", "", "no policy to run"));
     }
     Ok(out)
+}
+
+/// `--model-version`: checked, and only with `--model`.
+fn model_version(a: &BacktestArgs) -> Result<Option<String>> {
+    let Some(v) = a.model_version.as_deref().map(str::trim) else {
+        return Ok(None);
+    };
+    if a.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
+        return Err(SettingsError::Combination(
+            "--model-version picks a version of --model: give --model NAME too".into(),
+        ));
+    }
+    crate::store::registry::check_version(v)
+        .map_err(|e| SettingsError::invalid("model-version", v, e.to_string()))?;
+    Ok(Some(v.to_string()))
 }

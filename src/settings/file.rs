@@ -24,6 +24,7 @@
 //! that the command line and the environment did not already set, so clap
 //! checks every value exactly as it checks flags.
 
+use super::profile::ScalingProfile;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Command, CommandFactory};
 use std::ffi::OsString;
@@ -48,6 +49,8 @@ pub enum ConfigError {
         key: String,
         hint: String,
     },
+    #[error("{path}: '{key}' is not a setting of the scaling profile; a profile to publish holds only the profile's settings and `policy` (what `mlscaler tune --out` writes), not where data, models or targets are")]
+    NotProfile { path: String, key: String },
     #[error("{path}: setting '{key}': {message}")]
     BadValue {
         path: String,
@@ -72,6 +75,14 @@ impl ConfigFile {
             path: p.clone(),
             source,
         })?;
+        ConfigFile::from_text(path, &text)
+    }
+
+    /// Check a config file's text read from elsewhere (a profile published in
+    /// the model registry); `origin` names it in messages.
+    pub fn from_text(origin: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
+        let path = origin;
+        let p = path.display().to_string();
         let table: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| ConfigError::Toml {
@@ -144,6 +155,54 @@ impl ConfigFile {
         }
         out
     }
+}
+
+/// A scaling profile to publish with a model (`train --publish-profile`):
+/// only the profile's settings and `policy` (what `tune --out` writes), each
+/// value checked as `scale` and `backtest` check it. The profile as `scale`
+/// reads it.
+pub fn scaling_profile(origin: &Path, text: &str) -> Result<ScalingProfile, ConfigError> {
+    let f = ConfigFile::from_text(origin, text)?;
+    let p = origin.display().to_string();
+    let profile_args = <crate::cli::ProfileArgs as clap::Args>::augment_args(Command::new("p"));
+    for key in f.table.keys() {
+        let long = key.replace('_', "-");
+        let known = long == "policy"
+            || profile_args
+                .get_arguments()
+                .any(|a| a.get_long() == Some(long.as_str()));
+        if !known {
+            return Err(ConfigError::NotProfile {
+                path: p,
+                key: key.clone(),
+            });
+        }
+    }
+    let mut scale = None;
+    for command in ["scale", "backtest"] {
+        let bad = |message: String| ConfigError::BadValue {
+            path: p.clone(),
+            key: format!("(as `{command}` reads it)"),
+            message,
+        };
+        let argv = apply(vec!["mlscaler".into(), command.into()], &f)?;
+        let cli = crate::cli::Cli::command()
+            .try_get_matches_from(&argv)
+            .and_then(|m| <crate::cli::Cli as clap::FromArgMatches>::from_arg_matches(&m))
+            .map_err(|e| bad(e.to_string().lines().next().unwrap_or_default().into()))?;
+        match &cli.command {
+            crate::cli::Command::Scale(a) => {
+                let s =
+                    super::scale::ScaleSettings::from_args(a).map_err(|e| bad(e.to_string()))?;
+                scale = Some(s.profile);
+            }
+            crate::cli::Command::Backtest(a) => {
+                super::backtest::BacktestSettings::from_args(a).map_err(|e| bad(e.to_string()))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(scale.expect("scale read the profile"))
 }
 
 /// A flag of `sub` (or a global flag of the root) by its long name, accepting
@@ -465,6 +524,35 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not valid TOML"));
+    }
+
+    #[test]
+    fn a_profile_to_publish_holds_only_profile_settings_with_values_scale_accepts() {
+        let origin = Path::new("tonight.toml");
+        let p = scaling_profile(
+            origin,
+            "policy = \"target-tracking\"\ncapacity-per-node = 40.0\nlead-time = \"10m\"\nalarm-cooldown = \"5m\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.pool.lead_time.map(|d| d.to_string()).as_deref(),
+            Some("10m")
+        );
+        for (text, says) in [
+            (
+                "models = \"m\"\n",
+                "'models' is not a setting of the scaling profile",
+            ),
+            ("[scale]\nmax-nodes = 3\n", "'scale' is not a setting"),
+            ("quantile = 1.5\n", "quantile"),
+            ("policy = \"jobs\"\n", "jobs"),
+        ] {
+            let e = scaling_profile(origin, text).unwrap_err().to_string();
+            assert!(
+                e.contains("tonight.toml") && e.contains(says),
+                "{text}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -116,6 +116,8 @@ pub struct ScaleSettings {
     /// Model name in the registry (default: the metric).
     pub model: Option<String>,
     pub models: String,
+    /// The version of the model to load (`None`: the latest).
+    pub model_version: Option<String>,
     pub profile: ScalingProfile,
     /// The jobs policy's scheduler documents (jobs, nodes).
     pub jobs_documents: Option<(String, String)>,
@@ -170,7 +172,22 @@ impl ScaleSettings {
                     "--now replays one moment; it cannot be combined with --every".into(),
                 ));
             }
+            if a.published_profile {
+                return Err(SettingsError::Combination(
+                    "--published-profile is read once, when the run starts, with the model version it came with; with --every the rounds would keep that pair while newer ones are published: run one process per round (the CronJob) instead".into(),
+                ));
+            }
         }
+        let model_version = a
+            .model_version
+            .as_deref()
+            .map(str::trim)
+            .map(|v| {
+                crate::store::registry::check_version(v)
+                    .map(|_| v.to_string())
+                    .map_err(|e| SettingsError::invalid("model-version", v, e.to_string()))
+            })
+            .transpose()?;
         Ok(ScaleSettings {
             data,
             target,
@@ -195,6 +212,7 @@ impl ScaleSettings {
             policy,
             model: a.model.clone(),
             models: a.models.clone(),
+            model_version,
             profile: ScalingProfile::from_args(&a.profile)?,
             jobs_documents,
             run: RunSettings {

@@ -121,6 +121,8 @@ pub struct TrainSettings {
     /// Registry name (default: the metric).
     pub name: Option<String>,
     pub plot: Option<PathBuf>,
+    /// A scaling profile (TOML) to publish with the model, in the same version.
+    pub publish_profile: Option<PathBuf>,
 }
 
 impl TrainSettings {
@@ -214,6 +216,7 @@ impl TrainSettings {
             models: a.models.clone(),
             name: a.name.clone(),
             plot: a.plot.clone(),
+            publish_profile: a.publish_profile.clone(),
         })
     }
 }

@@ -69,6 +69,7 @@ impl TuneSettings {
                     .transpose()?,
                 model: None,
                 models: String::new(),
+                model_version: None,
                 start: None,
             },
             out: a.out.clone(),

@@ -5,13 +5,17 @@
 //! <name>/<id>.mlsm            the artifact (header + postcard payload)
 //! <name>/<id>.card.json       its model card
 //! <name>/<id>.eval.svg        actual vs forecast on the evaluation window (optional)
-//! <name>/latest.json          pointer to the latest good model
+//! <name>/<id>.profile.toml    the scaling profile published with it (optional,
+//!                             `train --publish-profile`: what `tune` chose)
+//! <name>/latest.json          pointer to the latest good model (and its profile)
 //! <name>/rejected/<id>.card.json   cards of models the quality gate refused
 //! ```
 //!
-//! Publishing writes the artifact and its card first and the pointer last,
-//! each write atomic, so "latest" never names a missing or half-written
-//! model, and a failed or refused training run leaves the pointer unchanged.
+//! Publishing writes the artifact, its card and its profile first and the
+//! pointer last, each write atomic, so "latest" never names a missing or
+//! half-written model or profile, a model and its profile are one version
+//! (moved together by one write), and a failed or refused training run
+//! leaves the last good pair in place.
 
 use super::artifact::{self, ArtifactError, ArtifactPayload, EXTENSION};
 use super::card::ModelCard;
@@ -30,6 +34,13 @@ pub struct LatestPointer {
     pub created_at: String,
     /// CRC-32 of the whole artifact file, hex: detects a replaced artifact.
     pub crc32: String,
+    /// Object name of the scaling profile published with this version, if
+    /// one was (pointers written before profiles existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// CRC-32 of the profile, hex: detects a replaced profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_crc32: Option<String>,
 }
 
 /// Errors of the registry; each names the object involved.
@@ -55,6 +66,29 @@ pub enum RegistryError {
     },
     #[error("model name '{0}' must be non-empty and use only letters, digits, '-', '_' and '.'")]
     BadName(String),
+    #[error("{location}: model '{name}' version {id} was published without a scaling profile; publish one with `mlscaler train --publish-profile FILE` (FILE: what `mlscaler tune --out` wrote)")]
+    NoProfile {
+        location: String,
+        name: String,
+        id: String,
+    },
+    #[error("{location}: no version {id} of model '{name}' ({object} not found)")]
+    NoVersion {
+        location: String,
+        name: String,
+        id: String,
+        object: String,
+    },
+    #[error("{object}: the profile does not match the checksum in latest.json (expected {expected}, found {found}); it was replaced after publishing")]
+    ProfileMismatch {
+        object: String,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "model version '{0}' must be non-empty and use only letters, digits, '-', '_' and '.'"
+    )]
+    BadVersion(String),
 }
 
 /// Where a model was published.
@@ -65,6 +99,9 @@ pub struct Published {
     pub card: String,
     pub pointer: String,
     pub plot: Option<String>,
+    /// The scaling profile published in the same version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// A registry over an object store.
@@ -98,11 +135,13 @@ impl<'a> Registry<'a> {
         self.store.describe()
     }
 
-    /// Publish a model: artifact, card, optional plot, then the pointer.
+    /// Publish a model: artifact, card, optional plot and scaling profile
+    /// (TOML), then the pointer, which moves model and profile together.
     pub fn publish(
         &self,
         payload: &ArtifactPayload,
         plot_svg: Option<&[u8]>,
+        profile_toml: Option<&[u8]>,
     ) -> Result<Published, RegistryError> {
         let card = &payload.card;
         check_name(&card.name)?;
@@ -123,6 +162,14 @@ impl<'a> Registry<'a> {
             }
             None => None,
         };
+        let profile = match profile_toml {
+            Some(toml) => {
+                let n = profile_object(&card.name, &card.id);
+                self.store.put(&n, toml)?;
+                Some((n, format!("{:08x}", crc32fast::hash(toml))))
+            }
+            None => None,
+        };
         let pointer = LatestPointer {
             name: card.name.clone(),
             id: card.id.clone(),
@@ -130,6 +177,8 @@ impl<'a> Registry<'a> {
             card: card_name.clone(),
             created_at: card.created_at.clone(),
             crc32: format!("{:08x}", crc32fast::hash(&bytes)),
+            profile: profile.as_ref().map(|(n, _)| n.clone()),
+            profile_crc32: profile.as_ref().map(|(_, c)| c.clone()),
         };
         let pointer_name = format!("{}/latest.json", card.name);
         let json = serde_json::to_vec_pretty(&pointer).expect("pointer serializes");
@@ -140,6 +189,7 @@ impl<'a> Registry<'a> {
             card: card_name,
             pointer: pointer_name,
             plot,
+            profile: profile.map(|(n, _)| n),
         })
     }
 
@@ -177,7 +227,11 @@ impl<'a> Registry<'a> {
         &self,
         name: &str,
     ) -> Result<(LatestPointer, ArtifactPayload), RegistryError> {
-        let p = self.latest(name)?;
+        self.load_at(self.latest(name)?)
+    }
+
+    /// Load the model a pointer names, checked against its checksum.
+    fn load_at(&self, p: LatestPointer) -> Result<(LatestPointer, ArtifactPayload), RegistryError> {
         let bytes = self.store.get(&p.artifact)?;
         let found = format!("{:08x}", crc32fast::hash(&bytes));
         // Decode first: a truncated or corrupted file gets the specific message.
@@ -195,6 +249,87 @@ impl<'a> Registry<'a> {
         Ok((p, payload))
     }
 
+    /// Load version `id` of the model `name` (checked against the latest
+    /// pointer's checksum when it is the latest).
+    pub fn load_version(
+        &self,
+        name: &str,
+        id: &str,
+    ) -> Result<(LatestPointer, ArtifactPayload), RegistryError> {
+        let latest = self.latest(name)?;
+        if latest.id == id {
+            // The pointer just read, not a second read that may have moved.
+            return self.load_at(latest);
+        }
+        check_version(id)?;
+        let object = format!("{name}/{id}.{EXTENSION}");
+        let bytes = match self.store.get(&object) {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => {
+                return Err(RegistryError::NoVersion {
+                    location: self.location(),
+                    name: name.to_string(),
+                    id: id.to_string(),
+                    object,
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // The artifact's own header carries a CRC-32 of its payload.
+        let payload = artifact::decode(&bytes).map_err(|source| RegistryError::Artifact {
+            object: object.clone(),
+            source,
+        })?;
+        let profile = profile_object(name, id);
+        let profile = match self.store.get(&profile) {
+            Ok(_) => Some(profile),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        };
+        let pointer = LatestPointer {
+            name: name.to_string(),
+            id: id.to_string(),
+            card: format!("{name}/{id}.card.json"),
+            created_at: payload.card.created_at.clone(),
+            crc32: format!("{:08x}", crc32fast::hash(&bytes)),
+            artifact: object,
+            profile,
+            profile_crc32: None,
+        };
+        Ok((pointer, payload))
+    }
+
+    /// The scaling profile (TOML) published with the version `pointer`
+    /// names, checked against the pointer's checksum.
+    pub fn load_profile(&self, pointer: &LatestPointer) -> Result<String, RegistryError> {
+        let no_profile = || RegistryError::NoProfile {
+            location: self.location(),
+            name: pointer.name.clone(),
+            id: pointer.id.clone(),
+        };
+        let object = pointer.profile.as_ref().ok_or_else(no_profile)?;
+        let bytes = match self.store.get(object) {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => return Err(no_profile()),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(expected) = &pointer.profile_crc32 {
+            let found = format!("{:08x}", crc32fast::hash(&bytes));
+            if &found != expected {
+                return Err(RegistryError::ProfileMismatch {
+                    object: object.clone(),
+                    expected: expected.clone(),
+                    found,
+                });
+            }
+        }
+        String::from_utf8(bytes).map_err(|_| RegistryError::ProfileMismatch {
+            object: object.clone(),
+            expected: "UTF-8 TOML".into(),
+            found: "bytes that are not UTF-8".into(),
+        })
+    }
+
     /// Load one artifact by object name.
     pub fn load_object(&self, object: &str) -> Result<ArtifactPayload, RegistryError> {
         let bytes = self.store.get(object)?;
@@ -203,6 +338,16 @@ impl<'a> Registry<'a> {
             source,
         })
     }
+}
+
+/// Check a model version (an id `train` made): it becomes part of object names.
+pub fn check_version(id: &str) -> Result<(), RegistryError> {
+    check_name(id).map_err(|_| RegistryError::BadVersion(id.to_string()))
+}
+
+/// Object name of the scaling profile of version `id` of `name`.
+pub fn profile_object(name: &str, id: &str) -> String {
+    format!("{name}/{id}.profile.toml")
 }
 
 /// The card as pretty JSON (NaN metrics become null).
@@ -227,8 +372,10 @@ mod tests {
             reg.load_latest("m"),
             Err(RegistryError::NoModel { .. })
         ));
-        reg.publish(&payload("m", "1"), None).unwrap();
-        let published = reg.publish(&payload("m", "2"), Some(b"<svg/>")).unwrap();
+        reg.publish(&payload("m", "1"), None, None).unwrap();
+        let published = reg
+            .publish(&payload("m", "2"), Some(b"<svg/>"), None)
+            .unwrap();
         assert_eq!(published.plot.as_deref(), Some("m/2.eval.svg"));
         let (ptr, p) = reg.load_latest("m").unwrap();
         assert_eq!((ptr.id.as_str(), p.card.id.as_str()), ("2", "2"));
@@ -239,7 +386,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::new(dir.path());
         let reg = Registry::new(&store);
-        reg.publish(&payload("m", "1"), None).unwrap();
+        reg.publish(&payload("m", "1"), None, None).unwrap();
         reg.record_rejected(&payload("m", "2").card).unwrap();
         assert_eq!(reg.latest("m").unwrap().id, "1");
         assert!(store.get("m/rejected/2.card.json").is_ok());
@@ -250,7 +397,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::new(dir.path());
         let reg = Registry::new(&store);
-        let pubd = reg.publish(&payload("m", "1"), None).unwrap();
+        let pubd = reg.publish(&payload("m", "1"), None, None).unwrap();
         let mut bytes = store.get(&pubd.artifact).unwrap();
         let n = bytes.len();
         bytes.truncate(n - 5);
@@ -258,6 +405,38 @@ mod tests {
         let err = reg.load_latest("m").unwrap_err().to_string();
         assert!(
             err.contains("m/1.mlsm") && err.contains("truncated"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_profile_is_published_in_the_same_version_and_a_model_alone_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let reg = Registry::new(&store);
+        let p = reg
+            .publish(&payload("m", "1"), None, Some(b"policy = \"alarm\"\n"))
+            .unwrap();
+        assert_eq!(p.profile.as_deref(), Some("m/1.profile.toml"));
+        let ptr = reg.latest("m").unwrap();
+        assert_eq!(reg.load_profile(&ptr).unwrap(), "policy = \"alarm\"\n");
+        // An older version keeps its own profile; a model alone has none.
+        reg.publish(&payload("m", "2"), None, None).unwrap();
+        let (old, _) = reg.load_version("m", "1").unwrap();
+        assert_eq!(reg.load_profile(&old).unwrap(), "policy = \"alarm\"\n");
+        let err = reg.load_profile(&reg.latest("m").unwrap()).unwrap_err();
+        assert!(matches!(err, RegistryError::NoProfile { .. }), "{err}");
+        assert!(matches!(
+            reg.load_version("m", "3"),
+            Err(RegistryError::NoVersion { .. })
+        ));
+        // A replaced profile fails loudly.
+        reg.publish(&payload("m", "4"), None, Some(b"a = 1\n"))
+            .unwrap();
+        store.put("m/4.profile.toml", b"a = 2\n").unwrap();
+        let err = reg.load_profile(&reg.latest("m").unwrap()).unwrap_err();
+        assert!(
+            matches!(err, RegistryError::ProfileMismatch { .. }),
             "{err}"
         );
     }

@@ -55,12 +55,17 @@ pub struct LoadedModel {
     pub summary: ModelSummary,
 }
 
-/// The latest version of the model `name` (for the demo, trained on the
-/// bundled sample first when there is none).
+/// The latest version of the model `name`, or the one `--model-version`
+/// names (for the demo, trained on the bundled sample first when there is
+/// none).
 pub fn load_model(s: &ScaleSettings, name: &str, quiet: bool) -> Result<LoadedModel> {
     let store = storage::open_models(&s.models, &s.data.storage)?;
     let registry = Registry::new(store.as_ref());
-    let (pointer, payload): (_, ArtifactPayload) = match registry.load_latest(name) {
+    let loaded = match &s.model_version {
+        Some(v) => registry.load_version(name, v),
+        None => registry.load_latest(name),
+    };
+    let (pointer, payload): (_, ArtifactPayload) = match loaded {
         Ok(found) => found,
         Err(RegistryError::NoModel { .. }) if s.is_demo() => {
             if !quiet {

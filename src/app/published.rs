@@ -1,0 +1,113 @@
+//! `--published-profile` of `scale` and `backtest`: the scaling profile that
+//! `train --publish-profile` published with the model, read from the
+//! registry once, before the settings are checked, and applied as a config
+//! file is, under what the command line, the environment and `--config`
+//! already set (flags > environment > `--config` > the published profile >
+//! defaults). The version it came with is pinned (`--model-version`), so the
+//! run loads the model it was published with even when a newer pair lands in
+//! between.
+
+use super::storage;
+use crate::cli::{Cli, Command};
+use crate::settings::data::StorageAccess;
+use crate::settings::file::{self, ConfigFile};
+use crate::store::registry::Registry;
+use anyhow::{bail, Result};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// What the command asks of the registry.
+struct Wanted<'a> {
+    command: &'static str,
+    models: &'a str,
+    storage: StorageAccess,
+    name: String,
+    version: Option<&'a str>,
+    /// Pin the model version the profile came with (the command loads a model).
+    pin: bool,
+}
+
+/// The command line with the published profile applied under it and the
+/// version pinned, when the command asks for it (`None`: it does not).
+pub fn resolve(cli: &Cli, argv: &[OsString], quiet: bool) -> Result<Option<Vec<OsString>>> {
+    let Some(w) = wanted(cli)? else {
+        return Ok(None);
+    };
+    let store = storage::open_models(w.models, &w.storage)?;
+    let registry = Registry::new(store.as_ref());
+    let pointer = match w.version {
+        Some(v) => registry.load_version(&w.name, v)?.0,
+        None => registry.latest(&w.name)?,
+    };
+    let text = registry.load_profile(&pointer)?;
+    let object = pointer.profile.clone().unwrap_or_default();
+    let origin = PathBuf::from(format!("{}/{object}", registry.location()));
+    let profile = ConfigFile::from_text(&origin, &text)?;
+    let mut out = file::apply(argv.to_vec(), &profile)?;
+    if w.pin && w.version.is_none() {
+        let at = out
+            .iter()
+            .position(|a| a.to_string_lossy() == w.command)
+            .map_or(out.len(), |i| i + 1);
+        out.splice(
+            at..at,
+            [OsString::from("--model-version"), pointer.id.clone().into()],
+        );
+    }
+    tracing::info!(
+        profile = %origin.display(),
+        model = %w.name,
+        version = %pointer.id,
+        "using the published profile"
+    );
+    if !quiet {
+        eprintln!(
+            "profile: {} (published with model '{}' version {})",
+            origin.display(),
+            w.name,
+            pointer.id
+        );
+    }
+    Ok(Some(out))
+}
+
+/// The registry, name and version the command's `--published-profile` reads.
+fn wanted(cli: &Cli) -> Result<Option<Wanted<'_>>> {
+    let (command, input, model, models, version, pin) = match &cli.command {
+        // With --every the settings refuse it, saying why.
+        Command::Scale(a) if a.published_profile && a.every.is_none() => (
+            "scale",
+            &a.input,
+            a.model.as_deref(),
+            a.models.as_str(),
+            a.model_version.as_deref(),
+            true,
+        ),
+        Command::Backtest(a) if a.published_profile => (
+            "backtest",
+            &a.input,
+            a.model.as_deref(),
+            a.models.as_str(),
+            a.model_version.as_deref(),
+            a.model.is_some(),
+        ),
+        _ => return Ok(None),
+    };
+    // As `scale` names its model: --model, else the metric, else `count`
+    // (the bundled sample's).
+    let name = match (model, input.metric.as_deref(), input.data.as_deref()) {
+        (Some(m), _, _) | (None, Some(m), _) => m.trim().to_string(),
+        (None, None, None) => "count".to_string(),
+        (None, None, Some(_)) => {
+            bail!("--published-profile: whose profile? pass --model NAME (or --metric, the name `train` gave the model)")
+        }
+    };
+    Ok(Some(Wanted {
+        command,
+        models,
+        storage: StorageAccess::from_args(&input.storage),
+        name,
+        version: version.map(str::trim),
+        pin,
+    }))
+}
