@@ -395,6 +395,19 @@ impl Forecast {
 }
 
 /// Interpolate a value at level `q` from values at sorted `levels`.
+/// The levels of [`LEVELS`] that [`interpolate_level`] reads for `q`: the
+/// two around it, or the outermost one when `q` is beyond it. Interpolating
+/// at `q` over just these gives exactly the number it gives over all.
+pub fn levels_around(q: f64) -> &'static [f64] {
+    if q <= LEVELS[0] {
+        return &LEVELS[..1];
+    }
+    match LEVELS.iter().position(|l| q <= *l) {
+        Some(j) => &LEVELS[j - 1..=j],
+        None => &LEVELS[LEVELS.len() - 1..],
+    }
+}
+
 pub fn interpolate_level(levels: &[f64], values: &[f64], q: f64) -> f64 {
     if q <= levels[0] {
         return values[0];
@@ -452,15 +465,24 @@ impl ForecastModel {
     /// Forecast at origin `i` of a builder prepared over *transformed* values
     /// (backtests call this for every step; `origin_time` is the start of bucket `i`).
     pub fn forecast_at(&self, b: &FeatureBuilder<'_>, i: usize, origin_time: i64) -> Forecast {
-        self.forecast_at_with(b, i, origin_time, true)
+        self.forecast_at_with(b, i, origin_time, &LEVELS, true)
     }
 
-    /// As [`ForecastModel::forecast_at`], without the lead-window peak
-    /// quantiles (`peak: None`): for past origins, whose per-horizon points
-    /// and quantiles are all the drift and calibration signals read, at a
-    /// third of the cost.
-    pub fn horizons_at(&self, b: &FeatureBuilder<'_>, i: usize, origin_time: i64) -> Forecast {
-        self.forecast_at_with(b, i, origin_time, false)
+    /// As [`ForecastModel::forecast_at`], with quantiles at `levels` only (a
+    /// subset of [`LEVELS`], increasing) and without the lead-window peak
+    /// quantiles (`peak: None`): for past origins, whose points and one
+    /// quantile per horizon are all the drift and calibration signals read.
+    /// Each quantile is the value [`ForecastModel::forecast_at`] gives at its
+    /// level; [`Forecast::quantile`] gives the same number as there for any
+    /// `q` that [`levels_around`]`(q)` returned the levels for.
+    pub fn horizons_at(
+        &self,
+        b: &FeatureBuilder<'_>,
+        i: usize,
+        origin_time: i64,
+        levels: &[f64],
+    ) -> Forecast {
+        self.forecast_at_with(b, i, origin_time, levels, false)
     }
 
     fn forecast_at_with(
@@ -468,6 +490,7 @@ impl ForecastModel {
         b: &FeatureBuilder<'_>,
         i: usize,
         origin_time: i64,
+        levels: &[f64],
         with_peak: bool,
     ) -> Forecast {
         let mut row = vec![0.0; self.spec.width()];
@@ -479,7 +502,7 @@ impl ForecastModel {
             .map(|c| dot(c, &row) * self.scale)
             .collect();
         let points: Vec<f64> = model_space.iter().map(|p| tf.inverse(*p)).collect();
-        let quantiles = horizon_quantiles(tf, &model_space, &self.intervals);
+        let quantiles = horizon_quantiles(tf, &model_space, &self.intervals, levels);
         let peak = (with_peak && !self.peak.is_empty()).then(|| PeakQuantiles {
             levels: CAL_LEVELS.to_vec(),
             values: peak_values(tf, &model_space, &self.intervals, &self.peak),
@@ -488,7 +511,7 @@ impl ForecastModel {
             origin: origin_time,
             step: self.spec.step(),
             points,
-            levels: LEVELS.to_vec(),
+            levels: levels.to_vec(),
             quantiles,
             peak,
         }
@@ -864,11 +887,16 @@ impl CalibrationData<'_> {
 }
 
 /// Quantiles at [`LEVELS`] per horizon, in load units.
-fn horizon_quantiles(tf: Transform, model_space: &[f64], cals: &[Calibration]) -> Vec<Vec<f64>> {
+fn horizon_quantiles(
+    tf: Transform,
+    model_space: &[f64],
+    cals: &[Calibration],
+    levels: &[f64],
+) -> Vec<Vec<f64>> {
     model_space
         .iter()
         .zip(cals)
-        .map(|(p, c)| c.quantiles(tf, *p, &LEVELS))
+        .map(|(p, c)| c.quantiles(tf, *p, levels))
         .collect()
 }
 
@@ -910,7 +938,7 @@ fn score_intervals(
         let peak_scores: Vec<&[f64]> = peak_scores.iter().map(Vec::as_slice).collect();
         for i in oos.cuts[k]..oos.cuts[k + 1] {
             let p = cd.preds(i);
-            let qh = horizon_quantiles(tf, p, &cals_h);
+            let qh = horizon_quantiles(tf, p, &cals_h, &LEVELS);
             let ql = peak_values_at(tf, p, &cals_h, &peak_scores);
             let mut peak = f64::NEG_INFINITY;
             for h in 1..=h_max {
@@ -1225,6 +1253,48 @@ mod tests {
             horizon,
             transform: Transform::Log1p,
             ..small_params(lead)
+        }
+    }
+
+    #[test]
+    fn a_past_origin_forecast_at_two_levels_gives_the_same_quantile_to_the_bit() {
+        let series = hourly_counts(24 * 60, 40.0);
+        let params = log_params(3, 5).check(step("1h")).unwrap();
+        let model = train_forecaster(&params, &series, "load", None, &mut |_, _| {})
+            .unwrap()
+            .model;
+        let y: Vec<f64> = series
+            .column("load")
+            .unwrap()
+            .iter()
+            .map(|v| model.transform.forward(*v))
+            .collect();
+        let b = FeatureBuilder::new(
+            &model.spec,
+            &y,
+            series.start(),
+            model.scale,
+            Some(&model.calendar),
+        );
+        let qs = [
+            0.001, 0.01, 0.03, 0.25, 0.3, 0.5, 0.77, 0.9, 0.93, 0.99, 0.999,
+        ];
+        for i in [24 * 30, 24 * 45 + 5, 24 * 60 - 1] {
+            let t = series.time_at(i);
+            let full = model.forecast_at(&b, i, t);
+            for q in qs {
+                let thin = model.horizons_at(&b, i, t, levels_around(q));
+                assert!(thin.peak.is_none());
+                assert!(thin.levels.len() <= 2);
+                assert_eq!(thin.points, full.points);
+                for h in 1..=full.horizon() {
+                    assert_eq!(
+                        thin.quantile(h, q).to_bits(),
+                        full.quantile(h, q).to_bits(),
+                        "q {q} h {h}"
+                    );
+                }
+            }
         }
     }
 

@@ -16,7 +16,7 @@
 use super::calibration::{Calibration, CalibrationParams, CalibrationWindow};
 use super::predictive::CheckedPolicy;
 use crate::core::forecast::features::FeatureBuilder;
-use crate::core::forecast::model::{Forecast, ForecastModel, ModelError};
+use crate::core::forecast::model::{levels_around, Forecast, ForecastModel, ModelError};
 use crate::core::forecast::series::LoadSeries;
 use serde::Serialize;
 
@@ -88,6 +88,8 @@ pub struct SignalTracker<'m> {
     window: Option<CalibrationWindow>,
     /// The next origin the calibration window has not considered.
     calib_next: usize,
+    /// The quantile levels the policy's planned peak interpolates between.
+    levels: &'static [f64],
 }
 
 impl<'m> SignalTracker<'m> {
@@ -125,6 +127,7 @@ impl<'m> SignalTracker<'m> {
                 CalibrationWindow::new(policy.pool().capacity(), c.quantile, c.min_samples)
             }),
             calib_next: 0,
+            levels: levels_around(policy.quantile()),
         }
     }
 
@@ -173,7 +176,8 @@ impl<'m> SignalTracker<'m> {
         let drift_from = warm.max(n.saturating_sub(self.drift_steps + lead));
         let calib_from = warm.max(n.saturating_sub(self.calib_steps + lead));
         let model = self.model;
-        let forecast = |j: usize| model.horizons_at(b, j, start + j as i64 * step);
+        let levels = self.levels;
+        let forecast = |j: usize| model.horizons_at(b, j, start + j as i64 * step, levels);
         let Some(last_known) = last_known.filter(|_| n > warm) else {
             return self.signals(0.0, 0.0, 0);
         };

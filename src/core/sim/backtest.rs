@@ -81,6 +81,7 @@
 use crate::core::forecast::calendar::Calendar;
 use crate::core::forecast::features::FeatureBuilder;
 use crate::core::forecast::gate::{judge_forecast, GateMetric};
+use crate::core::forecast::metrics::LEVELS;
 use crate::core::forecast::model::{
     train_forecaster, Forecast, ForecastModel, ForecastParams, ModelError, Progress, Transform,
 };
@@ -932,7 +933,10 @@ fn run_predictive(
         for j in i..seg_end {
             let forecast = match (&in_use, &builder) {
                 (Some(u), Some(b)) if j >= u.model.spec.warmup() => {
-                    Some(u.model.horizons_at(b, j, start + j as i64 * step.secs()))
+                    Some(
+                        u.model
+                            .horizons_at(b, j, start + j as i64 * step.secs(), &LEVELS),
+                    )
                 }
                 _ => None,
             };
@@ -1108,7 +1112,7 @@ fn record_segment(
         .max()
         .unwrap_or(0);
     for j in range.start.saturating_sub(back).max(m.spec.warmup())..range.start {
-        let f = m.horizons_at(&b, j, start + j as i64 * step.secs());
+        let f = m.horizons_at(&b, j, start + j as i64 * step.secs(), &LEVELS);
         for t in &mut trackers {
             t.remember(j, &f);
         }
@@ -1121,7 +1125,7 @@ fn record_segment(
             }
             continue;
         }
-        let f = m.horizons_at(&b, j, start + j as i64 * step.secs());
+        let f = m.horizons_at(&b, j, start + j as i64 * step.secs(), &LEVELS);
         tape.values.push(Some(
             tape.quantiles
                 .iter()
