@@ -145,6 +145,38 @@ impl CalibrationWindow {
         self.pairs.push_back((origin, bin, ratio));
     }
 
+    /// [`CalibrationWindow::push`] for each `(origin, planned, actual)` in
+    /// order, with the same result; many at once (a `scale` run fills the
+    /// whole window in one go) are sorted in once, not inserted one by one.
+    pub fn push_all(&mut self, pairs: impl IntoIterator<Item = (usize, f64, f64)>) {
+        let first_new = self.pairs.len();
+        for (origin, planned, actual) in pairs {
+            if planned > 0.0 && planned.is_finite() && actual.is_finite() {
+                let bin = Calibration::bin(self.capacity, planned);
+                self.pairs
+                    .push_back((origin, bin, actual.max(0.0) / planned));
+            }
+        }
+        let new = self.pairs.len() - first_new;
+        if new <= BULK_INSERT {
+            for k in first_new..self.pairs.len() {
+                let (_, bin, ratio) = self.pairs[k];
+                insert_sorted(&mut self.bins[bin], ratio);
+                insert_sorted(&mut self.all, ratio);
+            }
+            return;
+        }
+        // Sorted by the same total order as `insert_sorted`: the same vectors.
+        for k in first_new..self.pairs.len() {
+            let (_, bin, ratio) = self.pairs[k];
+            self.bins[bin].push(ratio);
+            self.all.push(ratio);
+        }
+        for v in self.bins.iter_mut().chain(std::iter::once(&mut self.all)) {
+            v.sort_unstable_by(f64::total_cmp);
+        }
+    }
+
     /// Drop the pairs of origins before `origin`.
     pub fn drop_before(&mut self, origin: usize) {
         while let Some(&(o, bin, ratio)) = self.pairs.front() {
@@ -197,6 +229,9 @@ impl CalibrationWindow {
     }
 }
 
+/// Up to this many new pairs are inserted one by one; more are sorted in.
+const BULK_INSERT: usize = 64;
+
 fn insert_sorted(v: &mut Vec<f64>, x: f64) {
     let at = v.partition_point(|y| y.total_cmp(&x).is_lt());
     v.insert(at, x);
@@ -217,4 +252,52 @@ pub struct CalibrationParams {
     pub window_secs: i64,
     /// Fewest pairs for a factor (per bin, and overall).
     pub min_samples: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_sorted_in_at_once_give_the_window_they_give_one_by_one() {
+        let capacity = Capacity::new(100.0).unwrap();
+        // Planned peaks over several bins, actuals around them, some unusable
+        // pairs and some repeated ratios.
+        let mut x: u64 = 7;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 10_000) as f64 / 10.0
+        };
+        let pairs: Vec<(usize, f64, f64)> = (0..3_000)
+            .map(|j| match j % 97 {
+                0 => (j, 0.0, 5.0),
+                1 => (j, 50.0, f64::NAN),
+                2 => (j, 40.0, -3.0),
+                _ => (j, 1.0 + next(), next()),
+            })
+            .collect();
+        for (initial, later) in [(0, 3_000), (1_000, 2_000), (2_990, 10)] {
+            let mut one = CalibrationWindow::new(capacity, 0.98, 10);
+            let mut bulk = one.clone();
+            for &(j, p, a) in &pairs[..initial] {
+                one.push(j, p, a);
+            }
+            bulk.push_all(pairs[..initial].iter().copied());
+            assert_eq!(one, bulk);
+            for &(j, p, a) in &pairs[initial..initial + later] {
+                one.push(j, p, a);
+            }
+            bulk.push_all(pairs[initial..initial + later].iter().copied());
+            let bits =
+                |w: &CalibrationWindow| -> Vec<u64> { w.all.iter().map(|v| v.to_bits()).collect() };
+            assert_eq!(bits(&one), bits(&bulk));
+            assert_eq!(one, bulk);
+            assert_eq!(one.calibration(), bulk.calibration());
+            one.drop_before(1_500);
+            bulk.drop_before(1_500);
+            assert_eq!(one, bulk);
+        }
+    }
 }

@@ -219,12 +219,10 @@ impl<'m> SignalTracker<'m> {
                 .collect();
             if let Some(w) = self.window.as_mut() {
                 w.drop_before(calib_from);
-                for (j, planned) in planned {
-                    if let Some(planned) = planned {
-                        let actual = y[j..=j + lead].iter().copied().fold(0.0, f64::max);
-                        w.push(j, planned, actual);
-                    }
-                }
+                w.push_all(planned.into_iter().filter_map(|(j, planned)| {
+                    let actual = y[j..=j + lead].iter().copied().fold(0.0, f64::max);
+                    planned.map(|p| (j, p, actual))
+                }));
             }
             self.calib_next = last_known + 1;
         }
