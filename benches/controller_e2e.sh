@@ -43,6 +43,20 @@ for _ in 1 2 3 4 5; do
     --now 1998-06-30T18:40:00Z --dry-run -q --decisions d.jsonl 2>&1 >/dev/null | tail -1
 done
 for _ in 1 2 3 4 5; do
+  MLSCALER_CA_CERT_MERGE=true /usr/bin/time -f "the same, the system's roots loaded too (--ca-cert-merge): %e s wall, %M KiB" \
+    "$bin" scale --data recent.csv --model count --target "$target" --capacity-per-node 4000 \
+    --now 1998-06-30T18:40:00Z --dry-run -q --decisions d.jsonl 2>&1 >/dev/null | tail -1
+done
+# Loop mode (on the clock, so the 1998 data is old news; what matters is
+# round 1 against the later rounds): each round's own duration.
+for where in "$target" sim:12; do
+  "$bin" scale --data recent.csv --model count --target "$where" --capacity-per-node 4000 \
+    --dry-run -q --decisions d.jsonl --output json --every 1s --jitter 0s --rounds 6 2>/dev/null |
+    python3 -c 'import json, sys
+print("loop mode, " + sys.argv[1] + ": rounds of", ", ".join("%.0f ms" % (json.loads(l)["duration_secs"] * 1000) for l in sys.stdin))' \
+    "$([ "$where" = sim:12 ] && echo "simulated pool" || echo "ARM emulator")"
+done
+for _ in 1 2 3 4 5; do
   /usr/bin/time -f "mlscaler scale --dry-run, simulated pool (no ARM): %e s wall, %M KiB" \
     "$bin" scale --data recent.csv --model count --target sim:12 --capacity-per-node 4000 \
     --now 1998-06-30T18:40:00Z --dry-run -q --decisions d.jsonl 2>&1 >/dev/null | tail -1
