@@ -11,8 +11,8 @@
 //! instance metadata service (IMDS) once ([`imds_available`]).
 //! The HTTP transport can be pinned to the root certificate(s) of a PEM file
 //! (a TLS-intercepting proxy's, the local ARM emulator's): then only those are
-//! trusted and the system's roots are not loaded at all (a decision costs
-//! less), unless asked to merge them; the authority host is configurable for
+//! trusted and the system's roots are not loaded at all, unless asked to
+//! merge them; the authority host is configurable for
 //! sovereign clouds and the emulator.
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
