@@ -14,7 +14,8 @@
 //! Proven, on WorldCup98 (1-minute data, a slice of the bundled trace
 //! written to a temporary folder), each policy with its own profile:
 //! - the alarm rule (`scale --policy alarm`, the backtest's
-//!   `reactive_threshold`, on utilisation), target tracking and seasonal
+//!   `reactive_threshold`, on utilisation and on the raw metric), target
+//!   tracking and seasonal
 //!   naive: a whole day each, 1,440 runs, from the quiet night through the
 //!   evening match (a `scale` run of these takes ~20 ms in the dev profile);
 //! - predictive, with a published model (`backtest --model`, as `scale
@@ -278,6 +279,25 @@ fn the_alarm_rule_decides_as_its_backtest_for_a_whole_day() {
             scale: "alarm",
             backtest: "reactive_threshold",
             profile: "alarm-cooldown = \"3m\"\nalarm-in-of = \"5/5\"\nalarm-in-at = 0.5",
+        },
+        "1998-06-29 00:00:00",
+        "1998-06-30 00:00:00",
+        "1998-07-01 00:00:00",
+        false,
+        &["alarm_high", "alarm_low"],
+    );
+}
+
+#[test]
+fn the_alarm_rule_on_the_raw_metric_decides_as_its_backtest_for_a_whole_day() {
+    // Thresholds in requests per minute, not utilisation; both sides start
+    // the simulated pool sized for the load at the profile's capacity.
+    prove(
+        Case {
+            scale: "alarm",
+            backtest: "reactive_threshold",
+            profile: "alarm-on = \"metric\"\nalarm-out-at = 60000\nalarm-in-at = 15000\n\
+                      alarm-out-step = \"3\"\nalarm-cooldown = \"3m\"\nalarm-in-of = \"5/5\"",
         },
         "1998-06-29 00:00:00",
         "1998-06-30 00:00:00",

@@ -494,7 +494,7 @@ fn reactive_plan(
     )?;
     let y = column(inputs, &metric, "the policy")?;
     let on_metric = on_metric(s, kind);
-    let capacity = if on_metric {
+    let per_node = if on_metric {
         Capacity::new(1.0).expect("positive")
     } else {
         match (kind, s.profile.pool.capacity) {
@@ -505,14 +505,21 @@ fn reactive_plan(
         }
     };
     let lead = reactive_lead(s);
-    let pool: CheckedPool = s.profile.pool.checked(capacity, lead)?;
+    let pool: CheckedPool = s.profile.pool.checked(per_node, lead)?;
     let control = controller(s, kind, &pool)?;
     let current = *y.last().expect("not empty");
     let start = SimStart {
-        // Sized for the load, as the backtest starts every policy (an alarm
-        // on the metric has no capacity per node to size with).
+        // Sized for the load, as the backtest starts every policy. An alarm
+        // on the metric plans without a capacity per node, but a fresh
+        // simulated pool still starts at the capacity the backtest sizes
+        // and scores with (a real target has its own size).
         sized: if on_metric {
-            s.profile.pool.min_nodes
+            match capacity(s, y, &metric) {
+                Ok(c) if !s.target.is_arm() => {
+                    sized_for(&s.profile.pool.checked(c, lead)?, current).get()
+                }
+                _ => s.profile.pool.min_nodes,
+            }
         } else {
             sized_for(&pool, current).get()
         },
@@ -538,7 +545,7 @@ fn reactive_plan(
         explanation,
         control: Some((control, memory)),
         forecast: None,
-        capacity_per_node: (!on_metric).then_some(capacity.per_node()),
+        capacity_per_node: (!on_metric).then_some(per_node.per_node()),
         metric,
         current,
     })
