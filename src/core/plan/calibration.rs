@@ -135,14 +135,7 @@ impl CalibrationWindow {
     /// Add the pair of `origin` (origins must increase); an unusable pair
     /// (planned peak not a positive number, actual not a number) is skipped.
     pub fn push(&mut self, origin: usize, planned: f64, actual: f64) {
-        if !(planned > 0.0 && planned.is_finite() && actual.is_finite()) {
-            return;
-        }
-        let bin = Calibration::bin(self.capacity, planned);
-        let ratio = actual.max(0.0) / planned;
-        insert_sorted(&mut self.bins[bin], ratio);
-        insert_sorted(&mut self.all, ratio);
-        self.pairs.push_back((origin, bin, ratio));
+        self.push_all(std::iter::once((origin, planned, actual)));
     }
 
     /// [`CalibrationWindow::push`] for each `(origin, planned, actual)` in
