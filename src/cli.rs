@@ -379,14 +379,15 @@ pub struct BacktestArgs {
     /// What to simulate: `nodes`, a pool scaled by node count (--data is the load);
     /// `jobs`, a VM scale set scaled instance by instance for a job queue (--data is
     /// a job trace); `vertical`, a VM scale set moved along a ladder of VM sizes
-    /// (--data is memory demand).
+    /// (--data is memory demand); `sla`, the SLA band of `scale --policy sla` on the
+    /// prediction of a published regression model (--model; --data holds its inputs).
     #[arg(long, value_enum, default_value_t = BacktestMode::Nodes, help_heading = "Policies")]
     pub mode: BacktestMode,
 
     /// Policies to compare: all, or a comma-separated list. Nodes mode: predictive,
     /// reactive_threshold, target_tracking, seasonal_naive, oracle. Jobs mode:
     /// static_peak, jobs, jobs_forecast. Vertical mode: vertical, vertical_forecast,
-    /// static_largest, oracle.
+    /// static_largest, oracle. SLA mode: sla_band.
     #[arg(
         long,
         value_delimiter = ',',
@@ -441,7 +442,9 @@ pub struct BacktestArgs {
     /// Write the per-step plan as CSV. Nodes mode:
     /// timestamp,demand,forecast,target_nodes,ready_nodes,policy,change,waited; jobs mode: one row
     /// per decision (queued, running, headroom, target, instances by state, actions);
-    /// vertical mode: timestamp,demand_gib,forecast_gib,size,memory_gib,utilisation,resized,policy.
+    /// vertical mode: timestamp,demand_gib,forecast_gib,size,memory_gib,utilisation,resized,policy;
+    /// SLA mode: the nodes mode's columns (demand: the recorded value of the model's
+    /// target, forecast: its prediction).
     #[arg(long, help_heading = "Output")]
     pub plan_out: Option<PathBuf>,
     /// The policy whose plan --plan-out writes ("all": every policy, one after
@@ -468,6 +471,7 @@ pub enum BacktestMode {
     Nodes,
     Jobs,
     Vertical,
+    Sla,
 }
 
 /// `backtest --mode jobs`: a job trace replayed through a simulated scheduler

@@ -360,3 +360,88 @@ fn demand_whose_capacity_arithmetic_overflows_is_refused_naming_the_row_not_met(
     );
     assert!(!r.stdout.contains("MET"), "{}", r.stdout);
 }
+
+#[test]
+fn the_sla_mode_replays_a_regression_model_and_refuses_what_it_cannot_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let daily = data("agilethought_log_data_daily.csv");
+    let daily = daily.to_str().unwrap();
+    let shape = ["--data", daily, "--time-format", "index", "--step", "1d"];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["backtest", "--mode", "sla"];
+        args.extend(shape);
+        args.extend(extra);
+        mlscaler(d, &args)
+    };
+    // No model: refused before anything is read.
+    let r = run(&["--sla-target", "180"]);
+    assert_code(&r, 1);
+    assert!(r.stderr.contains("--model"), "{}", r.stderr);
+    let mut train = vec![
+        "train",
+        "--kind",
+        "regression",
+        "--metric",
+        "avg_request_time_s",
+    ];
+    train.extend(["--inputs", "admin_users,config_users,end_users", "-q"]);
+    train.extend(shape);
+    assert_code(&mlscaler(d, &train), 0);
+    let model = ["--model", "avg_request_time_s"];
+    // Another mode's policy, and no band: clear errors.
+    let r = run(&[
+        &model[..],
+        &["--policy", "predictive", "--sla-target", "180"],
+    ]
+    .concat());
+    assert_code(&r, 1);
+    assert!(r.stderr.contains("sla_band"), "{}", r.stderr);
+    let r = run(&model);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("--sla-target"), "{}", r.stderr);
+
+    let band = [
+        "--sla-target",
+        "180",
+        "--sla-threshold",
+        "20",
+        "--max-nodes",
+        "3",
+    ];
+    let out = [
+        "--plan-out",
+        "plan.csv",
+        "--plot",
+        "sla.svg",
+        "--output",
+        "json",
+        "-q",
+    ];
+    let r = run(&[&model[..], &band, &out].concat());
+    assert_code(&r, 0);
+    let m = &r.json()["metrics"];
+    assert_eq!(m["policy"], "sla_band");
+    assert_eq!(m["largest_nodes"], 3, "{m}");
+    // The band keeps adding while the users stay high: the pool sits at
+    // its maximum for much of the year, and the text says why.
+    assert!(f(&m["at_max_pct"]) > 50.0, "{m}");
+    assert!(f(&m["prediction_mae"]) < 20.0, "{m}");
+    let plan = std::fs::read_to_string(d.join("plan.csv")).unwrap();
+    assert_eq!(plan.lines().count(), 366);
+    assert!(plan.lines().skip(1).all(|l| l.contains(",sla_band,")));
+    for svg in ["sla.svg", "sla-nodes.svg"] {
+        let text = std::fs::read_to_string(d.join(svg)).unwrap();
+        assert!(
+            text.starts_with("<svg") && text.matches("<path").count() >= 2,
+            "{svg}"
+        );
+    }
+    let r = run(&[&model[..], &band].concat());
+    assert_code(&r, 0);
+    assert!(
+        r.stdout.contains("warning: the pool sat at --max-nodes 3"),
+        "{}",
+        r.stdout
+    );
+}

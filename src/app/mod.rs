@@ -4,7 +4,7 @@
 //! in [`crate::report`]; everything that talks to the outside world in
 //! [`crate::ingest`], [`crate::store`], [`crate::azure`] and [`crate::arm`].
 //!
-//! - [`train`], [`backtest`] (with [`backtest_jobs`], [`backtest_vertical`]),
+//! - [`train`], [`backtest`] (with [`backtest_jobs`], [`backtest_vertical`], [`backtest_sla`]),
 //!   [`scale`], [`tune`], [`inspect`], [`config`]: the commands;
 //! - [`source`], [`storage`]: reading data and opening stores;
 //! - [`published`]: the profile published with a model, for
@@ -13,6 +13,7 @@
 
 pub mod backtest;
 pub mod backtest_jobs;
+pub mod backtest_sla;
 pub mod backtest_vertical;
 pub mod config;
 pub mod inspect;
@@ -55,6 +56,13 @@ pub fn run(command: &Command, out: Output) -> anyhow::Result<i32> {
                 let (code, summary) = backtest_vertical::run(s, out.quiet)?;
                 emit(out, &summary, || {
                     report::backtest_vertical::render_text(&summary)
+                })?;
+                Ok(code)
+            }
+            Mode::Sla => {
+                let (code, summary) = backtest_sla::run(s, out.quiet)?;
+                emit(out, &summary, || {
+                    report::backtest_sla::render_text(&summary)
                 })?;
                 Ok(code)
             }

@@ -4,7 +4,7 @@
 //!
 //! - [`scale`]: the decision records of `scale` and the plan's plot;
 //! - [`train`]: what `train` did, and the evaluation plots;
-//! - [`backtest`], [`backtest_jobs`], [`backtest_vertical`]: what a replay
+//! - [`backtest`], [`backtest_jobs`], [`backtest_vertical`], [`backtest_sla`]: what a replay
 //!   found, its plan CSV and plots;
 //! - [`tune`]: the candidates, the choice and its held-back score;
 //! - [`inspect`]: a model card;
@@ -12,6 +12,7 @@
 
 pub mod backtest;
 pub mod backtest_jobs;
+pub mod backtest_sla;
 pub mod backtest_vertical;
 pub mod inspect;
 pub mod plot;

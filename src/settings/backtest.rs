@@ -22,6 +22,9 @@ pub enum Mode {
     Jobs(Vec<JobPolicy>),
     /// A scale set moved along a ladder of VM sizes (`--data` is memory demand).
     Vertical(Vec<VerticalPolicy>),
+    /// The SLA band on a published regression model's prediction (`--data`
+    /// holds the model's inputs).
+    Sla,
 }
 
 /// The model's walk-forward retraining in a replay.
@@ -96,6 +99,7 @@ impl BacktestSettings {
             BacktestMode::Nodes => Mode::Nodes(policies(&a.policy, &PolicyKind::ALL)?),
             BacktestMode::Jobs => Mode::Jobs(policies(&a.policy, &JobPolicy::ALL)?),
             BacktestMode::Vertical => Mode::Vertical(policies(&a.policy, &VerticalPolicy::ALL)?),
+            BacktestMode::Sla => sla_mode(a)?,
         };
         if !(a.score_from >= 0.0 && a.score_from < 1.0) {
             return Err(SettingsError::invalid(
@@ -112,7 +116,7 @@ impl BacktestSettings {
                     PlanPolicy::One(kinds[0].name().to_string())
                 }
                 Mode::Nodes(_) => PlanPolicy::One("predictive".into()),
-                Mode::Jobs(_) | Mode::Vertical(_) => PlanPolicy::All,
+                Mode::Jobs(_) | Mode::Vertical(_) | Mode::Sla => PlanPolicy::All,
             },
         };
         Ok(BacktestSettings {
@@ -194,6 +198,27 @@ where
         return Err(SettingsError::invalid("policy", "", "no policy to run"));
     }
     Ok(out)
+}
+
+/// `--mode sla`: one policy (the band), on a published model.
+fn sla_mode(a: &BacktestArgs) -> Result<Mode> {
+    let named = a.policy.iter().map(|p| p.trim()).filter(|p| !p.is_empty());
+    if let Some(other) = named
+        .into_iter()
+        .find(|p| *p != "all" && *p != crate::core::sim::sla::SLA_POLICY)
+    {
+        return Err(SettingsError::invalid(
+            "policy",
+            other,
+            "the SLA mode replays one policy: sla_band",
+        ));
+    }
+    if a.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
+        return Err(SettingsError::Combination(
+            "--mode sla replays a published regression model: give --model NAME (train --kind regression)".into(),
+        ));
+    }
+    Ok(Mode::Sla)
 }
 
 /// `--model-version`: checked, and only with `--model`.

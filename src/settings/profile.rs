@@ -16,9 +16,9 @@ use super::{
 use crate::cli::{AlarmOnArg, FallbackArg, ProfileArgs};
 use crate::core::plan::instances::ScaleIn;
 use crate::core::plan::{
-    Adjustment, CalibrationParams, Capacity, CheckedOracle, CheckedPool, LeadWindow, PolicyError,
-    PolicyKind, PoolParams, PredictiveParams, ReactiveFloor, SeasonalNaiveParams, Strategy,
-    TargetTrackingParams, ThresholdParams,
+    Adjustment, CalibrationParams, Capacity, CheckedOracle, CheckedPool, CheckedSla, LeadWindow,
+    PolicyError, PolicyKind, PoolParams, PredictiveParams, ReactiveFloor, SeasonalNaiveParams,
+    SlaParams, Strategy, TargetTrackingParams, ThresholdParams,
 };
 use crate::core::time::Duration;
 use std::fmt::Write as _;
@@ -350,6 +350,31 @@ impl ScalingProfile {
         }
         vertical(a, &mut p.vertical)?;
         Ok(p)
+    }
+
+    /// The SLA band on data of `step`-long rows, as `scale --policy sla` and
+    /// `backtest --mode sla` both run it: the band of the profile on a pool
+    /// whose new nodes are ready `--lead-time` after the request (default:
+    /// one row), with no capacity per node (the band sizes on a prediction,
+    /// not on a demand). `predicts` says what the model predicts from what,
+    /// for the error when no `--sla-target` was given.
+    pub fn sla_band(&self, step: Duration, predicts: &str) -> Result<CheckedSla> {
+        let target = self.sla.target.ok_or_else(|| {
+            SettingsError::Combination(format!(
+                "{predicts}: the SLA mode needs --sla-target (and --sla-threshold)"
+            ))
+        })?;
+        let lead = self.pool.lead_time.unwrap_or(step);
+        let pool = self
+            .pool
+            .checked(Capacity::new(1.0).expect("positive"), lead)?;
+        SlaParams {
+            target,
+            threshold: self.sla.threshold,
+            increment: self.sla.increment,
+        }
+        .check(&pool)
+        .map_err(|e| SettingsError::Combination(format!("SLA settings: {e}")))
     }
 
     /// The checked node-count policy `kind` for `pool`.

@@ -17,7 +17,7 @@ use crate::core::plan::outcome::{
     after_write, before_write, AfterWrite, BeforeWrite, Outcome, Wanted, WriteRules,
 };
 use crate::core::plan::signals::{self, Prepared};
-use crate::core::plan::{sla_plan, Capacity, CheckedPool, NodeCount, PolicyKind, SlaParams};
+use crate::core::plan::{sla_plan, Capacity, CheckedPool, NodeCount, PolicyKind};
 use crate::core::sim::backtest::capacity_for_p999;
 use crate::core::sim::pool::sized_for;
 use crate::core::time::{rfc3339, Duration, Step};
@@ -416,30 +416,13 @@ fn sla_round(
         .collect::<Result<_>>()?;
     let q = s.profile.predictive.quantile;
     let predicted = model.predict_quantile(&x, q)?;
-    let sla = &s.profile.sla;
-    let target = sla.target.with_context(|| {
-        format!(
-            "model '{}' predicts '{}' from {}: the SLA mode needs --sla-target (and --sla-threshold)",
-            loaded.summary.name,
-            model.target,
-            model.inputs.join(", ")
-        )
-    })?;
     let step = Duration::from_secs(inputs.series.step().secs()).unwrap_or_default();
-    let pool = s
+    let checked = s
         .profile
-        .pool
-        .checked(Capacity::new(1.0).expect("positive"), step)?;
-    let checked = SlaParams {
-        target,
-        threshold: sla.threshold,
-        increment: sla.increment,
-    }
-    .check(&pool)
-    .context("SLA settings")?;
+        .sla_band(step, &predicts(&loaded.summary.name, model))?;
     let start = SimStart {
         sized: s.profile.pool.min_nodes,
-        lead: step,
+        lead: Duration::from_secs(checked.pool().lead_secs()).unwrap_or_default(),
         operations: s.profile.pool.operations(),
     };
     let (target, before) = open_or_reuse(s, inputs, reuse, start)?;
@@ -475,6 +458,15 @@ fn sla_round(
         metric: model.target.clone(),
         current: predicted,
     })
+}
+
+/// What a regression model predicts from what (for errors).
+pub(crate) fn predicts(name: &str, model: &RegressionModel) -> String {
+    format!(
+        "model '{name}' predicts '{}' from {}",
+        model.target,
+        model.inputs.join(", ")
+    )
 }
 
 /// A policy without a model: the alarm rule (on the metric or on
@@ -642,7 +634,8 @@ fn remember(s: &ScaleSettings, p: &mut Planned, c: &Concluded, inputs: &Inputs) 
             inputs.now,
         );
         state.memory = memory;
-    } else if inputs.state.is_none() {
+    } else if inputs.state.is_none() && !matches!(p.target, CountTarget::Sim(_)) {
+        // Nothing to keep: no memory, and a real target keeps its own count.
         return Ok(());
     }
     if let CountTarget::Sim(pool) = &p.target {

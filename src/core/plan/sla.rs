@@ -56,6 +56,18 @@ impl SlaParams {
     }
 }
 
+impl CheckedSla {
+    /// The pool the band moves within.
+    pub fn pool(&self) -> &CheckedPool {
+        &self.pool
+    }
+
+    /// The band: (target - threshold, target + threshold).
+    pub fn band(&self) -> (f64, f64) {
+        (self.target - self.threshold, self.target + self.threshold)
+    }
+}
+
 /// Plan from a predicted latency (a number that is not finite holds the pool:
 /// no blind change).
 pub fn sla_plan(predicted: f64, current: NodeCount, p: &CheckedSla) -> Decision {

@@ -145,6 +145,35 @@ impl SimPool {
         Ok(change)
     }
 
+    /// Apply `decision` as a live `scale` run applies it to a target read as
+    /// `before` ([`before_write`], then one operation): the outcome, what the
+    /// pool did, and whether a change had to wait for a running operation.
+    pub fn write(
+        &mut self,
+        before: &GroupState,
+        decision: &Decision,
+        fell_back: bool,
+    ) -> (Outcome, PoolChange, bool) {
+        let planned = decision.nodes().get();
+        let wanted = Wanted::Count {
+            nodes: planned,
+            recommended: decision.recommended().get(),
+            fell_back,
+        };
+        match before_write(&wanted, before, WriteRules::default()) {
+            BeforeWrite::End { outcome, .. } => {
+                let waited = outcome == Outcome::Held && !before.is_idle();
+                (outcome, PoolChange::None, waited)
+            }
+            BeforeWrite::Write => {
+                let change = self
+                    .operate(NodeCount(planned))
+                    .expect("an idle simulated pool takes any count");
+                (Outcome::Applied, change, false)
+            }
+        }
+    }
+
     /// Let every scale-out whose ready time is at or before `now` become ready.
     pub fn advance(&mut self, now: i64) {
         self.now = self.now.max(now);
@@ -499,26 +528,9 @@ impl<'a> Simulation<'a> {
             future: &self.demand[i + 1..],
         };
         let decided = control::decide(self.control, &known, &before, &self.memory, now);
-        let planned = decided.decision.nodes().get();
-        let wanted = Wanted::Count {
-            nodes: planned,
-            recommended: decided.decision.recommended().get(),
-            fell_back: decided.fell_back,
-        };
-        let (outcome, change, waited) = match before_write(&wanted, &before, WriteRules::default())
-        {
-            BeforeWrite::End { outcome, .. } => {
-                let waited = outcome == Outcome::Held && !before.is_idle();
-                (outcome, PoolChange::None, waited)
-            }
-            BeforeWrite::Write => {
-                let change = self
-                    .pool
-                    .operate(NodeCount(planned))
-                    .expect("an idle simulated pool takes any count");
-                (Outcome::Applied, change, false)
-            }
-        };
+        let (outcome, change, waited) =
+            self.pool
+                .write(&before, &decided.decision, decided.fell_back);
         control::remember(
             self.control,
             &mut self.memory,
