@@ -176,6 +176,31 @@ fn train_publishes_model_and_profile_as_one_version_that_scale_and_backtest_run_
         std::fs::read(dir.join("profile.toml")).unwrap()
     );
 
+    // inspect shows the pair: the card and the profile as published.
+    let r = mlscaler(
+        dir,
+        &["inspect", "elb", "--models", "m", "--output", "json"],
+    );
+    assert_code(&r, 0);
+    let shown = r.json();
+    assert_eq!(shown["id"], id.as_str());
+    assert_eq!(
+        shown["published_profile"]["object"],
+        format!("elb/{id}.profile.toml")
+    );
+    assert_eq!(
+        shown["published_profile"]["toml"],
+        std::fs::read_to_string(dir.join("profile.toml")).unwrap()
+    );
+    let r = mlscaler(dir, &["inspect", "elb", "--models", "m"]);
+    assert!(
+        r.stdout
+            .contains(&format!("published profile (elb/{id}.profile.toml"))
+            && r.stdout.contains("  max-nodes = "),
+        "{}",
+        r.stdout
+    );
+
     // scale decides as with --config profile.toml, with the model of that version.
     let published = scale(dir, "m", "s1.json", &["--published-profile"], &[]);
     let file = scale(dir, "m", "s2.json", &["--config", "profile.toml"], &[]);
@@ -290,6 +315,8 @@ fn an_older_version_runs_with_its_own_profile_and_a_model_alone_has_none_to_run(
         "{}",
         r.stderr
     );
+    let r = mlscaler(dir, &["inspect", "elb", "--models", "m"]);
+    assert!(r.stdout.contains("published profile: none"), "{}", r.stdout);
 
     // The loop mode would keep one profile while newer models land: refused.
     let r = mlscaler(

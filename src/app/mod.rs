@@ -91,8 +91,8 @@ pub fn run(command: &Command, out: Output) -> anyhow::Result<i32> {
             Ok(code)
         }
         Command::Inspect(s) => {
-            let card = inspect::run(s)?;
-            emit(out, &card, || report::inspect::render_text(&card))?;
+            let inspected = inspect::run(s)?;
+            emit(out, &inspected, || report::inspect::render_text(&inspected))?;
             Ok(exit::OK)
         }
         Command::ConfigCheck(file) => config::run(file.as_ref(), out),

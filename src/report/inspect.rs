@@ -1,10 +1,53 @@
 //! A model card as text for people (`mlscaler inspect`).
 
 use crate::store::card::ModelCard;
+use serde::Serialize;
+
+/// What `inspect` shows: the card (its fields at the top level of the
+/// JSON, as before) and the scaling profile published with the version.
+#[derive(Debug, Serialize)]
+pub struct Inspected {
+    #[serde(flatten)]
+    pub card: ModelCard,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published_profile: Option<PublishedProfile>,
+    /// Read from a registry (an artifact file alone has no profile).
+    #[serde(skip)]
+    pub from_registry: bool,
+}
+
+/// A scaling profile published with a model (`train --publish-profile`).
+#[derive(Debug, Serialize)]
+pub struct PublishedProfile {
+    /// Its object in the registry.
+    pub object: String,
+    /// The profile as published (TOML, checksum verified).
+    pub toml: String,
+}
 
 /// The card as text for people: what the model is, what it was trained on,
-/// and how it did against the baselines.
-pub fn render_text(c: &ModelCard) -> String {
+/// and how it did against the baselines; then the profile published with it.
+pub fn render_text(i: &Inspected) -> String {
+    let mut out = render_card(&i.card);
+    match &i.published_profile {
+        Some(p) => {
+            out.push_str(&format!(
+                "published profile ({}, applied by --published-profile):\n",
+                p.object
+            ));
+            for line in p.toml.lines().filter(|l| !l.trim().is_empty()) {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+        None if i.from_registry => {
+            out.push_str("published profile: none (train --publish-profile FILE publishes one)\n")
+        }
+        None => {}
+    }
+    out
+}
+
+fn render_card(c: &ModelCard) -> String {
     let mut out = format!(
         "model {} version {} ({} of '{}'), mlscaler {}, artifact format {}\ncreated {}{}\n",
         c.name,
