@@ -228,6 +228,12 @@ fn loop_mode_reuses_one_client_and_one_token_across_rounds_and_merged_roots_work
     );
     assert_eq!(pinned.code, 1, "{}\n{}", pinned.stdout, pinned.stderr);
     assert_eq!(token_requests(&emu), 0, "{:?}", emu.requests());
+    // The cause is named, not only that the sign-in gave up.
+    assert!(
+        pinned.stderr.contains("invalid peer certificate"),
+        "{}",
+        pinned.stderr
+    );
     let merged = scale(
         &emu,
         dir.path(),

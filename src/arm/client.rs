@@ -470,7 +470,9 @@ impl ArmClient {
             .credential
             .get_token(&[scope.as_str()], None)
             .await
-            .map_err(|e| ArmError::Credential(e.to_string()))?;
+            .map_err(|e| {
+                ArmError::Credential(crate::azure::blob::sanitize(&crate::azure::error_text(&e)))
+            })?;
         Ok(token.token.secret().to_string())
     }
 
@@ -683,7 +685,7 @@ impl ArmClient {
             let (status, headers, bytes) = match result {
                 Ok(x) => x,
                 Err(e) => {
-                    let cause = crate::azure::blob::sanitize(&e.to_string());
+                    let cause = crate::azure::blob::sanitize(&crate::azure::error_text(&e));
                     if conditional {
                         note(format!("no answer ({cause}); it may have been applied"));
                         return Err(ArmError::Unconfirmed {

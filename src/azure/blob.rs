@@ -178,7 +178,7 @@ impl BlobStore {
         StoreError::InvalidLocation(format!(
             "{}: {}",
             self.describe(),
-            sanitize(&error_text(&e))
+            sanitize(&super::error_text(&e))
         ))
     }
 
@@ -287,7 +287,7 @@ impl BlobStore {
             _ => StoreError::Io {
                 location,
                 name,
-                detail: sanitize(&error_text(&e)),
+                detail: sanitize(&super::error_text(&e)),
             },
         }
     }
@@ -321,20 +321,6 @@ fn client_options() -> BlobContainerClientOptions {
         },
         ..Default::default()
     }
-}
-
-/// An error and its sources, joined with ": " (duplicates dropped).
-fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        src = s.source();
-    }
-    parts.join(": ")
 }
 
 /// Hides URL queries (SAS tokens) in free text: everything from `?` to the

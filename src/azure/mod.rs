@@ -13,6 +13,22 @@ pub mod secret;
 pub use blob::BlobStore;
 pub use secret::Secret;
 
+/// An error and its sources, joined with ": " (a source already in the
+/// text is dropped): the SDK's top-level message ("retry policy expired")
+/// alone hides the cause (an untrusted certificate, a refused connection).
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        src = s.source();
+    }
+    parts.join(": ")
+}
+
 use crate::store::Redacted;
 use azure_core::credentials::TokenCredential;
 use location::{parse_blob_url, parse_connection_string, Endpoint};
