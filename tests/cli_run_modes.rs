@@ -305,5 +305,13 @@ fn logs_have_no_colour_codes_when_standard_error_is_not_a_terminal() {
         ],
     );
     assert!(r.stderr.contains("DEBUG"), "{}", r.stderr);
+    // -v tells what was read and how the decision came about.
+    for event in ["data read", "state read", "decided"] {
+        assert!(
+            r.stderr.contains(event),
+            "no '{event}' with -v:\n{}",
+            r.stderr
+        );
+    }
     assert!(!r.stderr.contains('\u{1b}'), "{:?}", r.stderr);
 }

@@ -451,6 +451,18 @@ pub fn load(src: &DataSource, opts: &ReadOptions) -> Result<Loaded> {
         ..opts.gaps
     };
     let (series, report) = resample_table(&raw.table, step, agg, gaps)?;
+    tracing::debug!(
+        location = %src.location,
+        format = ?raw.format,
+        range = %opts.range(),
+        parts = src.parts.len(),
+        parts_skipped = raw.parts_skipped,
+        rows = raw.table.timestamps.len(),
+        columns = series.names().len(),
+        step = %step,
+        steps = series.len(),
+        "data read"
+    );
     Ok(Loaded {
         series,
         format: raw.format,

@@ -683,7 +683,10 @@ impl ArmClient {
                 return Err(ArmError::Interrupted { what });
             };
             let (status, headers, bytes) = match result {
-                Ok(x) => x,
+                Ok(x) => {
+                    tracing::debug!(%what, status = x.0, bytes = x.2.len(), "ARM answered");
+                    x
+                }
                 Err(e) => {
                     let cause = crate::azure::blob::sanitize(&crate::azure::error_text(&e));
                     if conditional {

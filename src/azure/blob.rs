@@ -551,7 +551,10 @@ impl ObjectStore for BlobStore {
                 let r = blob.download(None).await?;
                 r.body.collect().await
             })
-            .map(|b| b.to_vec())
+            .map(|b| {
+                tracing::debug!(blob = %full, bytes = b.len(), "blob read");
+                b.to_vec()
+            })
             .map_err(|e| self.error(name, e))
     }
 
@@ -567,7 +570,7 @@ impl ObjectStore for BlobStore {
         self.inner
             .runtime
             .block_on(async { blob.upload(content, Some(options)).await })
-            .map(|_| ())
+            .map(|_| tracing::debug!(blob = %full, bytes = bytes.len(), "blob written"))
             .map_err(|e| match self.error(name, e) {
                 StoreError::NotFound { name, .. } => StoreError::Io {
                     location: self.describe(),

@@ -79,6 +79,16 @@ pub fn load_model(s: &ScaleSettings, name: &str, quiet: bool) -> Result<LoadedMo
         }
         Err(e) => return Err(e.into()),
     };
+    tracing::debug!(
+        model = name,
+        id = %payload.card.id,
+        created_at = %payload.card.created_at,
+        kind = %payload.card.kind,
+        lead_steps = payload.card.lead_steps,
+        gate_passed = payload.card.gate.passed,
+        from = %registry.location(),
+        "model loaded"
+    );
     let summary = ModelSummary {
         name: name.to_string(),
         id: payload.card.id.clone(),
@@ -459,6 +469,15 @@ pub fn load_state(s: &ScaleSettings) -> Result<Option<StateFile>> {
         Some((bytes, version)) => (Some(parse_state(loc, &bytes)?), version),
         None => (None, None),
     };
+    tracing::debug!(
+        state = %crate::store::Redacted(loc),
+        found = found.is_some(),
+        version = version.as_deref().unwrap_or("-"),
+        last_scale_out = ?found.as_ref().and_then(|f| f.memory.planner.last_scale_out),
+        last_scale_in = ?found.as_ref().and_then(|f| f.memory.planner.last_scale_in),
+        simulated_pool = found.as_ref().is_some_and(|f| f.sim_target.is_some()),
+        "state read"
+    );
     LOADED.with(|l| {
         *l.borrow_mut() = Some(LoadedState {
             location: loc.clone(),
@@ -491,7 +510,9 @@ pub fn save_state(s: &ScaleSettings, state: &StateFile) -> Result<()> {
     let loc = &s.run.state;
     if !storage::is_url(loc) {
         let bytes = serde_json::to_vec_pretty(state)?;
-        return storage::write_object(loc, &s.data.storage, &bytes);
+        storage::write_object(loc, &s.data.storage, &bytes)?;
+        tracing::debug!(state = %loc, bytes = bytes.len(), "state saved");
+        return Ok(());
     }
     let loaded = LOADED
         .with(|l| l.borrow_mut().take())
@@ -504,6 +525,7 @@ pub fn save_state(s: &ScaleSettings, state: &StateFile) -> Result<()> {
     for _ in 0..STATE_TRIES {
         let bytes = serde_json::to_vec_pretty(&mine)?;
         if storage::write_if(loc, &s.data.storage, &bytes, version.as_deref())? {
+            tracing::debug!(state = %crate::store::Redacted(loc), bytes = bytes.len(), "state saved");
             return Ok(());
         }
         tracing::info!(

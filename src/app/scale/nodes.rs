@@ -654,6 +654,18 @@ fn finish(
 ) -> Result<(i32, ScaleRecord)> {
     let series = &inputs.series;
     let newest = series.time_at(series.len() - 1);
+    let d = &planned.decided;
+    tracing::debug!(
+        before = planned.before.count,
+        ready = ?planned.before.ready,
+        planned = d.decision.nodes().get(),
+        recommended = d.decision.recommended().get(),
+        fell_back = d.fell_back,
+        by_alarm = d.by_alarm,
+        reasons = %d.decision.reasons().iter().map(|r| r.kind()).collect::<Vec<_>>().join(","),
+        outcome = concluded.outcome.name(),
+        "decided"
+    );
     let record = ScaleRecord {
         mlscaler_version: env!("CARGO_PKG_VERSION"),
         now: rfc3339(inputs.now),
