@@ -21,9 +21,13 @@ fn main() -> ExitCode {
     let output = Output::from_cli(&cli);
     app::init_logging(output);
     // `--published-profile`: the profile from the registry, under the rest.
-    let cli = match app::published::resolve(&cli, &argv, output.quiet) {
-        Ok(None) => cli,
-        Ok(Some(argv)) => <Cli as clap::Parser>::parse_from(argv),
+    let (cli, follow) = match app::published::resolve(&cli, &argv, output.quiet) {
+        Ok(None) => (cli, None),
+        Ok(Some((resolved, version))) => {
+            // Loop mode runs the newest pair each round.
+            let follow = app::published::Follow::new(&cli, &argv, config.clone(), &version);
+            (<Cli as clap::Parser>::parse_from(resolved), follow)
+        }
         Err(e) => return failed(output, &format!("{e:#}"), app::error_class(&e)),
     };
     let command = match Command::from_cli(&cli, config.as_ref()) {
@@ -31,7 +35,7 @@ fn main() -> ExitCode {
         Ok(None) => return completions(&cli),
         Err(e) => return failed(output, &e.to_string(), "settings"),
     };
-    match app::run(&command, output) {
+    match app::run(&command, output, follow) {
         Ok(code) => ExitCode::from(code as u8),
         // `{:#}` prints the whole context chain on one line: "what: why:
         // cause" (never `{:?}`: that would add a stack backtrace).

@@ -317,32 +317,6 @@ fn an_older_version_runs_with_its_own_profile_and_a_model_alone_has_none_to_run(
     );
     let r = mlscaler(dir, &["inspect", "elb", "--models", "m"]);
     assert!(r.stdout.contains("published profile: none"), "{}", r.stdout);
-
-    // The loop mode would keep one profile while newer models land: refused.
-    let r = mlscaler(
-        dir,
-        &[
-            "scale",
-            "--data",
-            &d,
-            "--models",
-            "m",
-            "--model",
-            "elb",
-            "--target",
-            "sim",
-            "--every",
-            "1m",
-            "--published-profile",
-            "-q",
-        ],
-    );
-    assert_code(&r, 1);
-    assert!(
-        r.stderr.contains("--every") && r.stderr.contains("CronJob"),
-        "{}",
-        r.stderr
-    );
 }
 
 #[test]
@@ -467,4 +441,74 @@ fn a_pair_published_to_blob_storage_is_run_from_there() {
     let file = scale(dir, &models, "s2.json", &["--config", "profile.toml"], &env);
     assert_eq!(published, file);
     assert_eq!(published[0]["model"]["id"], id);
+}
+
+#[test]
+fn loop_mode_runs_the_newest_published_pair_from_the_round_after_it_lands() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let first = publish_pair(dir);
+    let capped = std::fs::read_to_string(dir.join("profile.toml"))
+        .unwrap()
+        .replace("max-nodes = 1000", "max-nodes = 3");
+    std::fs::write(dir.join("capped.toml"), &capped).unwrap();
+    let d = trace();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mlscaler"))
+        .current_dir(dir)
+        .args([
+            "scale",
+            "--data",
+            &d,
+            "--models",
+            "m",
+            "--model",
+            "elb",
+            "--target",
+            "sim",
+            "--state",
+            "loop.json",
+            "--decisions",
+            "decisions.jsonl",
+            "--published-profile",
+            "--every",
+            "3s",
+            "--jitter",
+            "0s",
+            "--rounds",
+            "4",
+            "--output",
+            "json",
+            "-q",
+        ])
+        .env_remove("RUST_LOG")
+        .env_remove("MLSCALER_MODELS")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let round1: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    // A newer pair lands while the loop runs (the next round is 3 s away).
+    let r = train(dir, "m", "capped.toml", &["--lags", "6", "--force"], &[]);
+    assert_code(&r, 0);
+    let second = r.json()["card"]["id"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    let rest: Vec<Value> = lines
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rest.len(), 3);
+    assert_eq!(round1["model"]["id"], first.as_str(), "{round1}");
+    // Every later round runs the new model with its own profile (the pool
+    // capped at 3 nodes), as a new process would.
+    for r in &rest {
+        assert_eq!(r["model"]["id"], second.as_str(), "{r}");
+        assert!(r["decision"]["nodes"].as_u64().unwrap() <= 3, "{r}");
+    }
 }

@@ -35,7 +35,11 @@ use serde::Serialize;
 
 /// Run a command with its checked settings and print its result: JSON for
 /// pipelines, text for people. Returns the exit code.
-pub fn run(command: &Command, out: Output) -> anyhow::Result<i32> {
+pub fn run(
+    command: &Command,
+    out: Output,
+    follow: Option<published::Follow>,
+) -> anyhow::Result<i32> {
     use crate::report;
     let now = chrono::Utc::now();
     match command {
@@ -72,14 +76,16 @@ pub fn run(command: &Command, out: Output) -> anyhow::Result<i32> {
                 Ok(code)
             }
         },
-        Command::Scale(s) if s.run.every.is_some() => scale::run_loop(s, out.quiet, |record| {
-            // One record per round: a JSON line each for pipelines, the text for people.
-            if out.json {
-                println!("{}", serde_json::to_string(record).unwrap_or_default());
-            } else if !out.quiet {
-                print!("{}", record.render_text());
-            }
-        }),
+        Command::Scale(s) if s.run.every.is_some() => {
+            scale::run_loop(s, follow, out.quiet, |record| {
+                // One record per round: a JSON line each for pipelines, the text for people.
+                if out.json {
+                    println!("{}", serde_json::to_string(record).unwrap_or_default());
+                } else if !out.quiet {
+                    print!("{}", record.render_text());
+                }
+            })
+        }
         Command::Scale(s) => {
             let (code, record) = scale::run(s, now, out.quiet)?;
             emit(out, &record, || record.render_text())?;

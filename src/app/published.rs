@@ -5,12 +5,14 @@
 //! already set (flags > environment > `--config` > the published profile >
 //! defaults). The version it came with is pinned (`--model-version`), so the
 //! run loads the model it was published with even when a newer pair lands in
-//! between.
+//! between. In loop mode ([`Follow`]) each round runs the newest pair.
 
 use super::storage;
 use crate::cli::{Cli, Command};
 use crate::settings::data::StorageAccess;
 use crate::settings::file::{self, ConfigFile};
+use crate::settings::scale::ScaleSettings;
+use crate::settings::Command as SettingsCommand;
 use crate::store::registry::Registry;
 use anyhow::{bail, Result};
 use std::ffi::OsString;
@@ -28,8 +30,24 @@ struct Wanted<'a> {
 }
 
 /// The command line with the published profile applied under it and the
-/// version pinned, when the command asks for it (`None`: it does not).
-pub fn resolve(cli: &Cli, argv: &[OsString], quiet: bool) -> Result<Option<Vec<OsString>>> {
+/// version pinned, and that version, when the command asks for it (`None`:
+/// it does not).
+pub fn resolve(
+    cli: &Cli,
+    argv: &[OsString],
+    quiet: bool,
+) -> Result<Option<(Vec<OsString>, String)>> {
+    resolve_unless(cli, argv, quiet, None)
+}
+
+/// As [`resolve`]; `None` also when the latest version is `known` (its
+/// profile is not read again).
+fn resolve_unless(
+    cli: &Cli,
+    argv: &[OsString],
+    quiet: bool,
+    known: Option<&str>,
+) -> Result<Option<(Vec<OsString>, String)>> {
     let Some(w) = wanted(cli)? else {
         return Ok(None);
     };
@@ -39,6 +57,9 @@ pub fn resolve(cli: &Cli, argv: &[OsString], quiet: bool) -> Result<Option<Vec<O
         Some(v) => registry.load_version(&w.name, v)?.0,
         None => registry.latest(&w.name)?,
     };
+    if known == Some(pointer.id.as_str()) {
+        return Ok(None);
+    }
     let text = registry.load_profile(&pointer)?;
     let object = pointer.profile.clone().unwrap_or_default();
     let origin = PathBuf::from(format!("{}/{object}", registry.location()));
@@ -68,14 +89,75 @@ pub fn resolve(cli: &Cli, argv: &[OsString], quiet: bool) -> Result<Option<Vec<O
             pointer.id
         );
     }
-    Ok(Some(out))
+    Ok(Some((out, pointer.id)))
+}
+
+/// `scale --every --published-profile`: every round runs the newest pair
+/// published, model and profile together. Before each round the registry's
+/// pointer is read; when a newer version was published since, the settings
+/// are built again from the same command line with that version's profile
+/// under it (and its model pinned), exactly as a new process would build
+/// them. A pointer that cannot be read, or a profile that does not check,
+/// keeps the pair the loop runs (and says why).
+pub struct Follow {
+    /// The command line after the config file, before the published profile.
+    argv: Vec<OsString>,
+    config: Option<ConfigFile>,
+    /// The version the loop runs.
+    version: String,
+}
+
+impl Follow {
+    /// The follower of a `scale --every --published-profile` command line
+    /// whose pair `version` the first round runs (`None` for any other
+    /// command, or when `--model-version` fixes the version).
+    pub fn new(
+        cli: &Cli,
+        argv: &[OsString],
+        config: Option<ConfigFile>,
+        version: &str,
+    ) -> Option<Follow> {
+        match &cli.command {
+            Command::Scale(a)
+                if a.published_profile && a.every.is_some() && a.model_version.is_none() =>
+            {
+                Some(Follow {
+                    argv: argv.to_vec(),
+                    config,
+                    version: version.to_string(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The version the loop runs.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The settings of a newer published pair, if one was published since
+    /// the last call (`None`: keep running the current one).
+    pub fn newer(&mut self, quiet: bool) -> Result<Option<ScaleSettings>> {
+        let cli = <Cli as clap::Parser>::try_parse_from(&self.argv)?;
+        let Some((argv, id)) = resolve_unless(&cli, &self.argv, quiet, Some(&self.version))? else {
+            return Ok(None);
+        };
+        let cli = <Cli as clap::Parser>::try_parse_from(argv)?;
+        let Some(SettingsCommand::Scale(s)) =
+            SettingsCommand::from_cli(&cli, self.config.as_ref())?
+        else {
+            bail!("--published-profile: the command is no longer a scale command");
+        };
+        self.version = id;
+        Ok(Some(*s))
+    }
 }
 
 /// The registry, name and version the command's `--published-profile` reads.
 fn wanted(cli: &Cli) -> Result<Option<Wanted<'_>>> {
     let (command, input, model, models, version, pin) = match &cli.command {
-        // With --every the settings refuse it, saying why.
-        Command::Scale(a) if a.published_profile && a.every.is_none() => (
+        Command::Scale(a) if a.published_profile => (
             "scale",
             &a.input,
             a.model.as_deref(),

@@ -172,11 +172,6 @@ impl ScaleSettings {
                     "--now replays one moment; it cannot be combined with --every".into(),
                 ));
             }
-            if a.published_profile {
-                return Err(SettingsError::Combination(
-                    "--published-profile is read once, when the run starts, with the model version it came with; with --every the rounds would keep that pair while newer ones are published: run one process per round (the CronJob) instead".into(),
-                ));
-            }
         }
         let model_version = a
             .model_version

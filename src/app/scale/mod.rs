@@ -172,6 +172,25 @@ pub fn error_class(e: &anyhow::Error) -> &'static str {
     "other"
 }
 
+/// With `--published-profile`: switch to a newer published pair before a
+/// round; when the registry cannot be read or the new profile does not
+/// check, keep the pair the loop runs and say why.
+fn newest_pair(f: &mut crate::app::published::Follow, current: &mut ScaleSettings, quiet: bool) {
+    let was = f.version().to_string();
+    match f.newer(quiet) {
+        Ok(Some(next)) => {
+            tracing::info!(from = %was, to = %f.version(), "a newer model and profile were published: the loop runs them from this round");
+            *current = next;
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(
+            version = %was,
+            error = %format!("{e:#}"),
+            "cannot read the published pair: this round runs the one it ran before"
+        ),
+    }
+}
+
 /// `scale --every`: run rounds on a schedule until SIGTERM/SIGINT or
 /// `--rounds`. A signal ends the round in progress at its next wait or
 /// request (no further write is sent; the round is recorded, with class
@@ -179,7 +198,12 @@ pub fn error_class(e: &anyhow::Error) -> &'static str {
 /// record goes to `report`; a failed round is logged and does not stop the
 /// loop. Exit code: 0, or 1 if the last round failed (a round interrupted by
 /// the stop signal does not count as failed).
-pub fn run_loop(s: &ScaleSettings, quiet: bool, mut report: impl FnMut(&Record)) -> Result<i32> {
+pub fn run_loop(
+    s: &ScaleSettings,
+    mut follow: Option<crate::app::published::Follow>,
+    quiet: bool,
+    mut report: impl FnMut(&Record),
+) -> Result<i32> {
     let every = s.run.every.context("loop mode needs --every")?;
     let jitter = s.run.jitter;
     let stop = stop_flag()?;
@@ -189,6 +213,7 @@ pub fn run_loop(s: &ScaleSettings, quiet: bool, mut report: impl FnMut(&Record))
         "loop mode: reconciling on a schedule until SIGTERM/SIGINT"
     );
     let mut pacer = RealPacer::new();
+    let mut current = s.clone();
     let mut interrupted = false;
     let ended = run_rounds(
         every.to_std(),
@@ -197,7 +222,13 @@ pub fn run_loop(s: &ScaleSettings, quiet: bool, mut report: impl FnMut(&Record))
         &stop,
         &mut pacer,
         |round| {
-            let (code, record) = run_round(s, Utc::now(), quiet, &stop, Some(round));
+            if let Some(f) = follow.as_mut() {
+                // Round 1 runs the pair the process started with.
+                if round > 1 {
+                    newest_pair(f, &mut current, quiet);
+                }
+            }
+            let (code, record) = run_round(&current, Utc::now(), quiet, &stop, Some(round));
             // Per-round outcomes (nothing to do, held, failed part way) are
             // in the logs and records; the loop itself goes on.
             tracing::info!(round, outcome = %record.outcome(), "round done");
