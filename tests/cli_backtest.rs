@@ -76,6 +76,9 @@ fn on_worldcup98_the_predictive_policy_beats_every_baseline_and_writes_the_plan_
     let written: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(written["report"], s["report"]);
+    // It holds the whole run's time and names itself, as printed.
+    assert!(f(&written["seconds"]["total"]) >= f(&written["seconds"]["replay"]));
+    assert_eq!(written["files"]["report"], s["files"]["report"]);
 
     // The plan: exactly one row per input row, in input order, with the contract's columns.
     let input = std::fs::read_to_string(data("worldcup98_requests_per_minute.csv")).unwrap();

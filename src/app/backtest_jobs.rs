@@ -94,15 +94,7 @@ pub fn run(s: &BacktestSettings, quiet: bool) -> Result<(i32, Summary)> {
         files,
         seconds,
     };
-    if let Some(p) = &s.report {
-        summary
-            .files
-            .insert("report".into(), p.display().to_string());
-        write_atomic(p, &serde_json::to_vec_pretty(&summary)?)?;
-    }
-    summary
-        .seconds
-        .insert("total".into(), t0.elapsed().as_secs_f64());
+    super::finish(&mut summary, s.report.as_deref(), t0)?;
     // A plan that removed a busy instance is a safety failure, whatever it saved.
     Ok((if unsafe_runs { exit::FAILED } else { exit::OK }, summary))
 }

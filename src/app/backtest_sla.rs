@@ -136,15 +136,7 @@ pub fn run(s: &BacktestSettings, quiet: bool) -> Result<(i32, Summary)> {
         files,
         seconds,
     };
-    if let Some(p) = &s.report {
-        write_atomic(p, &serde_json::to_vec_pretty(&summary)?)?;
-        summary
-            .files
-            .insert("report".into(), p.display().to_string());
-    }
-    summary
-        .seconds
-        .insert("total".into(), t0.elapsed().as_secs_f64());
+    super::finish(&mut summary, s.report.as_deref(), t0)?;
     Ok((exit::OK, summary))
 }
 

@@ -32,6 +32,7 @@ pub use crate::core::plan::outcome::exit;
 use crate::settings::backtest::Mode;
 use crate::settings::{Command, Output};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// Run a command with its checked settings and print its result: JSON for
 /// pipelines, text for people. Returns the exit code.
@@ -169,6 +170,45 @@ fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
 /// `storage`), else `other`.
 pub fn error_class(e: &anyhow::Error) -> &'static str {
     scale::error_class(e)
+}
+
+/// A command's summary with the files it wrote and the seconds it took.
+pub trait Outputs: Serialize {
+    fn outputs(&mut self) -> (&mut BTreeMap<String, String>, &mut BTreeMap<String, f64>);
+}
+
+macro_rules! outputs {
+    ($($t:ty),*) => {$(
+        impl Outputs for $t {
+            fn outputs(&mut self) -> (&mut BTreeMap<String, String>, &mut BTreeMap<String, f64>) {
+                (&mut self.files, &mut self.seconds)
+            }
+        }
+    )*};
+}
+outputs!(
+    crate::report::backtest::BacktestSummary,
+    crate::report::backtest_jobs::Summary,
+    crate::report::backtest_sla::Summary,
+    crate::report::backtest_vertical::Summary,
+    crate::report::tune::TuneSummary
+);
+
+/// Finish a summary: `seconds.total` since `t0`, then, with `--report`, the
+/// summary as JSON (naming itself in `files.report`), so the report holds
+/// what the command prints.
+pub fn finish<S: Outputs>(
+    summary: &mut S,
+    report: Option<&std::path::Path>,
+    t0: std::time::Instant,
+) -> anyhow::Result<()> {
+    let (files, seconds) = summary.outputs();
+    seconds.insert("total".into(), t0.elapsed().as_secs_f64());
+    if let Some(p) = report {
+        files.insert("report".into(), p.display().to_string());
+        write_atomic(p, &serde_json::to_vec_pretty(summary)?)?;
+    }
+    Ok(())
 }
 
 /// Write through a temporary file in the same folder and rename, so a reader

@@ -151,9 +151,7 @@ pub fn run(s: &TuneSettings, quiet: bool) -> Result<(i32, TuneSummary)> {
         seconds,
     };
     write_outputs(s, &mut summary)?;
-    summary
-        .seconds
-        .insert("total".into(), t0.elapsed().as_secs_f64());
+    super::finish(&mut summary, s.report.as_deref(), t0)?;
     Ok((exit::OK, summary))
 }
 
@@ -166,7 +164,8 @@ fn block_name(step: crate::core::time::Step, scored_steps: usize) -> &'static st
     }
 }
 
-/// The profile, the plot and the report, each written whole or not at all.
+/// The profile and the plot, each written whole or not at all (the report
+/// comes last, with the total time).
 fn write_outputs(s: &TuneSettings, summary: &mut TuneSummary) -> Result<()> {
     write_atomic(&s.out, summary.profile.as_bytes())?;
     summary
@@ -175,12 +174,6 @@ fn write_outputs(s: &TuneSettings, summary: &mut TuneSummary) -> Result<()> {
     if let Some(p) = &s.plot {
         write_atomic(p, crate::report::tune::plot(summary).as_bytes())?;
         summary.files.insert("plot".into(), p.display().to_string());
-    }
-    if let Some(p) = &s.report {
-        summary
-            .files
-            .insert("report".into(), p.display().to_string());
-        write_atomic(p, &serde_json::to_vec_pretty(summary)?)?;
     }
     Ok(())
 }
