@@ -191,11 +191,7 @@ fn loop_mode_reuses_one_client_and_one_token_across_rounds_and_merged_roots_work
         &[],
     );
     assert_code(&r, 0);
-    let rounds: Vec<Value> = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
-        .collect();
+    let rounds = records(&r.stdout);
     assert_eq!(rounds.len(), 3, "{}", r.stdout);
     assert!(
         rounds.iter().all(|x| x["outcome"] == "held"),
@@ -774,11 +770,7 @@ fn the_jobs_policy_runs_in_loop_mode_one_record_per_round() {
         &["--every", "1s", "--jitter", "0s", "--rounds", "2"],
     );
     assert_code(&r, 0);
-    let rounds: Vec<Value> = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
-        .collect();
+    let rounds = records(&r.stdout);
     assert_eq!(rounds.len(), 2, "{}", r.stdout);
     // Round 1 starts the two deallocated instances; round 2 finds the demand met.
     assert_eq!(rounds[0]["outcome"], "applied");
@@ -1080,4 +1072,12 @@ fn sigterm_during_a_wait_ends_the_run_with_a_record_of_the_write_it_had_sent() {
     assert_eq!(serde_json::from_str::<Value>(log.trim()).unwrap(), rec);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("stopped by a signal"), "{err}");
+}
+
+/// The loop mode's records: one JSON document per line of standard output.
+fn records(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
+        .collect()
 }

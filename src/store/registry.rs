@@ -206,20 +206,27 @@ impl<'a> Registry<'a> {
     pub fn latest(&self, name: &str) -> Result<LatestPointer, RegistryError> {
         check_name(name)?;
         let object = format!("{name}/latest.json");
-        let bytes = match self.store.get(&object) {
-            Ok(b) => b,
-            Err(e) if e.is_not_found() => {
-                return Err(RegistryError::NoModel {
-                    location: self.location(),
-                    name: name.to_string(),
-                })
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let bytes = self.get_or(&object, || RegistryError::NoModel {
+            location: self.location(),
+            name: name.to_string(),
+        })?;
         serde_json::from_slice(&bytes).map_err(|e| RegistryError::BadPointer {
             object,
             detail: e.to_string(),
         })
+    }
+
+    /// The bytes of `object`, or `missing()` when it does not exist.
+    fn get_or(
+        &self,
+        object: &str,
+        missing: impl FnOnce() -> RegistryError,
+    ) -> Result<Vec<u8>, RegistryError> {
+        match self.store.get(object) {
+            Ok(b) => Ok(b),
+            Err(e) if e.is_not_found() => Err(missing()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Load the latest good model of `name`.
@@ -263,18 +270,12 @@ impl<'a> Registry<'a> {
         }
         check_version(id)?;
         let object = format!("{name}/{id}.{EXTENSION}");
-        let bytes = match self.store.get(&object) {
-            Ok(b) => b,
-            Err(e) if e.is_not_found() => {
-                return Err(RegistryError::NoVersion {
-                    location: self.location(),
-                    name: name.to_string(),
-                    id: id.to_string(),
-                    object,
-                })
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let bytes = self.get_or(&object, || RegistryError::NoVersion {
+            location: self.location(),
+            name: name.to_string(),
+            id: id.to_string(),
+            object: object.clone(),
+        })?;
         // The artifact's own header carries a CRC-32 of its payload.
         let payload = artifact::decode(&bytes).map_err(|source| RegistryError::Artifact {
             object: object.clone(),
