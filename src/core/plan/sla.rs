@@ -113,11 +113,12 @@ pub fn sla_plan(predicted: f64, current: NodeCount, p: &CheckedSla) -> Decision 
 }
 
 #[cfg(test)]
-mod sla_tests {
+pub(crate) mod sla_tests {
     use super::*;
     use crate::core::plan::PoolParams;
 
-    fn sla(min: u32, max: u32) -> CheckedSla {
+    /// The band 180 +- 20, 2 nodes a step, on a pool of `min..=max`.
+    pub(crate) fn sla(min: u32, max: u32) -> CheckedSla {
         let pool = PoolParams {
             capacity_per_node: 1.0,
             min_nodes: min,

@@ -93,7 +93,7 @@ use crate::core::plan::{
     PredictiveParams, SeasonalNaiveParams, Strategy, TargetTrackingParams, ThresholdParams,
 };
 use crate::core::sim::pool::{
-    sized_for, ForecastContext, Operations, PolicyMetrics, PoolChange, SimRun, Simulation,
+    sized_for, ForecastContext, Operations, PolicyMetrics, SimRun, Simulation,
 };
 use crate::core::time::{format_duration_secs, rfc3339, Step, DAY_SECS};
 use serde::{Deserialize, Serialize};
@@ -682,21 +682,56 @@ impl PolicyPlan {
         out.push_str(PLAN_HEADER);
         out.push('\n');
         for r in &self.rows {
-            let _ = write!(out, "{},{},", rfc3339(r.timestamp), r.demand);
-            if let Some(f) = r.forecast {
-                let _ = write!(out, "{f:.3}");
+            PlanLine {
+                timestamp: r.timestamp,
+                demand: Some(r.demand),
+                forecast: r.forecast,
+                target_nodes: r.target_nodes,
+                ready_nodes: r.ready_nodes,
+                policy: r.policy.name(),
+                change: r.change,
+                waited: r.waited,
             }
-            let _ = writeln!(
-                out,
-                ",{},{},{},{:+},{}",
-                r.target_nodes,
-                r.ready_nodes,
-                r.policy,
-                r.change,
-                u8::from(r.waited)
-            );
+            .write(&mut out);
         }
         out
+    }
+}
+
+/// One line of a plan CSV ([`PLAN_HEADER`]), whatever replay made it.
+pub struct PlanLine<'a> {
+    pub timestamp: i64,
+    /// Empty when there is none.
+    pub demand: Option<f64>,
+    /// Three decimals; empty when there is none.
+    pub forecast: Option<f64>,
+    pub target_nodes: NodeCount,
+    pub ready_nodes: NodeCount,
+    pub policy: &'a str,
+    pub change: i64,
+    pub waited: bool,
+}
+
+impl PlanLine<'_> {
+    /// Append the line (with its newline) to `out`.
+    pub fn write(&self, out: &mut String) {
+        let _ = write!(out, "{},", rfc3339(self.timestamp));
+        if let Some(d) = self.demand {
+            let _ = write!(out, "{d}");
+        }
+        out.push(',');
+        if let Some(f) = self.forecast {
+            let _ = write!(out, "{f:.3}");
+        }
+        let _ = writeln!(
+            out,
+            ",{},{},{},{:+},{}",
+            self.target_nodes,
+            self.ready_nodes,
+            self.policy,
+            self.change,
+            u8::from(self.waited)
+        );
     }
 }
 
@@ -831,13 +866,7 @@ fn plan_of(trace: &Trace, run: &SimRun) -> PolicyPlan {
             .map(|(i, row)| {
                 let s = &run.steps[row.bucket];
                 let first = i == 0 || rows[i - 1].bucket != row.bucket;
-                let change = match s.change {
-                    PoolChange::Out { added } if first => i64::from(added),
-                    PoolChange::In { cancelled, removed } if first => {
-                        -(i64::from(cancelled) + i64::from(removed))
-                    }
-                    _ => 0,
-                };
+                let change = if first { s.change.nodes() } else { 0 };
                 PlanRow {
                     timestamp: row.time,
                     demand: s.demand,

@@ -298,6 +298,18 @@ pub struct PolicyMetrics {
     pub reasons: BTreeMap<String, usize>,
 }
 
+impl PoolChange {
+    /// The change in requested nodes: `+n` out, `-n` in (cancelled and
+    /// removed), 0 none.
+    pub fn nodes(self) -> i64 {
+        match self {
+            PoolChange::None => 0,
+            PoolChange::Out { added } => i64::from(added),
+            PoolChange::In { cancelled, removed } => -(i64::from(cancelled) + i64::from(removed)),
+        }
+    }
+}
+
 /// Whether `demand` exceeds `ready_cap` (beyond rounding): an
 /// under-provisioned bucket.
 pub fn short_of(demand: f64, ready_cap: f64) -> bool {

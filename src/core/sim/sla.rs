@@ -23,12 +23,11 @@
 //! one: it says how often the band was broken, not whether the replayed
 //! pool would have kept it.
 
+use super::backtest::PlanLine;
 use super::pool::{Operations, PoolChange, SimPool};
 use crate::core::group::NodeGroup;
 use crate::core::plan::{sla_plan, CheckedSla, NodeCount};
-use crate::core::time::rfc3339;
 use serde::{Deserialize, Serialize};
-use std::fmt::Write;
 
 /// The policy name of the SLA band in plans and reports.
 pub const SLA_POLICY: &str = "sla_band";
@@ -208,26 +207,17 @@ impl SlaRun {
         out.push_str(super::backtest::PLAN_HEADER);
         out.push('\n');
         for s in &self.steps {
-            let _ = write!(out, "{},", rfc3339(s.time));
-            if let Some(r) = s.recorded {
-                let _ = write!(out, "{r}");
+            PlanLine {
+                timestamp: s.time,
+                demand: s.recorded,
+                forecast: s.predicted.is_finite().then_some(s.predicted),
+                target_nodes: s.target,
+                ready_nodes: s.ready,
+                policy: SLA_POLICY,
+                change: s.change.nodes(),
+                waited: s.waited,
             }
-            out.push(',');
-            if s.predicted.is_finite() {
-                let _ = write!(out, "{:.3}", s.predicted);
-            }
-            let change = match s.change {
-                PoolChange::None => 0,
-                PoolChange::Out { added } => i64::from(added),
-                PoolChange::In { cancelled, removed } => -i64::from(cancelled + removed),
-            };
-            let _ = writeln!(
-                out,
-                ",{},{},{SLA_POLICY},{change:+},{}",
-                s.target,
-                s.ready,
-                u8::from(s.waited)
-            );
+            .write(&mut out);
         }
         out
     }
@@ -236,25 +226,8 @@ impl SlaRun {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::plan::{PoolParams, SlaParams};
-
-    fn band(min: u32, max: u32) -> CheckedSla {
-        let pool = PoolParams {
-            capacity_per_node: 1.0,
-            min_nodes: min,
-            max_nodes: max,
-            lead_secs: 60,
-        }
-        .check()
-        .unwrap();
-        SlaParams {
-            target: 180.0,
-            threshold: 20.0,
-            increment: 2,
-        }
-        .check(&pool)
-        .unwrap()
-    }
+    /// The band 180 +- 20, 2 nodes a step, on a pool of `min..=max`.
+    use crate::core::plan::sla::sla_tests::sla as band;
 
     fn pool(initial: u32, lead_secs: i64, busy: i64) -> SlaPool {
         SlaPool {
