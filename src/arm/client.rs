@@ -1105,7 +1105,9 @@ mod tests {
         // Building a CLI credential runs nothing until a token is asked for.
         let cred = azure_identity::AzureCliCredential::new(None).unwrap();
         let config = ArmConfig::with_endpoint("http://127.0.0.1:8080").unwrap();
-        let err = ArmClient::new(config, cred, reqwest::Client::new()).unwrap_err();
+        let http =
+            crate::azure::credential::http_client(crate::azure::credential::Roots::System).unwrap();
+        let err = ArmClient::new(config, cred, http).unwrap_err();
         assert!(err.to_string().contains("not https"), "{err}");
     }
 

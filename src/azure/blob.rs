@@ -73,6 +73,9 @@ impl std::fmt::Debug for BlobStore {
 impl BlobStore {
     /// A store for a resolved location, rooted at its container (not at its path).
     pub fn new(resolved: Resolved) -> Result<Self, AzureError> {
+        // The SDK builds the Blob transport itself (without automatic
+        // decompression), on the crypto provider installed here.
+        super::credential::install_crypto_provider();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -378,9 +378,22 @@ impl<'a> Roots<'a> {
     }
 }
 
+/// Makes ring rustls's crypto provider for this process, once, before the
+/// first HTTP client is built (reqwest is built without a provider of its
+/// own; a provider already installed stays). Every client mlscaler builds,
+/// and the Azure SDK's Blob Storage transport, calls this first.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err only when another provider was installed first: keep it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// A `reqwest` client trusting `roots`, with bounded connect/read timeouts
 /// and no redirects (as azure_core's default client).
 pub fn http_client(roots: Roots<'_>) -> Result<reqwest::Client, CredentialError> {
+    install_crypto_provider();
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(20))
         .read_timeout(Duration::from_secs(60))

@@ -101,7 +101,7 @@ pub async fn start(
         path: ca_path.clone(),
         source,
     })?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| EmulatorError::Tls(e.to_string()))?

@@ -25,7 +25,7 @@ fn https(emu: &arm_emulator::Handle, method: &str, path: &str, body: &str) -> (u
     roots
         .add(CertificateDer::from_pem_file(&emu.ca_path).expect("the CA is PEM"))
         .unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
