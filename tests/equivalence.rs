@@ -19,11 +19,13 @@
 //!   naive: a whole day each, 1,440 runs, from the quiet night through the
 //!   evening match (a `scale` run of these takes ~20 ms in the dev profile);
 //! - predictive, with a published model (`backtest --model`, as `scale
-//!   --model` runs it) and the drift fallback on (`max-error-ratio`): six
-//!   hours, 360 runs, over the afternoon into the evening match, where the
-//!   drift ratio passes the limit and the fallback decides (checked), and
-//!   back. A predictive run forecasts and measures drift and calibration
-//!   afresh, ~120 ms, so a whole day would take minutes.
+//!   --model` runs it) and the drift fallback on (`max-error-ratio`): a
+//!   whole day, 1,440 runs, into the evening match, where the drift ratio
+//!   passes the limit and the fallback decides (checked), and back. Each run
+//!   reuses the past-origin results the last one kept in the state file and
+//!   forecasts only the new origin (checked: a dry run after the last reuses
+//!   every kept result), so this also proves the kept results give the
+//!   decisions the backtest computes afresh.
 //!
 //! - the SLA band (`scale --policy sla` with a published regression model,
 //!   `backtest --mode sla`): the bundled workshop data, a whole year of
@@ -248,6 +250,9 @@ fn prove(case: Case, from: &str, start: &str, to: &str, model: bool, seen: &[&st
             case.scale
         );
     }
+    if model {
+        past_origins_were_reused(d, case.scale, &rfc3339(start + 60 * (steps as i64 - 1)));
+    }
     let counts: Vec<u64> = plan.iter().map(|r| r.requested).collect();
     let ups = counts.windows(2).filter(|w| w[1] > w[0]).count();
     let downs = counts.windows(2).filter(|w| w[1] < w[0]).count();
@@ -258,16 +263,52 @@ fn prove(case: Case, from: &str, start: &str, to: &str, model: bool, seen: &[&st
     );
 }
 
+/// The runs above were joined by the past-origin results kept in the state
+/// file, not each computed afresh: a dry run at the last minute (which
+/// writes nothing) reuses every one of them and forecasts none.
+fn past_origins_were_reused(d: &Path, policy: &str, last: &str) {
+    let args = [
+        "scale",
+        "--config",
+        "profile.toml",
+        "--policy",
+        policy,
+        "--target",
+        "sim",
+        "--state",
+        "state.json",
+        "--now",
+        last,
+        "--model",
+        "count",
+        "--dry-run",
+        "-v",
+    ];
+    let r = mlscaler(d, &args);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("past origins of the drift and calibration signals"))
+        .unwrap_or_else(|| panic!("no past-origins event:\n{}", r.stderr));
+    let field = |name: &str| -> usize {
+        let v = line.split(&format!(" {name}=")).nth(1).expect(name);
+        v.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    assert_eq!(field("forecast"), 0, "{line}");
+    assert!(field("reused") > 1000, "{line}");
+    assert_eq!(field("reused"), field("kept"), "{line}");
+}
+
 #[test]
-fn predictive_with_a_model_and_the_drift_fallback_decides_as_its_backtest_over_six_hours() {
+fn predictive_with_a_model_and_the_drift_fallback_decides_as_its_backtest_for_a_whole_day() {
     prove(
         Case {
             scale: "predictive",
             backtest: "predictive",
             profile: "scale-in-window = \"5m\"\nmax-error-ratio = 2\ndrift-window = \"1h\"",
         },
-        "1998-06-16 00:00:00",
-        "1998-06-30 14:00:00",
+        "1998-06-15 20:00:00",
+        "1998-06-29 20:00:00",
         "1998-06-30 20:00:00",
         true,
         &["forecast", "calibrated", "fallback"],

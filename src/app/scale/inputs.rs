@@ -15,6 +15,7 @@ use crate::core::forecast::model::ForecastModel;
 use crate::core::forecast::series::LoadSeries;
 use crate::core::group::NodeGroup;
 use crate::core::plan::control::ControlMemory;
+use crate::core::plan::signals::PastOrigins;
 use crate::core::plan::NodeCount;
 use crate::core::sim::pool::{Operations, SimPool};
 use crate::core::time::{rfc3339, Duration, Step};
@@ -447,6 +448,12 @@ pub struct StateFile {
     /// The simulated pool of `--target sim`, as the last run left it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim_target: Option<SimPool>,
+    /// The predictive policy's past-origin results, so that the next run
+    /// forecasts only the origins that are new (a cache: reused only where
+    /// they are exactly what the run would compute, see
+    /// [`crate::core::plan::signals::prepare_kept`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub past_origins: Option<PastOrigins>,
 }
 
 /// The state as this round last read it: where, at which version (a blob's
@@ -572,6 +579,9 @@ pub fn rebase(base: &StateFile, mine: &StateFile, theirs: &StateFile) -> StateFi
     );
     if mine.sim_target.is_some() {
         out.sim_target = mine.sim_target.clone();
+    }
+    if mine.past_origins.is_some() {
+        out.past_origins = mine.past_origins.clone();
     }
     out
 }

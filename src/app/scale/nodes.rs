@@ -16,7 +16,7 @@ use crate::core::plan::control::{self, ControlMemory, Datapoints, Decided, Known
 use crate::core::plan::outcome::{
     after_write, before_write, AfterWrite, BeforeWrite, Outcome, Wanted, WriteRules,
 };
-use crate::core::plan::signals::{self, Prepared};
+use crate::core::plan::signals::{self, PastOrigins, Prepared};
 use crate::core::plan::{sla_plan, Capacity, CheckedPool, NodeCount, PolicyKind};
 use crate::core::sim::backtest::capacity_for_p999;
 use crate::core::sim::pool::sized_for;
@@ -54,6 +54,9 @@ struct Planned {
     capacity_per_node: Option<f64>,
     metric: String,
     current: f64,
+    /// The past-origin results of the predictive policy's signals, kept in
+    /// the state file for the next run.
+    past_origins: Option<PastOrigins>,
 }
 
 /// How the run ended.
@@ -334,15 +337,28 @@ fn forecast_plan(
     // A forecast that cannot be made is not an error: the planner falls
     // back to the reactive rule and never scales in.
     let lead_steps = lead.secs() / step.secs();
-    let (prepared, problem) = match signals::prepare(
+    let past = signals::Past {
+        model_id: &loaded.card.id,
+        kept: inputs.state.as_ref().and_then(|s| s.past_origins.as_ref()),
+    };
+    let (prepared, past_origins, problem) = match signals::prepare_kept(
         model,
         &inputs.series,
         policy,
         s.profile.predictive.drift_window.secs(),
         inputs::eval_last_value_mae(&loaded.card, lead_steps),
+        past,
     ) {
-        Ok(p) => (Some(p), None),
-        Err(e) => (None, Some(e.to_string())),
+        Ok(k) => {
+            tracing::debug!(
+                reused = k.reused,
+                forecast = k.forecast,
+                kept = k.keep.len(),
+                "past origins of the drift and calibration signals"
+            );
+            (Some(k.prepared), Some(k.keep), None)
+        }
+        Err(e) => (None, None, Some(e.to_string())),
     };
     if let Some(p) = &problem {
         tracing::warn!(problem = %p, "no forecast: sizing reactively on the current load");
@@ -380,6 +396,7 @@ fn forecast_plan(
         capacity_per_node: Some(capacity.per_node()),
         metric: model.metric.clone(),
         current,
+        past_origins,
     })
 }
 
@@ -457,6 +474,7 @@ fn sla_round(
         capacity_per_node: None,
         metric: model.target.clone(),
         current: predicted,
+        past_origins: None,
     })
 }
 
@@ -540,6 +558,7 @@ fn reactive_plan(
         capacity_per_node: (!on_metric).then_some(per_node.per_node()),
         metric,
         current,
+        past_origins: None,
     })
 }
 
@@ -641,6 +660,7 @@ fn remember(s: &ScaleSettings, p: &mut Planned, c: &Concluded, inputs: &Inputs) 
     if let CountTarget::Sim(pool) = &p.target {
         state.sim_target = Some(pool.clone());
     }
+    state.past_origins = p.past_origins.take();
     inputs::save_state(s, &state)
 }
 

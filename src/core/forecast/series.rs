@@ -108,6 +108,14 @@ impl LoadSeries {
     pub fn time_at(&self, i: usize) -> i64 {
         self.start + i as i64 * self.step.secs()
     }
+    /// The bucket that starts at `t`, if the series has one.
+    pub fn index_of(&self, t: i64) -> Option<usize> {
+        let d = t.checked_sub(self.start)?;
+        let step = self.step.secs();
+        (d >= 0 && d % step == 0)
+            .then(|| (d / step) as usize)
+            .filter(|&i| i < self.len())
+    }
     /// Metric names, in column order.
     pub fn names(&self) -> &[String] {
         &self.names

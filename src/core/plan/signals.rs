@@ -18,7 +18,7 @@ use super::predictive::CheckedPolicy;
 use crate::core::forecast::features::FeatureBuilder;
 use crate::core::forecast::model::{levels_around, Forecast, ForecastModel, ModelError};
 use crate::core::forecast::series::LoadSeries;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Inputs of the planner derived from the model and the recent load.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -90,6 +90,8 @@ pub struct SignalTracker<'m> {
     calib_next: usize,
     /// The quantile levels the policy's planned peak interpolates between.
     levels: &'static [f64],
+    /// Past origins forecast by [`SignalTracker::at`] (not handed in).
+    forecasts: usize,
 }
 
 impl<'m> SignalTracker<'m> {
@@ -128,6 +130,7 @@ impl<'m> SignalTracker<'m> {
             }),
             calib_next: 0,
             levels: levels_around(policy.quantile()),
+            forecasts: 0,
         }
     }
 
@@ -141,6 +144,19 @@ impl<'m> SignalTracker<'m> {
     pub fn remember(&mut self, j: usize, f: &Forecast) {
         let o = self.origin_of(f);
         self.slot(j).get_or_insert(o);
+    }
+
+    /// Hand in the result kept for origin `j` by an earlier run.
+    fn remember_origin(&mut self, j: usize, o: Origin) {
+        self.slot(j).get_or_insert(o);
+    }
+
+    /// What kept results of past origins must match to be reused here.
+    fn kept_key(&self, model_id: &str) -> String {
+        format!(
+            "{model_id} lead={} q={:?} window={:?} levels={:?}",
+            self.lead, self.policy.quantile, self.policy.window, self.levels
+        )
     }
 
     fn origin_of(&self, f: &Forecast) -> Origin {
@@ -197,6 +213,7 @@ impl<'m> SignalTracker<'m> {
                 let f = forecast(j);
                 let o = self.origin_of(&f);
                 *self.slot(j) = Some(o);
+                self.forecasts += 1;
             }
         }
         // Drift: summed afresh over the window, in origin order.
@@ -291,6 +308,61 @@ pub fn prepare(
     drift_window_secs: i64,
     eval_last_value_mae: Option<f64>,
 ) -> Result<Prepared, ModelError> {
+    let past = Past {
+        model_id: "",
+        kept: None,
+    };
+    prepare_kept(
+        model,
+        series,
+        policy,
+        drift_window_secs,
+        eval_last_value_mae,
+        past,
+    )
+    .map(|k| k.prepared)
+}
+
+/// The past-origin results an earlier run kept, and the model version they
+/// were computed with (see [`PastOrigins`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Past<'a> {
+    /// Identifies the model's version (its registry id): results of another
+    /// version are never reused.
+    pub model_id: &'a str,
+    pub kept: Option<&'a PastOrigins>,
+}
+
+/// What [`prepare_kept`] returns: the planner's inputs, the past-origin
+/// results to keep for the next run, and how many were reused.
+#[derive(Debug, Clone)]
+pub struct PreparedKept {
+    pub prepared: Prepared,
+    pub keep: PastOrigins,
+    /// Past origins whose kept result was reused.
+    pub reused: usize,
+    /// Past origins forecast by this run.
+    pub forecast: usize,
+}
+
+/// As [`prepare`], reusing the results of past origins that an earlier run
+/// kept (`past`) and returning those to keep for the next run.
+///
+/// A kept result is reused only when it was made by the same model version
+/// for the same lead time and planned-peak quantile, for an origin at the
+/// same time, and the load its features read (the model's warm-up before the
+/// origin, up to the origin) is the same to the bit (a 61-bit polynomial hash
+/// of the values): a value revised since, a gap filled differently or
+/// another model all mean the origin is forecast again. So the answer is the
+/// same to the last bit as without `past` (tested), whatever was kept.
+pub fn prepare_kept(
+    model: &ForecastModel,
+    series: &LoadSeries,
+    policy: &CheckedPolicy,
+    drift_window_secs: i64,
+    eval_last_value_mae: Option<f64>,
+    past: Past<'_>,
+) -> Result<PreparedKept, ModelError> {
     // Checks the step, the metric and the length once, with clear errors.
     let forecast = model.forecast(series)?;
     let y = series
@@ -308,14 +380,233 @@ pub fn prepare(
         Some(&model.calendar),
     );
     let mut tracker = SignalTracker::new(model, policy, drift_window_secs, eval_last_value_mae);
-    let s = tracker.at(y, y.len() - 1, &b, series.start());
-    Ok(Prepared {
-        forecast,
-        error_ratio: s.error_ratio,
-        drift_samples: s.drift_samples,
-        calibration: s.calibration,
-        calibration_samples: s.calibration_samples,
+    let key = tracker.kept_key(past.model_id);
+    let step = model.spec.step().secs();
+    let n = y.len();
+    let warm = model.spec.warmup();
+    let lead = tracker.lead;
+    // The origins this run looks at: from the oldest the windows reach to
+    // the newest whose outcome is known.
+    let from = warm.max(n.saturating_sub(tracker.lookback()));
+    let to = n.checked_sub(1 + lead);
+    let hashes = WindowHash::new(y, warm + 1);
+    let mut reused = 0;
+    if let (Some(kept), Some(to)) = (past.kept.filter(|k| k.key == key && k.step == step), to) {
+        for (k, e) in kept.entries.iter().enumerate() {
+            let t = kept.first + k as i64 * step;
+            let Some(j) = series.index_of(t) else {
+                continue;
+            };
+            if (from..=to).contains(&j) && hashes.ending_at(j) == e.inputs {
+                tracker.remember_origin(j, e.origin);
+                reused += 1;
+            }
+        }
+    }
+    let s = tracker.at(y, n - 1, &b, series.start());
+    let mut keep = PastOrigins {
+        key,
+        step,
+        first: series.time_at(from),
+        entries: Vec::new(),
+    };
+    if let Some(to) = to {
+        for j in from..=to {
+            match tracker.get(j) {
+                Some(origin) => keep.entries.push(KeptOrigin {
+                    origin,
+                    inputs: hashes.ending_at(j),
+                }),
+                None if keep.entries.is_empty() => keep.first += step,
+                None => break,
+            }
+        }
+    }
+    Ok(PreparedKept {
+        prepared: Prepared {
+            forecast,
+            error_ratio: s.error_ratio,
+            drift_samples: s.drift_samples,
+            calibration: s.calibration,
+            calibration_samples: s.calibration_samples,
+        },
+        keep,
+        reused,
+        forecast: tracker.forecasts,
     })
+}
+
+/// Results of past origins that a live run keeps for the next one (in its
+/// state file), so that each run forecasts only the origins that are new
+/// since the last: the drift and calibration windows look back over about
+/// 20,000 origins of one-minute data and move by one a minute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastOrigins {
+    /// Model version, lead time and planned-peak quantile they were made for.
+    key: String,
+    /// Step and time (Unix seconds) of the first origin.
+    step: i64,
+    first: i64,
+    entries: Vec<KeptOrigin>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct KeptOrigin {
+    origin: Origin,
+    /// Hash of the load the origin's features read.
+    inputs: u64,
+}
+
+impl PartialEq for KeptOrigin {
+    /// Bitwise: a result that is NaN equals itself.
+    fn eq(&self, o: &Self) -> bool {
+        self.to_bytes() == o.to_bytes()
+    }
+}
+
+/// `planned` when there is no planned peak (a NaN no planned peak has: they
+/// are finite).
+const NO_PLANNED: u64 = u64::MAX;
+
+impl KeptOrigin {
+    const BYTES: usize = 24;
+
+    fn to_bytes(self) -> [u8; Self::BYTES] {
+        let mut out = [0; Self::BYTES];
+        out[..8].copy_from_slice(&self.origin.lead_point.to_bits().to_le_bytes());
+        let planned = self.origin.planned.map_or(NO_PLANNED, f64::to_bits);
+        out[8..16].copy_from_slice(&planned.to_le_bytes());
+        out[16..].copy_from_slice(&self.inputs.to_le_bytes());
+        out
+    }
+
+    fn from_bytes(b: &[u8]) -> Self {
+        let word = |k: usize| u64::from_le_bytes(b[k..k + 8].try_into().expect("8 bytes"));
+        KeptOrigin {
+            origin: Origin {
+                lead_point: f64::from_bits(word(0)),
+                planned: (word(8) != NO_PLANNED).then(|| f64::from_bits(word(8))),
+            },
+            inputs: word(16),
+        }
+    }
+}
+
+impl PastOrigins {
+    /// Origins held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// As kept in a state file: the results as base64 of 24 little-endian bytes
+/// per origin (lead-time point, planned peak, input hash), bit for bit.
+#[derive(Serialize, Deserialize)]
+struct PastOriginsFile {
+    key: String,
+    step: i64,
+    first: i64,
+    results: String,
+}
+
+impl Serialize for PastOrigins {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        let mut bytes = Vec::with_capacity(self.entries.len() * KeptOrigin::BYTES);
+        for e in &self.entries {
+            bytes.extend_from_slice(&e.to_bytes());
+        }
+        PastOriginsFile {
+            key: self.key.clone(),
+            step: self.step,
+            first: self.first,
+            results: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+        .serialize(ser)
+    }
+}
+
+impl<'de> Deserialize<'de> for PastOrigins {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        use base64::Engine as _;
+        let f = PastOriginsFile::deserialize(de)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(f.results.as_bytes())
+            .map_err(serde::de::Error::custom)?;
+        if bytes.len() % KeptOrigin::BYTES != 0 {
+            return Err(serde::de::Error::custom(format!(
+                "past-origin results of {} bytes: not a multiple of {}",
+                bytes.len(),
+                KeptOrigin::BYTES
+            )));
+        }
+        Ok(PastOrigins {
+            key: f.key,
+            step: f.step,
+            first: f.first,
+            entries: bytes
+                .chunks_exact(KeptOrigin::BYTES)
+                .map(KeptOrigin::from_bytes)
+                .collect(),
+        })
+    }
+}
+
+/// Hashes of every window of `len` values of a series, in O(1) each after
+/// one pass: a polynomial hash modulo the Mersenne prime 2^61 - 1 over the
+/// values' bits (mixed by SplitMix64 first). Two different windows collide
+/// with probability about `len` / 2^61.
+struct WindowHash {
+    prefix: Vec<u64>,
+    len: usize,
+    /// BASE^len.
+    shift: u64,
+}
+
+const MERSENNE61: u64 = (1 << 61) - 1;
+const BASE: u64 = 0x1d8e_4e27_c47d_124f % MERSENNE61;
+
+fn mul_mod(a: u64, b: u64) -> u64 {
+    let r = a as u128 * b as u128;
+    let s = (r as u64 & MERSENNE61) + (r >> 61) as u64;
+    let s = if s >= MERSENNE61 { s - MERSENNE61 } else { s };
+    if s >= MERSENNE61 {
+        s - MERSENNE61
+    } else {
+        s
+    }
+}
+
+fn mix(v: f64) -> u64 {
+    // SplitMix64's finaliser.
+    let mut z = v.to_bits().wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) % MERSENNE61
+}
+
+impl WindowHash {
+    fn new(y: &[f64], len: usize) -> Self {
+        let mut prefix = Vec::with_capacity(y.len() + 1);
+        prefix.push(0);
+        let mut h = 0;
+        for &v in y {
+            h = (mul_mod(h, BASE) + mix(v)) % MERSENNE61;
+            prefix.push(h);
+        }
+        let shift = (0..len).fold(1, |p, _| mul_mod(p, BASE));
+        WindowHash { prefix, len, shift }
+    }
+
+    /// The hash of the `len` values ending at `j` (inclusive); `j + 1 >= len`.
+    fn ending_at(&self, j: usize) -> u64 {
+        let (a, b) = (j + 1 - self.len, j + 1);
+        (self.prefix[b] + MERSENNE61 - mul_mod(self.prefix[a], self.shift)) % MERSENNE61
+    }
 }
 
 #[cfg(test)]
@@ -424,5 +715,105 @@ mod tests {
         let short = series(2, 1.0);
         let e = prepare(&m, &short, &policy(), 3600, None).unwrap_err();
         assert!(matches!(e, ModelError::NotEnoughRecentData { .. }), "{e}");
+    }
+
+    /// The last `keep` steps of the load up to step `end` (exclusive), with
+    /// `revise` added to the value at one step.
+    fn window(y: &[f64], end: usize, keep: usize, revise: Option<(usize, f64)>) -> LoadSeries {
+        let from = end - keep;
+        let mut v = y[from..end].to_vec();
+        if let Some((at, by)) = revise {
+            v[at - from] += by;
+        }
+        LoadSeries::new(
+            from as i64 * 60,
+            Step::from_secs(60).unwrap(),
+            vec!["load".into()],
+            vec![v],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn kept_past_origins_are_reused_and_give_the_same_answer_to_the_bit() {
+        let m = model(&series(20, 1.0));
+        let p = policy();
+        let need = history_steps(&m, &p, 3600) + 1;
+        let s = series(25, 1.2);
+        let y = s.column("load").unwrap();
+        let n = s.len() - 30;
+        let run = |w: &LoadSeries, id: &str, kept: Option<&PastOrigins>| {
+            let past = Past { model_id: id, kept };
+            prepare_kept(&m, w, &p, 3600, Some(40.0), past).unwrap()
+        };
+        let first = run(&window(y, n, need, None), "v1", None);
+        assert_eq!(first.reused, 0);
+        assert_eq!(first.forecast, 14 * 1440);
+        assert_eq!(first.keep.len(), first.forecast);
+        // Kept in a state file and read back: bit for bit.
+        let text = serde_json::to_string(&first.keep).unwrap();
+        let kept: PastOrigins = serde_json::from_str(&text).unwrap();
+        assert_eq!(kept, first.keep);
+
+        // The next minute: one new origin; the oldest kept one is out of reach.
+        let next = window(y, n + 1, need, None);
+        let reused = run(&next, "v1", Some(&kept));
+        assert_eq!(reused.forecast, 1);
+        assert_eq!(reused.reused, kept.len() - 1);
+        assert_eq!(
+            reused.prepared,
+            prepare(&m, &next, &p, 3600, Some(40.0)).unwrap()
+        );
+        assert_eq!(reused.keep, run(&next, "v1", None).keep);
+        assert!(reused.prepared.calibration.is_some() && reused.prepared.error_ratio.is_some());
+
+        // Ten minutes later, from what the first run kept.
+        let later = window(y, n + 10, need, None);
+        let r = run(&later, "v1", Some(&kept));
+        assert_eq!((r.forecast, r.reused), (10, kept.len() - 10));
+        assert_eq!(
+            r.prepared,
+            prepare(&m, &later, &p, 3600, Some(40.0)).unwrap()
+        );
+
+        // Another model version: nothing reused.
+        let other = run(&next, "v2", Some(&kept));
+        assert_eq!(other.reused, 0);
+        assert_eq!(other.prepared, reused.prepared);
+    }
+
+    #[test]
+    fn a_revised_value_makes_the_origins_that_read_it_forecast_again() {
+        let m = model(&series(20, 1.0));
+        let p = policy();
+        let need = history_steps(&m, &p, 3600) + 1;
+        let s = series(25, 1.2);
+        let y = s.column("load").unwrap();
+        let n = s.len() - 30;
+        let run = |w: &LoadSeries, kept: Option<&PastOrigins>| {
+            let past = Past {
+                model_id: "v1",
+                kept,
+            };
+            prepare_kept(&m, w, &p, 3600, Some(40.0), past).unwrap()
+        };
+        let first = run(&window(y, n, need, None), None);
+        // A value 100 steps back, read by the last 100 known origins' features
+        // (and by nothing older): it arrived late and was revised.
+        let at = n - 100;
+        let revised = window(y, n + 1, need, Some((at, 250.0)));
+        let r = run(&revised, Some(&first.keep));
+        let lead = 10;
+        let reread = (at..n + 1 - lead).count();
+        assert_eq!(r.forecast, reread);
+        assert_eq!(r.reused, first.keep.len() - 1 - (reread - 1));
+        assert_eq!(
+            r.prepared,
+            prepare(&m, &revised, &p, 3600, Some(40.0)).unwrap()
+        );
+        assert_ne!(
+            r.prepared,
+            run(&window(y, n + 1, need, None), None).prepared
+        );
     }
 }
