@@ -1,14 +1,15 @@
 //! The controller's work per decision, on a model trained on the bundled
 //! WorldCup98 sample: one forecast from the recent window plus one planning
 //! step (what the backtest does at every step), and the whole preparation a
-//! `scale` run does (forecast, drift over an hour, calibration over two weeks).
+//! `scale` run does (forecast, drift over an hour, calibration over two weeks),
+//! afresh and with the past-origin results the run a minute before kept.
 //!
 //! `cargo bench --bench plan`
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use mlscaler::core::forecast::model::{train_forecaster, ForecastParams};
 use mlscaler::core::forecast::series::LoadSeries;
-use mlscaler::core::plan::signals::prepare;
+use mlscaler::core::plan::signals::{prepare, prepare_kept, Past};
 use mlscaler::core::plan::{plan, NodeCount, PlanInput, PoolParams, PoolState, PredictiveParams};
 use mlscaler::core::time::Step;
 
@@ -64,6 +65,22 @@ fn bench_plan(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("scale_run_preparation_drift_1h_calibration_14d", |b| {
         b.iter(|| prepare(&model, &recent, &policy, 3600, None).expect("prepared"))
+    });
+    // What a `scale` run with a state file does: the run a minute before
+    // kept its past-origin results, so one origin is new.
+    let before = series.head(61 * 1440 - 1);
+    let kept = |s: &LoadSeries, past| prepare_kept(&model, s, &policy, 3600, None, past);
+    let none = Past {
+        model_id: "bench",
+        kept: None,
+    };
+    let kept_before = kept(&before, none).expect("prepared").keep;
+    let past = Past {
+        model_id: "bench",
+        kept: Some(&kept_before),
+    };
+    g.bench_function("scale_run_preparation_kept_from_a_minute_before", |b| {
+        b.iter(|| kept(&recent, past).expect("prepared"))
     });
     g.finish();
 }
