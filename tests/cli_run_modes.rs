@@ -13,6 +13,25 @@ fn train(dir: &Path) {
     assert_code(&mlscaler(dir, &["train", "--models", "models", "-q"]), 0);
 }
 
+/// The loop mode on the demo's data and moment, a simulated pool of 12.
+fn demo_loop(dir: &Path, rounds: &str, more: &[&str]) -> cli::Run {
+    let mut args = vec![
+        "scale",
+        "--target",
+        "sim:12",
+        "--capacity-per-node",
+        "4000",
+        "--every",
+        "1s",
+        "--jitter",
+        "0s",
+        "--rounds",
+        rounds,
+    ];
+    args.extend_from_slice(more);
+    mlscaler(dir, &args)
+}
+
 const CONFIG: &str = r#"
 models = "models"
 [scale]
@@ -97,25 +116,7 @@ fn a_config_file_sets_what_flags_and_environment_do_not() {
 fn the_loop_runs_every_round_and_keeps_going_after_a_failed_one() {
     let dir = tempfile::tempdir().unwrap();
     train(dir.path());
-    let r = mlscaler(
-        dir.path(),
-        &[
-            "scale",
-            "--target",
-            "sim:12",
-            "--capacity-per-node",
-            "4000",
-            "--every",
-            "1s",
-            "--jitter",
-            "0s",
-            "--rounds",
-            "3",
-            "--output",
-            "json",
-            "-q",
-        ],
-    );
+    let r = demo_loop(dir.path(), "3", &["--output", "json", "-q"]);
     assert_code(&r, 0);
     assert_eq!(
         r.stdout.lines().count(),
@@ -280,6 +281,25 @@ fn with_output_json_a_failed_command_still_prints_one_json_document() {
     let r = mlscaler(dir.path(), &["backtest", "--score-from", "2"]);
     assert_code(&r, 1);
     assert_eq!(r.stdout, "");
+}
+
+#[test]
+fn a_dry_run_loop_reuses_the_past_origin_results_of_its_last_round() {
+    let dir = tempfile::tempdir().unwrap();
+    train(dir.path());
+    // The demo's moment in every round (no --data). A dry run writes no
+    // state file: the second round reuses what the first computed in this
+    // process, and forecasts no past origin again.
+    let r = demo_loop(dir.path(), "2", &["--dry-run", "-v"]);
+    assert_code(&r, 0);
+    let rounds: Vec<&str> = (r.stderr.lines())
+        .filter(|l| l.contains("past origins of the drift and calibration signals"))
+        .collect();
+    assert_eq!(rounds.len(), 2, "{}", r.stderr);
+    assert!(rounds[0].contains(" reused=0 "), "{}", rounds[0]);
+    assert!(rounds[1].contains(" forecast=0 "), "{}", rounds[1]);
+    assert!(!rounds[1].contains(" reused=0 "), "{}", rounds[1]);
+    assert!(!dir.path().join("mlscaler-state.json").exists());
 }
 
 #[test]

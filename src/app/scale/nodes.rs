@@ -67,6 +67,11 @@ struct Concluded {
     short_of_plan: Option<String>,
 }
 
+/// The past-origin results this process made in its last round, for a
+/// round of the loop mode whose state file holds none (a dry run writes no
+/// state). Reused only where they are exact, as those of a state file.
+static LAST_KEPT: std::sync::Mutex<Option<PastOrigins>> = std::sync::Mutex::new(None);
+
 /// Run one node-count round. An `Err` means the target was not changed.
 pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, ScaleRecord)> {
     let t0 = Instant::now();
@@ -337,9 +342,12 @@ fn forecast_plan(
     // A forecast that cannot be made is not an error: the planner falls
     // back to the reactive rule and never scales in.
     let lead_steps = lead.secs() / step.secs();
+    let remembered = LAST_KEPT.lock().unwrap_or_else(|p| p.into_inner()).take();
     let past = signals::Past {
         model_id: &loaded.card.id,
-        kept: inputs.state.as_ref().and_then(|s| s.past_origins.as_ref()),
+        kept: (inputs.state.as_ref())
+            .and_then(|s| s.past_origins.as_ref())
+            .or(remembered.as_ref()),
     };
     let (prepared, past_origins, problem) = match signals::prepare_kept(
         model,
@@ -356,6 +364,7 @@ fn forecast_plan(
                 kept = k.keep.len(),
                 "past origins of the drift and calibration signals"
             );
+            *LAST_KEPT.lock().unwrap_or_else(|p| p.into_inner()) = Some(k.keep.clone());
             (Some(k.prepared), Some(k.keep), None)
         }
         Err(e) => (None, None, Some(e.to_string())),

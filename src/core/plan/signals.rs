@@ -153,8 +153,11 @@ impl<'m> SignalTracker<'m> {
 
     /// What kept results of past origins must match to be reused here.
     fn kept_key(&self, model_id: &str) -> String {
+        // The pool's own lead too: the planned peak reads it, and a lead
+        // under one step (none planned) has the same `lead` as one step.
+        let pool_lead = self.policy.pool().lead_steps(self.model.spec.step());
         format!(
-            "{model_id} lead={} q={:?} window={:?} levels={:?}",
+            "{model_id} lead={} pool_lead={pool_lead} q={:?} window={:?} levels={:?}",
             self.lead, self.policy.quantile, self.policy.window, self.levels
         )
     }
@@ -734,19 +737,46 @@ mod tests {
         .unwrap()
     }
 
+    /// A model, a policy and a load to run [`prepare_kept`] over minute by
+    /// minute, `n` the first minute.
+    struct Minutes {
+        m: ForecastModel,
+        p: CheckedPolicy,
+        need: usize,
+        y: Vec<f64>,
+        n: usize,
+    }
+
+    impl Minutes {
+        fn new() -> Self {
+            let m = model(&series(20, 1.0));
+            let p = policy();
+            let need = history_steps(&m, &p, 3600) + 1;
+            let s = series(25, 1.2);
+            let y = s.column("load").unwrap().to_vec();
+            let n = s.len() - 30;
+            Minutes { m, p, need, y, n }
+        }
+
+        /// What a run at the end of minute `end` (exclusive) reads.
+        fn at(&self, end: usize, revise: Option<(usize, f64)>) -> LoadSeries {
+            window(&self.y, end, self.need, revise)
+        }
+
+        fn run(&self, w: &LoadSeries, id: &str, kept: Option<&PastOrigins>) -> PreparedKept {
+            let past = Past { model_id: id, kept };
+            prepare_kept(&self.m, w, &self.p, 3600, Some(40.0), past).unwrap()
+        }
+
+        fn afresh(&self, w: &LoadSeries) -> Prepared {
+            prepare(&self.m, w, &self.p, 3600, Some(40.0)).unwrap()
+        }
+    }
+
     #[test]
     fn kept_past_origins_are_reused_and_give_the_same_answer_to_the_bit() {
-        let m = model(&series(20, 1.0));
-        let p = policy();
-        let need = history_steps(&m, &p, 3600) + 1;
-        let s = series(25, 1.2);
-        let y = s.column("load").unwrap();
-        let n = s.len() - 30;
-        let run = |w: &LoadSeries, id: &str, kept: Option<&PastOrigins>| {
-            let past = Past { model_id: id, kept };
-            prepare_kept(&m, w, &p, 3600, Some(40.0), past).unwrap()
-        };
-        let first = run(&window(y, n, need, None), "v1", None);
+        let t = Minutes::new();
+        let first = t.run(&t.at(t.n, None), "v1", None);
         assert_eq!(first.reused, 0);
         assert_eq!(first.forecast, 14 * 1440);
         assert_eq!(first.keep.len(), first.forecast);
@@ -756,64 +786,40 @@ mod tests {
         assert_eq!(kept, first.keep);
 
         // The next minute: one new origin; the oldest kept one is out of reach.
-        let next = window(y, n + 1, need, None);
-        let reused = run(&next, "v1", Some(&kept));
+        let next = t.at(t.n + 1, None);
+        let reused = t.run(&next, "v1", Some(&kept));
         assert_eq!(reused.forecast, 1);
         assert_eq!(reused.reused, kept.len() - 1);
-        assert_eq!(
-            reused.prepared,
-            prepare(&m, &next, &p, 3600, Some(40.0)).unwrap()
-        );
-        assert_eq!(reused.keep, run(&next, "v1", None).keep);
+        assert_eq!(reused.prepared, t.afresh(&next));
+        assert_eq!(reused.keep, t.run(&next, "v1", None).keep);
         assert!(reused.prepared.calibration.is_some() && reused.prepared.error_ratio.is_some());
 
         // Ten minutes later, from what the first run kept.
-        let later = window(y, n + 10, need, None);
-        let r = run(&later, "v1", Some(&kept));
+        let later = t.at(t.n + 10, None);
+        let r = t.run(&later, "v1", Some(&kept));
         assert_eq!((r.forecast, r.reused), (10, kept.len() - 10));
-        assert_eq!(
-            r.prepared,
-            prepare(&m, &later, &p, 3600, Some(40.0)).unwrap()
-        );
+        assert_eq!(r.prepared, t.afresh(&later));
 
         // Another model version: nothing reused.
-        let other = run(&next, "v2", Some(&kept));
+        let other = t.run(&next, "v2", Some(&kept));
         assert_eq!(other.reused, 0);
         assert_eq!(other.prepared, reused.prepared);
     }
 
     #[test]
     fn a_revised_value_makes_the_origins_that_read_it_forecast_again() {
-        let m = model(&series(20, 1.0));
-        let p = policy();
-        let need = history_steps(&m, &p, 3600) + 1;
-        let s = series(25, 1.2);
-        let y = s.column("load").unwrap();
-        let n = s.len() - 30;
-        let run = |w: &LoadSeries, kept: Option<&PastOrigins>| {
-            let past = Past {
-                model_id: "v1",
-                kept,
-            };
-            prepare_kept(&m, w, &p, 3600, Some(40.0), past).unwrap()
-        };
-        let first = run(&window(y, n, need, None), None);
+        let t = Minutes::new();
+        let first = t.run(&t.at(t.n, None), "v1", None);
         // A value 100 steps back, read by the last 100 known origins' features
         // (and by nothing older): it arrived late and was revised.
-        let at = n - 100;
-        let revised = window(y, n + 1, need, Some((at, 250.0)));
-        let r = run(&revised, Some(&first.keep));
+        let at = t.n - 100;
+        let revised = t.at(t.n + 1, Some((at, 250.0)));
+        let r = t.run(&revised, "v1", Some(&first.keep));
         let lead = 10;
-        let reread = (at..n + 1 - lead).count();
+        let reread = (at..t.n + 1 - lead).count();
         assert_eq!(r.forecast, reread);
         assert_eq!(r.reused, first.keep.len() - 1 - (reread - 1));
-        assert_eq!(
-            r.prepared,
-            prepare(&m, &revised, &p, 3600, Some(40.0)).unwrap()
-        );
-        assert_ne!(
-            r.prepared,
-            run(&window(y, n + 1, need, None), None).prepared
-        );
+        assert_eq!(r.prepared, t.afresh(&revised));
+        assert_ne!(r.prepared, t.afresh(&t.at(t.n + 1, None)));
     }
 }
