@@ -860,7 +860,11 @@ pub struct ProfileArgs {
     #[arg(long, help_heading = "Predictive policy")]
     pub min_scale_out: Option<f64>,
     /// Turn off the calibration of the plan by recent forecast errors.
-    #[arg(long, help_heading = "Predictive policy")]
+    #[arg(
+        long,
+        help_heading = "Predictive policy",
+        conflicts_with_all = ["calibration_quantile", "calibration_window"]
+    )]
     pub no_calibration: bool,
     /// Calibration: the share of recent peaks the calibrated plan covers (default 0.98).
     #[arg(long, help_heading = "Predictive policy")]

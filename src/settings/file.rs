@@ -51,6 +51,12 @@ pub enum ConfigError {
     },
     #[error("{path}: '{key}' is not a setting of the scaling profile; a profile to publish holds only the profile's settings and `policy` (what `mlscaler tune --out` writes), not where data, models or targets are")]
     NotProfile { path: String, key: String },
+    #[error("{path}: '{key}' and '{other}' contradict each other (one turns off what the other sets): keep one")]
+    Conflict {
+        path: String,
+        key: String,
+        other: String,
+    },
     #[error("{path}: setting '{key}': {message}")]
     BadValue {
         path: String,
@@ -324,20 +330,38 @@ pub fn apply(argv: Vec<OsString>, file: &ConfigFile) -> Result<Vec<OsString>, Co
     };
     let p = file.path.display().to_string();
     let root = crate::cli::Cli::command();
+    let Some(cmd) = root.find_subcommand(command) else {
+        return Ok(argv);
+    };
+    let from_user = |id: &str| [sub, &matches].iter().any(|m| is_from_user(m, id));
     let mut extra: Vec<OsString> = Vec::new();
+    let mut applied: Vec<(&clap::Arg, String)> = Vec::new();
     for (id, value) in file.settings_for(command) {
-        let from_user = [sub, &matches].iter().any(|m| is_from_user(m, &id));
-        if from_user {
-            continue;
-        }
-        let arg = root.find_subcommand(command).and_then(|s| {
-            s.get_arguments()
-                .chain(root.get_arguments())
-                .find(|a| a.get_id() == id.as_str())
-        });
+        let arg = cmd
+            .get_arguments()
+            .chain(root.get_arguments())
+            .find(|a| a.get_id() == id.as_str());
         // settings_for only returns ids of the command's (or global) flags.
         let Some(arg) = arg else { continue };
+        // A flag the user gave wins over the file's setting, and so over a
+        // file setting that contradicts it (`--calibration-quantile` over
+        // the file's `no-calibration`).
+        let conflicts = cmd.get_arg_conflicts_with(arg);
+        if from_user(&id) || conflicts.iter().any(|c| from_user(c.get_id().as_str())) {
+            continue;
+        }
+        if let Some((other, _)) = applied
+            .iter()
+            .find(|(a, _)| conflicts.iter().any(|c| c.get_id() == a.get_id()))
+        {
+            return Err(ConfigError::Conflict {
+                path: p,
+                key: other.get_long().unwrap_or_default().to_string(),
+                other: arg.get_long().unwrap_or_default().to_string(),
+            });
+        }
         extra.extend(flag_values(&p, &id, arg, &value)?);
+        applied.push((arg, id));
     }
     // Insert right after the subcommand's name.
     let pos = argv
@@ -484,6 +508,36 @@ mod tests {
             "{joined}"
         );
         assert!(joined.ends_with("--min-nodes 3"), "{joined}");
+    }
+
+    #[test]
+    fn a_flag_wins_over_a_file_setting_that_contradicts_it_and_a_file_may_not_hold_both() {
+        let (_d, f) = file("no-calibration = true\n");
+        let out = apply(
+            argv(&["mlscaler", "backtest", "--calibration-quantile", "0.9"]),
+            &f,
+        )
+        .unwrap();
+        let joined = out
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(!joined.contains("--no-calibration"), "{joined}");
+        // Without the flag the file's setting applies.
+        let out = apply(argv(&["mlscaler", "backtest"]), &f).unwrap();
+        assert!(out.iter().any(|a| a == "--no-calibration"), "{out:?}");
+        // Both in one file: an error naming the file and both keys.
+        let (_d, f) = file("no-calibration = true\ncalibration-window = \"7d\"\n");
+        let e = apply(argv(&["mlscaler", "scale"]), &f)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("mlscaler.toml")
+                && e.contains("'no-calibration'")
+                && e.contains("'calibration-window'"),
+            "{e}"
+        );
     }
 
     #[test]
