@@ -142,11 +142,11 @@ impl<'m> SignalTracker<'m> {
     /// Hand in the forecast made at origin `j` (the backtest makes it
     /// anyway, to plan), so it is not made again when `j` enters a window.
     pub fn remember(&mut self, j: usize, f: &Forecast) {
-        let o = self.origin_of(f);
-        self.slot(j).get_or_insert(o);
+        self.remember_origin(j, self.origin_of(f));
     }
 
-    /// Hand in the result kept for origin `j` by an earlier run.
+    /// Hand in what origin `j` contributes, made earlier (by this replay, or
+    /// kept by an earlier run).
     fn remember_origin(&mut self, j: usize, o: Origin) {
         self.slot(j).get_or_insert(o);
     }
