@@ -13,21 +13,26 @@ fn train(dir: &Path) {
     assert_code(&mlscaler(dir, &["train", "--models", "models", "-q"]), 0);
 }
 
-/// The loop mode on the demo's data and moment, a simulated pool of 12.
-fn demo_loop(dir: &Path, rounds: &str, more: &[&str]) -> cli::Run {
-    let mut args = vec![
+/// The loop mode on the demo's data and moment, a simulated pool of 12, a
+/// round `every` so long.
+fn demo_loop_args(every: &str) -> Vec<&str> {
+    vec![
         "scale",
         "--target",
         "sim:12",
         "--capacity-per-node",
         "4000",
         "--every",
-        "1s",
+        every,
         "--jitter",
         "0s",
-        "--rounds",
-        rounds,
-    ];
+    ]
+}
+
+/// [`demo_loop_args`] a round a second, for `rounds` rounds.
+fn demo_loop(dir: &Path, rounds: &str, more: &[&str]) -> cli::Run {
+    let mut args = demo_loop_args("1s");
+    args.extend_from_slice(&["--rounds", rounds]);
     args.extend_from_slice(more);
     mlscaler(dir, &args)
 }
@@ -154,17 +159,7 @@ fn sigterm_stops_the_loop_between_rounds() {
     train(dir.path());
     let mut child = Command::new(env!("CARGO_BIN_EXE_mlscaler"))
         .current_dir(dir.path())
-        .args([
-            "scale",
-            "--target",
-            "sim:12",
-            "--capacity-per-node",
-            "4000",
-            "--every",
-            "1h",
-            "--jitter",
-            "0s",
-        ])
+        .args(demo_loop_args("1h"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
