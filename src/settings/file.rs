@@ -335,7 +335,7 @@ pub fn apply(argv: Vec<OsString>, file: &ConfigFile) -> Result<Vec<OsString>, Co
     };
     let from_user = |id: &str| [sub, &matches].iter().any(|m| is_from_user(m, id));
     let mut extra: Vec<OsString> = Vec::new();
-    let mut applied: Vec<(&clap::Arg, String)> = Vec::new();
+    let mut applied: Vec<&clap::Arg> = Vec::new();
     for (id, value) in file.settings_for(command) {
         let arg = cmd
             .get_arguments()
@@ -350,9 +350,9 @@ pub fn apply(argv: Vec<OsString>, file: &ConfigFile) -> Result<Vec<OsString>, Co
         if from_user(&id) || conflicts.iter().any(|c| from_user(c.get_id().as_str())) {
             continue;
         }
-        if let Some((other, _)) = applied
+        if let Some(other) = applied
             .iter()
-            .find(|(a, _)| conflicts.iter().any(|c| c.get_id() == a.get_id()))
+            .find(|a| conflicts.iter().any(|c| c.get_id() == a.get_id()))
         {
             return Err(ConfigError::Conflict {
                 path: p,
@@ -361,7 +361,7 @@ pub fn apply(argv: Vec<OsString>, file: &ConfigFile) -> Result<Vec<OsString>, Co
             });
         }
         extra.extend(flag_values(&p, &id, arg, &value)?);
-        applied.push((arg, id));
+        applied.push(arg);
     }
     // Insert right after the subcommand's name.
     let pos = argv
