@@ -10,6 +10,11 @@
 //! rows and its peak RSS, and exits (for `/usr/bin/time -v`; see
 //! `benches/compare_ingest.sh`).
 //!
+//! `ingest/long_{csv,parquet}_three_hosts` read the same long table (the
+//! whole WorldCup98 trace spread over three hosts, with a second metric to
+//! filter out: 751,800 rows) as CSV, row by row, and as Parquet, through
+//! polars' lazy engine, into the sum of the hosts' requests per minute.
+//!
 //! The log input is the bundled 20,000-line log repeated 20 times, each copy a
 //! day later with its own ids (400,000 lines, ~38 MB), so sessions pair up as
 //! in a real multi-day file. Criterion reports bytes/s; rows/s is that divided
@@ -17,8 +22,8 @@
 
 use criterion::{criterion_group, Criterion, Throughput};
 use mlscaler::ingest::{
-    aggregate_logs, read_table, read_table_from, Format, LogOptions, TableInput, TableSpec,
-    TimeFormat, TimeRange,
+    aggregate_logs, read_table, read_table_from, Combine, Format, LogOptions, LongSpec, LongTable,
+    ParquetPart, RawTable, TableInput, TableSpec, TimeFormat, TimeRange,
 };
 use std::fmt::Write as _;
 
@@ -116,6 +121,102 @@ fn bench_parquet(c: &mut Criterion) {
     g.finish();
 }
 
+/// The long table: (epoch seconds, host, metric, value) per minute, host
+/// and metric, as CSV bytes and as Parquet bytes (row groups of a day).
+fn long_table() -> (Vec<u8>, Vec<u8>) {
+    use polars::prelude::*;
+    let (mut t, mut host, mut metric, mut value) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut csv = String::from("time,host,metric,value\n");
+    for line in std::str::from_utf8(WORLDCUP)
+        .expect("UTF-8")
+        .lines()
+        .skip(1)
+    {
+        let Some((ts, v)) = line.split_once(',') else {
+            continue;
+        };
+        let at = chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%d %H:%M:%S")
+            .expect("bundled timestamps parse")
+            .and_utc();
+        let v: f64 = v.parse().expect("bundled counts parse");
+        for (h, share) in ["web-0", "web-1", "web-2"].into_iter().zip([0.5, 0.3, 0.2]) {
+            for (m, x) in [
+                ("requests", v * share),
+                ("errors", (v * share * 0.01).floor()),
+            ] {
+                let _ = writeln!(csv, "{},{h},{m},{x}", at.format("%Y-%m-%dT%H:%M:%SZ"));
+                t.push(at.timestamp_millis());
+                host.push(h);
+                metric.push(m);
+                value.push(x);
+            }
+        }
+    }
+    let mut df = DataFrame::new(vec![
+        Int64Chunked::new("time".into(), &t)
+            .into_datetime(TimeUnit::Milliseconds, None)
+            .into_series()
+            .into_column(),
+        Column::new("host".into(), host),
+        Column::new("metric".into(), metric),
+        Column::new("value".into(), value),
+    ])
+    .expect("the columns have one length");
+    let mut parquet = Vec::new();
+    ParquetWriter::new(&mut parquet)
+        .with_row_group_size(Some(1_440 * 6))
+        .finish(&mut df)
+        .expect("the table writes");
+    (csv.into_bytes(), parquet)
+}
+
+fn long_spec() -> LongSpec {
+    LongSpec {
+        value_column: Some("value".into()),
+        series_columns: vec!["host".into()],
+        filters: vec!["metric=requests".parse().expect("a filter")],
+        aggregate: Some(Combine::Sum),
+        bucket_secs: Some(60),
+        ..LongSpec::default()
+    }
+}
+
+fn read_long(csv: Option<&[u8]>, parquet: Option<&[u8]>) -> RawTable {
+    let mut t = LongTable::new(long_spec(), TimeRange::ALL);
+    if let Some(bytes) = csv {
+        t.read_csv("bench", bytes).expect("the CSV reads");
+    }
+    if let Some(bytes) = parquet {
+        t.read_parquet("bench", ParquetPart::Bytes(bytes.to_vec()))
+            .expect("the Parquet reads");
+    }
+    t.finish("bench").expect("rows")
+}
+
+fn bench_long(c: &mut Criterion) {
+    let (csv, parquet) = long_table();
+    eprintln!(
+        "long table: {} bytes of CSV, {} bytes of Parquet",
+        csv.len(),
+        parquet.len()
+    );
+    let a = read_long(Some(&csv), None);
+    let b = read_long(None, Some(&parquet));
+    assert_eq!(
+        a.timestamps, b.timestamps,
+        "both formats read the same table"
+    );
+    let mut g = c.benchmark_group("ingest");
+    g.sample_size(10);
+    g.bench_function("long_csv_three_hosts", |b| {
+        b.iter(|| read_long(Some(&csv), None))
+    });
+    g.bench_function("long_parquet_three_hosts", |b| {
+        b.iter(|| read_long(None, Some(&parquet)))
+    });
+    g.finish();
+}
+
 /// Peak resident memory of this process (VmHWM), in KiB.
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -128,7 +229,7 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-criterion_group!(benches, bench_logs, bench_parquet);
+criterion_group!(benches, bench_logs, bench_long, bench_parquet);
 
 fn main() {
     if let Ok(path) = std::env::var("MLSCALER_BENCH_ONCE") {

@@ -16,8 +16,8 @@ use crate::core::forecast::series::{self, Aggregation, GapPolicy, LoadSeries, Re
 use crate::core::time::Step;
 pub use crate::ingest::ReadOptions;
 use crate::ingest::{
-    self, Combine, Format, LogOptions, LogStats, LongSpec, LongStats, LongTable, RawTable,
-    TableInput, TableSpec, TimeRange,
+    self, Combine, Format, LogOptions, LogStats, LongSpec, LongStats, LongTable, ParquetPart,
+    RawTable, TableInput, TableSpec, TimeRange,
 };
 use crate::settings::data::StorageAccess;
 use crate::store::ObjectStore;
@@ -414,9 +414,17 @@ fn load_long(
             Format::Ndjson | Format::AzureMonitor => {
                 long.read_json_lines(&name, BufReader::with_capacity(1 << 16, src.reader(p)?))?
             }
+            Format::Parquet => long.read_parquet(
+                &name,
+                match p {
+                    Part::File(path) => ParquetPart::File(path.clone()),
+                    Part::Object(n) => ParquetPart::Bytes(src.object(n)?),
+                    Part::Embedded(_, b) => ParquetPart::Bytes(b.to_vec()),
+                },
+            )?,
             other => bail!(
                 "{name}: a long table (--filter, --series-column, --value-column, --aggregate) \
-                 must be CSV, NDJSON or azure-monitor JSON lines, not {other}"
+                 must be CSV, NDJSON, Parquet or azure-monitor JSON lines, not {other}"
             ),
         }
     }

@@ -179,20 +179,22 @@ pub struct LongStats {
 
 /// The columns of one layout, resolved against the first record.
 #[derive(Debug, Clone)]
-struct Resolved {
-    time: String,
-    value: String,
-    series: Vec<String>,
+pub(super) struct Resolved {
+    pub(super) time: String,
+    pub(super) value: String,
+    pub(super) series: Vec<String>,
 }
 
+/// The rows of one series in one bucket, combined so far.
 #[derive(Debug, Clone, Copy)]
-struct Acc {
-    sum: f64,
-    n: u32,
-    max: f64,
-    min: f64,
-    last: f64,
-    last_t: i64,
+pub(super) struct Acc {
+    pub(super) sum: f64,
+    pub(super) n: u32,
+    pub(super) max: f64,
+    pub(super) min: f64,
+    /// The value of the latest row (the later row of two at one time).
+    pub(super) last: f64,
+    pub(super) last_t: i64,
 }
 
 impl Acc {
@@ -215,6 +217,18 @@ impl Acc {
         if t >= self.last_t {
             self.last = v;
             self.last_t = t;
+        }
+    }
+
+    /// Combine with the rows of `other`, read after these.
+    fn merge(&mut self, other: &Acc) {
+        self.sum += other.sum;
+        self.n += other.n;
+        self.max = self.max.max(other.max);
+        self.min = self.min.min(other.min);
+        if other.last_t >= self.last_t {
+            self.last = other.last;
+            self.last_t = other.last_t;
         }
     }
 
@@ -441,6 +455,35 @@ impl LongTable {
         })
     }
 
+    /// The columns to read, resolved against the first part's columns
+    /// (later parts are read with the same).
+    pub(super) fn resolve_once(
+        &mut self,
+        source: &str,
+        cols: &[String],
+    ) -> Result<Resolved, IngestError> {
+        if self.resolved.is_none() {
+            self.resolved = Some(self.resolve(source, cols)?);
+        }
+        Ok(self.resolved.clone().expect("resolved above"))
+    }
+
+    pub(super) fn spec(&self) -> &LongSpec {
+        &self.spec
+    }
+
+    pub(super) fn range(&self) -> &TimeRange {
+        &self.range
+    }
+
+    /// Count rows a reader combined elsewhere (see [`LongStats`]).
+    pub(super) fn count(&mut self, rows: u64, filtered_out: u64, out_of_range: u64, missing: u64) {
+        self.stats.rows += rows;
+        self.stats.filtered_out += filtered_out;
+        self.stats.out_of_range += out_of_range;
+        self.stats.missing_values += missing;
+    }
+
     /// Take one record. `Ok(false)` once records are past `range.until` in a
     /// source that is in time order (not used: parts need not be ordered).
     fn take(
@@ -504,6 +547,34 @@ impl LongTable {
             .iter()
             .map(|c| rec.text(c).unwrap_or_default())
             .collect();
+        let bucket = self.bucket_of(t);
+        self.add_cell(source, at, key, bucket, Acc::new(v, t))
+    }
+
+    /// The bucket a time falls in.
+    pub(super) fn bucket_of(&self, t: i64) -> i64 {
+        match self.spec.bucket_secs {
+            Some(b) if b > 0 => t.div_euclid(b) * b,
+            _ => t,
+        }
+    }
+
+    /// Add rows of the series `key` in `bucket` (at least one value),
+    /// first seen at `at`: the series is new if not seen before.
+    pub(super) fn add_cell(
+        &mut self,
+        source: &str,
+        at: Location,
+        key: Vec<String>,
+        bucket: i64,
+        acc: Acc,
+    ) -> Result<(), IngestError> {
+        let n_columns = self.resolved.as_ref().map_or(0, |r| r.series.len());
+        let series_column = |r: &Option<Resolved>| {
+            r.as_ref()
+                .and_then(|r| r.series.first().cloned())
+                .unwrap_or_default()
+        };
         let id = match self.series.get(&key) {
             Some(&id) => id,
             None => {
@@ -514,14 +585,14 @@ impl LongTable {
                         limit: MAX_SERIES,
                     });
                 }
-                if self.spec.aggregate.is_some() && r.series.len() >= 2 {
+                if self.spec.aggregate.is_some() && n_columns >= 2 {
                     if let Some(first) = self.series_names.first() {
                         if !first[0].eq_ignore_ascii_case(&key[0]) {
                             let (f, a) = self.first_at.clone().unwrap_or_default_loc();
                             return Err(IngestError::MixedSeries {
                                 file: source.to_string(),
                                 at,
-                                column: r.series[0].clone(),
+                                column: series_column(&self.resolved),
                                 values: format!("'{}' ({f}, {a}) and '{}'", first[0], key[0]),
                             });
                         }
@@ -533,15 +604,12 @@ impl LongTable {
                 }
                 self.series.insert(key.clone(), id);
                 self.series_names.push(key);
+                self.stats.series = self.series_names.len();
                 id
             }
         };
-        let bucket = match self.spec.bucket_secs {
-            Some(b) if b > 0 => t.div_euclid(b) * b,
-            _ => t,
-        };
         match self.cells.get_mut(&(bucket, id)) {
-            Some(acc) => acc.add(v, t),
+            Some(cell) => cell.merge(&acc),
             None => {
                 if self.cells.len() >= MAX_BUCKETS {
                     return Err(IngestError::TooManySeries {
@@ -550,7 +618,7 @@ impl LongTable {
                         limit: MAX_BUCKETS,
                     });
                 }
-                self.cells.insert((bucket, id), Acc::new(v, t));
+                self.cells.insert((bucket, id), acc);
             }
         }
         Ok(())

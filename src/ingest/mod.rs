@@ -32,6 +32,7 @@ mod jobs;
 pub mod limits;
 mod logs;
 mod long;
+mod long_parquet;
 mod ndjson;
 mod parquet_table;
 pub mod timestamp;
@@ -41,6 +42,7 @@ pub use error::{ColumnRole, IngestError, Location, ValueProblem};
 pub use jobs::{read_job_trace, JobTraceError, JobTraceStats, TraceRecord};
 pub use logs::{aggregate_logs, LogOptions, LogStats, MAX_LINE_BYTES, MAX_LOG_INTERVALS};
 pub use long::{Combine, Filter, LongSpec, LongStats, LongTable, MAX_BUCKETS, MAX_SERIES};
+pub use long_parquet::ParquetPart;
 
 use std::fmt;
 use std::str::FromStr;

@@ -41,16 +41,47 @@ pub(crate) fn columns_of<C: ChunkReader + 'static>(
     source: &str,
     chunks: C,
 ) -> Result<Vec<String>, IngestError> {
-    guarded(source, || {
-        let reader = open(source, chunks)?;
-        let schema = reader.metadata().file_metadata().schema_descr_ptr();
-        Ok(schema
+    Ok(Footer::open(source, chunks)?.columns())
+}
+
+/// A Parquet file's footer, read within the limits: for checks before
+/// another reader (polars, for long tables) decodes the file.
+pub(super) struct Footer<C: ChunkReader>(SerializedFileReader<C>);
+
+impl<C: ChunkReader + 'static> Footer<C> {
+    /// Refuses a footer over [`MAX_PARQUET_FOOTER_BYTES`] before reading it.
+    pub(super) fn open(source: &str, chunks: C) -> Result<Self, IngestError> {
+        guarded(source, || open(source, chunks).map(Footer))
+    }
+
+    /// The top-level column names, in schema order.
+    pub(super) fn columns(&self) -> Vec<String> {
+        let schema = self.0.metadata().file_metadata().schema_descr_ptr();
+        schema
             .root_schema()
             .get_fields()
             .iter()
             .map(|f| f.name().to_string())
-            .collect())
-    })
+            .collect()
+    }
+
+    /// Refuses a chunk of one of these top-level columns whose declared
+    /// size is over [`MAX_PARQUET_CHUNK_BYTES`].
+    pub(super) fn check_chunk_sizes(
+        &self,
+        source: &str,
+        columns: &[&str],
+    ) -> Result<(), IngestError> {
+        let schema = self.0.metadata().file_metadata().schema_descr_ptr();
+        let leaves: Vec<usize> = (0..schema.num_columns())
+            .filter(|&i| {
+                let path = schema.column(i).path().parts().to_vec();
+                path.first()
+                    .is_some_and(|top| columns.contains(&top.as_str()))
+            })
+            .collect();
+        check_chunk_sizes(source, &self.0, Some(&leaves))
+    }
 }
 
 /// See [`read_table`](super::read_table). Locations are `row N` (1-based).
@@ -71,7 +102,10 @@ pub(crate) fn read_from<C: ChunkReader + 'static>(
 }
 
 /// Runs `f`, turning a panic of the Parquet decoder into an error.
-fn guarded<T>(source: &str, f: impl FnOnce() -> Result<T, IngestError>) -> Result<T, IngestError> {
+pub(super) fn guarded<T>(
+    source: &str,
+    f: impl FnOnce() -> Result<T, IngestError>,
+) -> Result<T, IngestError> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
         Err(IngestError::Parquet {
             file: source.to_string(),
@@ -86,29 +120,34 @@ fn open<C: ChunkReader + 'static>(
     source: &str,
     chunks: C,
 ) -> Result<SerializedFileReader<C>, IngestError> {
-    let refuse = |message: String| IngestError::Parquet {
-        file: source.to_string(),
-        at: None,
-        message,
-    };
-    // The footer's length is the 4 bytes before the closing magic; refuse a
-    // huge one before the reader allocates it.
     let len = chunks.len();
     if len >= 8 {
         let tail = chunks
             .get_bytes(len - 8, 8)
             .map_err(|e| parquet_error(source, None, e))?;
-        if tail.len() == 8 && &tail[4..] == b"PAR1" {
-            let footer = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
-            if footer > MAX_PARQUET_FOOTER_BYTES {
-                return Err(refuse(format!(
-                    "the footer declares {footer} bytes, more than the limit of \
-                     {MAX_PARQUET_FOOTER_BYTES} bytes"
-                )));
-            }
-        }
+        check_footer(source, &tail)?;
     }
     SerializedFileReader::new(chunks).map_err(|e| parquet_error(source, None, e))
+}
+
+/// Refuse a file whose footer (the length in the 4 bytes before the closing
+/// magic, given the last 8 bytes) is larger than [`MAX_PARQUET_FOOTER_BYTES`],
+/// before a reader allocates it.
+fn check_footer(source: &str, tail: &[u8]) -> Result<(), IngestError> {
+    if tail.len() == 8 && &tail[4..] == b"PAR1" {
+        let footer = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+        if footer > MAX_PARQUET_FOOTER_BYTES {
+            return Err(IngestError::Parquet {
+                file: source.to_string(),
+                at: None,
+                message: format!(
+                    "the footer declares {footer} bytes, more than the limit of \
+                     {MAX_PARQUET_FOOTER_BYTES} bytes"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn parquet_error(source: &str, at: Option<Location>, e: ParquetError) -> IngestError {

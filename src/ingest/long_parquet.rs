@@ -1,0 +1,568 @@
+//! Long tables in Parquet, through polars' lazy engine.
+//!
+//! One lazy query per part: the scan reads only the columns the table needs
+//! (time, value, series and filter columns: a projection), skips the row
+//! groups whose time statistics lie outside the [`TimeRange`] (the range is
+//! a predicate on the raw time column, pushed down to the scan), keeps the
+//! rows that pass the filters, and groups them per time bucket and series
+//! into sums, counts, minima, maxima and the latest value. Only those groups
+//! reach [`LongTable`], which combines them with the other parts and turns
+//! them into one column per series, or one across series (long to wide):
+//! the same [`LongTable::finish`] as CSV and JSON lines, so a table reads the
+//! same whatever its format.
+//!
+//! Rows are checked as every reader checks them: a negative or infinite
+//! value, or a time that does not parse, is an error naming its 1-based row.
+
+use super::error::{missing_column, ColumnRole, IngestError, Location, ValueProblem};
+use super::long::{Acc, LongTable, Resolved};
+use super::parquet_table::{guarded, Footer};
+use super::value::TimeParser;
+use super::{TimeFormat, TimeRange};
+use polars::io::{HiveOptions, RowIndex};
+use polars::prelude::*;
+use polars_plan::plans::ScanSources;
+use polars_utils::mmap::MemSlice;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Where a Parquet part is: a local file (scanned by random access) or bytes
+/// already downloaded (a blob).
+pub enum ParquetPart {
+    File(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+// Columns the query adds; prefixed so that they cannot meet a table's own.
+const ROW: &str = "__mlscaler_row";
+const T: &str = "__mlscaler_t";
+const BUCKET: &str = "__mlscaler_bucket";
+const V: &str = "__mlscaler_v";
+
+/// The first time text that did not parse (`None`: a null time) and the
+/// parser's hint, kept by the query's parse step for the error.
+type BadTime = Arc<Mutex<Option<(Option<String>, String)>>>;
+
+/// The raw time column's value of an epoch second.
+type RawOf = Box<dyn Fn(i64) -> Expr>;
+
+fn series_alias(i: usize) -> String {
+    format!("__mlscaler_s{i}")
+}
+
+impl LongTable {
+    /// Read one Parquet part (see the module docs). Like
+    /// [`read_csv`](LongTable::read_csv), the first part read fixes the
+    /// columns (`--value-column`, the known layouts); a later part must have
+    /// the time and value columns.
+    pub fn read_parquet(&mut self, source: &str, part: ParquetPart) -> Result<(), IngestError> {
+        // A panic inside polars (a corrupt file) is an error of this file.
+        guarded(source, || self.read_parquet_unguarded(source, part))
+    }
+
+    fn read_parquet_unguarded(
+        &mut self,
+        source: &str,
+        part: ParquetPart,
+    ) -> Result<(), IngestError> {
+        let (r, scan_sources) = match part {
+            ParquetPart::File(path) => {
+                let file = std::fs::File::open(&path).map_err(|e| IngestError::Io {
+                    file: source.to_string(),
+                    source: e,
+                })?;
+                let r = self.checked_columns(source, Footer::open(source, file)?)?;
+                (r, ScanSources::Paths([path].into()))
+            }
+            ParquetPart::Bytes(bytes) => {
+                let bytes = bytes::Bytes::from(bytes);
+                let r = self.checked_columns(source, Footer::open(source, bytes.clone())?)?;
+                (
+                    r,
+                    ScanSources::Buffers([MemSlice::from_bytes(bytes)].into()),
+                )
+            }
+        };
+        let args = ScanArgsParquet {
+            row_index: Some(RowIndex {
+                name: ROW.into(),
+                offset: 0,
+            }),
+            // The part is one file or blob, named as the user or the folder
+            // listing named it: no glob patterns, no columns from `key=value`
+            // folders (Azure's `y=/m=/d=` would clash with the table's own).
+            glob: false,
+            hive_options: HiveOptions {
+                enabled: Some(false),
+                ..HiveOptions::default()
+            },
+            ..ScanArgsParquet::default()
+        };
+        let pe = |e: PolarsError| polars_error(source, e);
+        let mut scan = LazyFrame::scan_parquet_sources(scan_sources, args).map_err(pe)?;
+        let schema = scan.collect_schema().map_err(pe)?;
+        let query = Query::new(self, source, &r, &schema)?;
+
+        // Rows in all, and in the time range (before the filters): for the
+        // counts only, from the metadata and the time column.
+        let count = |lf: LazyFrame| -> Result<u64, IngestError> {
+            let df = lf.select([len()]).collect().map_err(pe)?;
+            Ok(first_u64(&df).unwrap_or(0))
+        };
+        let rows = count(scan.clone())?;
+        let ranged = match &query.range {
+            Some(keep) => scan.clone().filter(keep.clone()),
+            None => scan.clone(),
+        };
+        let in_range = count(ranged.clone()).map_err(|e| query.explain(e, &scan))?;
+
+        let grouped = ranged
+            .filter(query.filter.clone())
+            .select(
+                [
+                    col(ROW),
+                    query.time.clone().alias(T),
+                    query.value.clone().alias(V),
+                ]
+                .into_iter()
+                .chain(query.series.iter().cloned())
+                .collect::<Vec<_>>(),
+            )
+            .with_column(self.bucket_expr(col(T)).alias(BUCKET))
+            .group_by(
+                std::iter::once(col(BUCKET))
+                    .chain((0..query.series.len()).map(|i| col(series_alias(i))))
+                    .collect::<Vec<_>>(),
+            )
+            .agg([
+                col(V).sum().alias("sum"),
+                col(V).count().alias("n"),
+                col(V).null_count().alias("nulls"),
+                col(V).max().alias("max"),
+                col(V).min().alias("min"),
+                col(V)
+                    .sort_by([col(T), col(ROW)], SortMultipleOptions::default())
+                    .drop_nulls()
+                    .last()
+                    .alias("last"),
+                col(T).filter(col(V).is_not_null()).max().alias("last_t"),
+                col(ROW).filter(col(V).is_not_null()).min().alias("first"),
+                (col(V).lt(lit(0.0)).or(col(V).is_infinite()))
+                    .any(true)
+                    .alias("bad"),
+            ])
+            .collect()
+            .map_err(|e| query.explain(polars_error(source, e), &scan))?;
+        self.take_groups(source, &grouped, &query, &scan, rows, in_range)
+    }
+
+    /// The columns of this part (resolved with the first part's), checked
+    /// against the footer: the time and value columns are there, and no
+    /// chunk of a column read is over the size limit.
+    fn checked_columns<C: parquet::file::reader::ChunkReader + 'static>(
+        &mut self,
+        source: &str,
+        footer: Footer<C>,
+    ) -> Result<Resolved, IngestError> {
+        let cols = footer.columns();
+        let r = self.resolve_once(source, &cols)?;
+        for (c, role) in [(&r.time, ColumnRole::Time), (&r.value, ColumnRole::Metric)] {
+            if !cols.contains(c) {
+                return Err(missing_column(source, c, role, cols.clone()));
+            }
+        }
+        let mut read: Vec<&str> = vec![r.time.as_str(), r.value.as_str()];
+        read.extend(r.series.iter().map(String::as_str));
+        read.extend(self.spec().filters.iter().map(|f| f.column.as_str()));
+        footer.check_chunk_sizes(source, &read)?;
+        Ok(r)
+    }
+
+    fn bucket_expr(&self, t: Expr) -> Expr {
+        match self.spec().bucket_secs {
+            Some(b) if b > 0 => t.floor_div(lit(b)) * lit(b),
+            _ => t,
+        }
+    }
+
+    /// Add the groups of one part, series in order of their first row.
+    fn take_groups(
+        &mut self,
+        source: &str,
+        df: &DataFrame,
+        query: &Query,
+        scan: &LazyFrame,
+        rows: u64,
+        in_range: u64,
+    ) -> Result<(), IngestError> {
+        let pe = |e: PolarsError| polars_error(source, e);
+        let get = |name: &str| -> Result<Series, IngestError> {
+            Ok(df
+                .column(name)
+                .map_err(pe)?
+                .as_materialized_series()
+                .clone())
+        };
+        if get("bad")?.bool().map_err(pe)?.any() {
+            return Err(query.bad_value(source, scan));
+        }
+        let bucket = get(BUCKET)?.cast(&DataType::Int64).map_err(pe)?;
+        let bucket = bucket.i64().map_err(pe)?;
+        let f64s = |name: &str| -> Result<Series, IngestError> {
+            get(name)?.cast(&DataType::Float64).map_err(pe)
+        };
+        let (sum, max, min, last) = (f64s("sum")?, f64s("max")?, f64s("min")?, f64s("last")?);
+        let (sum, max, min, last) = (
+            sum.f64().map_err(pe)?,
+            max.f64().map_err(pe)?,
+            min.f64().map_err(pe)?,
+            last.f64().map_err(pe)?,
+        );
+        let ints = |name: &str| -> Result<Series, IngestError> {
+            get(name)?.cast(&DataType::Int64).map_err(pe)
+        };
+        let (n, nulls, last_t, first) =
+            (ints("n")?, ints("nulls")?, ints("last_t")?, ints("first")?);
+        let (n, nulls, last_t, first) = (
+            n.i64().map_err(pe)?,
+            nulls.i64().map_err(pe)?,
+            last_t.i64().map_err(pe)?,
+            first.i64().map_err(pe)?,
+        );
+        let mut keys: Vec<Series> = Vec::with_capacity(query.series.len());
+        for i in 0..query.series.len() {
+            keys.push(get(&series_alias(i))?);
+        }
+        let keys: Vec<&StringChunked> = keys
+            .iter()
+            .map(|s| s.str().map_err(pe))
+            .collect::<Result<_, _>>()?;
+        // Groups with values, by first row: series get their ids in the
+        // order a row-by-row read meets them.
+        let mut order: Vec<(i64, usize)> = Vec::with_capacity(df.height());
+        let mut kept = 0u64;
+        let mut missing = 0u64;
+        for i in 0..df.height() {
+            let (values, without) = (n.get(i).unwrap_or(0), nulls.get(i).unwrap_or(0));
+            kept += (values + without) as u64;
+            missing += without as u64;
+            if let (true, Some(at)) = (values > 0, first.get(i)) {
+                order.push((at, i));
+            }
+        }
+        order.sort_unstable();
+        self.count(
+            rows,
+            in_range.saturating_sub(kept),
+            rows.saturating_sub(in_range),
+            missing,
+        );
+        for (at, i) in order {
+            let key: Vec<String> = keys
+                .iter()
+                .map(|k| k.get(i).unwrap_or_default().to_string())
+                .collect();
+            let acc = Acc {
+                sum: sum.get(i).unwrap_or(0.0),
+                n: u32::try_from(n.get(i).unwrap_or(0)).unwrap_or(u32::MAX),
+                max: max.get(i).unwrap_or(f64::NAN),
+                min: min.get(i).unwrap_or(f64::NAN),
+                last: last.get(i).unwrap_or(f64::NAN),
+                last_t: last_t.get(i).unwrap_or(i64::MIN),
+            };
+            let bucket = bucket.get(i).unwrap_or(0);
+            self.add_cell(source, Location::Row(at as u64 + 1), key, bucket, acc)?;
+        }
+        Ok(())
+    }
+}
+
+/// The expressions of one part's query.
+struct Query {
+    time_column: String,
+    value_column: String,
+    /// Epoch seconds (UTC) of a row.
+    time: Expr,
+    /// The value as f64, NaN as null (missing).
+    value: Expr,
+    /// The series columns as text, null as empty, aliased `series_alias(i)`.
+    series: Vec<Expr>,
+    /// The filters (true when there are none).
+    filter: Expr,
+    /// The time range on the raw time column (pushed down to the row
+    /// groups' statistics), `None` for the whole history.
+    range: Option<Expr>,
+    /// A time text that did not parse (string time columns).
+    bad_time: BadTime,
+}
+
+impl Query {
+    fn new(
+        table: &LongTable,
+        source: &str,
+        r: &Resolved,
+        schema: &Schema,
+    ) -> Result<Query, IngestError> {
+        let spec = table.spec();
+        let dtype = |c: &str| schema.get(c).cloned().unwrap_or(DataType::Null);
+        let unsupported = |column: &str, role, found: &DataType| IngestError::UnsupportedType {
+            file: source.to_string(),
+            column: column.to_string(),
+            role,
+            found: found.to_string(),
+        };
+        let bad_time = Arc::new(Mutex::new(None));
+        let t_col = col(r.time.as_str());
+        let t_type = dtype(&r.time);
+        // Seconds from the raw column, and the raw value of a second (for the
+        // range pushed down to the scan), per type.
+        let (time, raw_of): (Expr, Option<RawOf>) = match &t_type {
+            DataType::Datetime(unit, _) => {
+                let per: i64 = match unit {
+                    TimeUnit::Nanoseconds => 1_000_000_000,
+                    TimeUnit::Microseconds => 1_000_000,
+                    TimeUnit::Milliseconds => 1_000,
+                };
+                let raw_type = t_type.clone();
+                (
+                    t_col.clone().cast(DataType::Int64).floor_div(lit(per)),
+                    Some(Box::new(move |s: i64| {
+                        lit(s.saturating_mul(per)).cast(raw_type.clone())
+                    })),
+                )
+            }
+            DataType::Date => (t_col.clone().cast(DataType::Int64) * lit(86_400i64), None),
+            dt if dt.is_integer() => match spec.time_format {
+                TimeFormat::Unix => (
+                    t_col.clone().cast(DataType::Int64),
+                    Some(Box::new(|s: i64| lit(s))),
+                ),
+                TimeFormat::UnixMillis => (
+                    t_col.clone().cast(DataType::Int64).floor_div(lit(1_000i64)),
+                    Some(Box::new(|s: i64| lit(s.saturating_mul(1_000)))),
+                ),
+                TimeFormat::Index => (
+                    t_col.clone().cast(DataType::Int64) * lit(spec.step_secs),
+                    None,
+                ),
+                _ => (parsed_time(t_col.clone(), spec, &bad_time), None),
+            },
+            DataType::String | DataType::Float32 | DataType::Float64 => {
+                (parsed_time(t_col.clone(), spec, &bad_time), None)
+            }
+            other => return Err(unsupported(&r.time, ColumnRole::Time, other)),
+        };
+        let range = time_range(table.range(), &time, &t_col, raw_of.as_deref());
+        let v_type = dtype(&r.value);
+        if !(v_type.is_integer() || v_type.is_float()) {
+            return Err(unsupported(&r.value, ColumnRole::Metric, &v_type));
+        }
+        let value = col(r.value.as_str())
+            .cast(DataType::Float64)
+            .fill_nan(lit(Null {}));
+        let text = |c: &str| -> Expr {
+            if schema.contains(c) {
+                col(c).cast(DataType::String).fill_null(lit(""))
+            } else {
+                lit("")
+            }
+        };
+        let series = r
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, c)| text(c).alias(series_alias(i)))
+            .collect();
+        // Every column must match one of its values (ASCII case ignored).
+        let mut by_column: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for f in &spec.filters {
+            by_column
+                .entry(f.column.as_str())
+                .or_default()
+                .push(f.value.to_ascii_lowercase());
+        }
+        let mut filter = lit(true);
+        for (column, values) in by_column {
+            let cell = text(column).str().to_lowercase();
+            let any = values
+                .into_iter()
+                .map(|v| cell.clone().eq(lit(v)))
+                .reduce(Expr::or)
+                .unwrap_or(lit(false));
+            filter = filter.and(any);
+        }
+        Ok(Query {
+            time_column: r.time.clone(),
+            value_column: r.value.clone(),
+            time,
+            value,
+            series,
+            filter,
+            range,
+            bad_time,
+        })
+    }
+
+    /// A query error from a time that did not parse becomes that time's
+    /// error, naming its row; others pass.
+    fn explain(&self, e: IngestError, scan: &LazyFrame) -> IngestError {
+        let bad = self.bad_time.lock().ok().and_then(|mut b| b.take());
+        let Some((text, hint)) = bad else {
+            return e;
+        };
+        let file = match &e {
+            IngestError::Parquet { file, .. } => file.clone(),
+            _ => return e,
+        };
+        let c = col(self.time_column.as_str());
+        let which = match &text {
+            Some(t) => c.cast(DataType::String).eq(lit(t.clone())),
+            None => c.is_null(),
+        };
+        let at = first_row(scan, which);
+        IngestError::BadTimestamp {
+            file,
+            at: Location::Row(at),
+            column: self.time_column.clone(),
+            text: text.unwrap_or_default(),
+            hint,
+        }
+    }
+
+    /// The first negative or infinite value, named by its row.
+    fn bad_value(&self, source: &str, scan: &LazyFrame) -> IngestError {
+        let v = col(self.value_column.as_str()).cast(DataType::Float64);
+        let at = first_row(scan, v.clone().lt(lit(0.0)).or(v.clone().is_infinite()));
+        let value = scan
+            .clone()
+            .filter(col(ROW).eq(lit((at - 1) as u32)))
+            .select([v])
+            .collect()
+            .ok()
+            .and_then(|df| {
+                let s = df.get_columns().first()?.as_materialized_series().clone();
+                s.f64().ok()?.get(0)
+            })
+            .unwrap_or(f64::NAN);
+        IngestError::BadValue {
+            file: source.to_string(),
+            at: Location::Row(at),
+            column: self.value_column.clone(),
+            text: value.to_string(),
+            problem: if value.is_infinite() {
+                ValueProblem::Infinite
+            } else {
+                ValueProblem::Negative
+            },
+        }
+    }
+}
+
+/// Times that need parsing (text, or numbers in another format than the
+/// integer ones): each through the [`TimeParser`] every reader uses. The
+/// first that fails is kept in `bad` and fails the query.
+fn parsed_time(t: Expr, spec: &super::LongSpec, bad: &BadTime) -> Expr {
+    let format = spec.time_format.clone();
+    let step = spec.step_secs;
+    let bad = Arc::clone(bad);
+    t.map(
+        move |c: Column| {
+            let parser = TimeParser::new(&format, step);
+            let fail = |text: Option<String>, hint: String| {
+                if let Ok(mut b) = bad.lock() {
+                    b.get_or_insert((text, hint));
+                }
+                polars_err!(ComputeError: "a time did not parse")
+            };
+            let s = c.as_materialized_series();
+            let out: Int64Chunked = match s.dtype() {
+                DataType::String => s
+                    .str()?
+                    .into_iter()
+                    .map(|v| match v {
+                        Some(text) => parser
+                            .text(text)
+                            .map(Some)
+                            .map_err(|p| fail(Some(text.to_string()), p.hint)),
+                        None => Err(fail(None, "; the record has no time value".to_string())),
+                    })
+                    .collect::<PolarsResult<_>>()?,
+                _ => s
+                    .cast(&DataType::Float64)?
+                    .f64()?
+                    .into_iter()
+                    .map(|v| match v {
+                        Some(f) => parser
+                            .float(f)
+                            .map(Some)
+                            .map_err(|p| fail(Some(p.text), p.hint)),
+                        None => Err(fail(None, "; the record has no time value".to_string())),
+                    })
+                    .collect::<PolarsResult<_>>()?,
+            };
+            Ok(Some(out.into_series().into_column()))
+        },
+        GetOutput::from_type(DataType::Int64),
+    )
+}
+
+/// `range` on the rows: on the raw time column where its values map to
+/// seconds monotonically (so that the scan can skip row groups by their
+/// statistics), else on the parsed seconds.
+fn time_range(
+    range: &TimeRange,
+    seconds: &Expr,
+    raw: &Expr,
+    raw_of: Option<&dyn Fn(i64) -> Expr>,
+) -> Option<Expr> {
+    if range.is_all() {
+        return None;
+    }
+    let mut keep = lit(true);
+    match raw_of {
+        // t >= since <=> raw >= raw(since); t <= until <=> raw < raw(until + 1).
+        Some(raw_of) => {
+            if let Some(s) = range.since {
+                keep = keep.and(raw.clone().gt_eq(raw_of(s)));
+            }
+            if let Some(u) = range.until {
+                keep = keep.and(raw.clone().lt(raw_of(u.saturating_add(1))));
+            }
+        }
+        None => {
+            if let Some(s) = range.since {
+                keep = keep.and(seconds.clone().gt_eq(lit(s)));
+            }
+            if let Some(u) = range.until {
+                keep = keep.and(seconds.clone().lt_eq(lit(u)));
+            }
+        }
+    }
+    Some(keep)
+}
+
+/// The 1-based row of the first row of `scan` where `which` holds (1 if none).
+fn first_row(scan: &LazyFrame, which: Expr) -> u64 {
+    scan.clone()
+        .filter(which)
+        .select([col(ROW).min()])
+        .collect()
+        .ok()
+        .and_then(|df| first_u64(&df))
+        .map_or(1, |r| r + 1)
+}
+
+fn first_u64(df: &DataFrame) -> Option<u64> {
+    let s = df.get_columns().first()?.as_materialized_series().clone();
+    let s = s.cast(&DataType::UInt64).ok()?;
+    s.u64().ok()?.get(0)
+}
+
+fn polars_error(source: &str, e: PolarsError) -> IngestError {
+    IngestError::Parquet {
+        file: source.to_string(),
+        at: None,
+        message: e.to_string(),
+    }
+}
