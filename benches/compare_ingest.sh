@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ingest side by side: mlscaler's readers (criterion, release build) and
 # pyarrow on the same 51 MB, 10-column Parquet file (two columns read), plus
-# the metric CSV and raw-log benchmarks of benches/ingest.rs. Peak memory of
+# the metric CSV, raw-log and long-table benchmarks of benches/ingest.rs, and
+# pyarrow on the same long table (benches/reference_long.py). Peak memory of
 # one Parquet read in its own process by GNU time (`/usr/bin/time -v`).
 #
 # usage: benches/compare_ingest.sh [WORK_DIR]
@@ -36,3 +37,4 @@ for _ in $(seq "$runs"); do
   /usr/bin/time -f "pyarrow (whole process, incl. imports): %e s wall, %M KiB peak RSS" \
     "$work/venv/bin/python" benches/reference_parquet.py "$work/wide.parquet" m0
 done
+"$work/venv/bin/python" benches/reference_long.py data/worldcup98_requests_per_minute.csv "$work/long.parquet" "$runs"

@@ -89,20 +89,34 @@ fn write_csv(path: &Path, rows: &[Row]) {
     std::fs::write(path, s).unwrap();
 }
 
-/// The rows as Parquet, the time as a timestamp (or as text), in row
-/// groups of a day's minutes so that a time range can skip some.
-fn write_parquet(path: &Path, rows: &[Row], text_time: bool) {
-    let times: Vec<i64> = rows.iter().map(|r| r.0 * 1_000).collect();
-    let time = if text_time {
-        Column::new(
+/// How the time column is written.
+#[derive(Clone, Copy)]
+enum Time {
+    /// A timestamp without a time zone (milliseconds).
+    Naive,
+    /// A timestamp in UTC (microseconds), as pandas and pyarrow write one.
+    Utc,
+    /// RFC 3339 text.
+    Text,
+}
+
+/// The rows as Parquet in row groups of a day's minutes, so that a time
+/// range can skip some.
+fn write_parquet(path: &Path, rows: &[Row], time: Time) {
+    let ticks = |per_second: i64| -> Vec<i64> { rows.iter().map(|r| r.0 * per_second).collect() };
+    let time = match time {
+        Time::Text => Column::new(
             "time".into(),
             rows.iter().map(|r| rfc3339(r.0)).collect::<Vec<_>>(),
-        )
-    } else {
-        Int64Chunked::new("time".into(), &times)
+        ),
+        Time::Naive => Int64Chunked::new("time".into(), &ticks(1_000))
             .into_datetime(TimeUnit::Milliseconds, None)
             .into_series()
-            .into_column()
+            .into_column(),
+        Time::Utc => Int64Chunked::new("time".into(), &ticks(1_000_000))
+            .into_datetime(TimeUnit::Microseconds, Some("UTC".into()))
+            .into_series()
+            .into_column(),
     };
     let mut df = DataFrame::new(vec![
         time,
@@ -126,6 +140,7 @@ struct Pair {
     csv: PathBuf,
     parquet: PathBuf,
     text_time: PathBuf,
+    utc: PathBuf,
 }
 
 fn pair() -> Pair {
@@ -134,14 +149,17 @@ fn pair() -> Pair {
     let csv = dir.path().join("long.csv");
     let parquet = dir.path().join("long.parquet");
     let text_time = dir.path().join("text-time.parquet");
+    let utc = dir.path().join("utc.parquet");
     write_csv(&csv, &rows);
-    write_parquet(&parquet, &rows, false);
-    write_parquet(&text_time, &rows, true);
+    write_parquet(&parquet, &rows, Time::Naive);
+    write_parquet(&text_time, &rows, Time::Text);
+    write_parquet(&utc, &rows, Time::Utc);
     Pair {
         _dir: dir,
         csv,
         parquet,
         text_time,
+        utc,
     }
 }
 
@@ -216,10 +234,12 @@ fn a_long_parquet_table_reads_as_the_same_table_in_csv() {
     // differs from the trace.
     assert_eq!(off, 1);
 
-    // One column per host, named by it; the same with the time as text.
+    // One column per host, named by it; the same with the time as text or
+    // as a UTC timestamp.
     let each = load(&p.parquet, &requests(None)).unwrap();
     assert_same(&load(&p.csv, &requests(None)).unwrap(), &each);
     assert_same(&load(&p.text_time, &requests(None)).unwrap(), &each);
+    assert_same(&load(&p.utc, &requests(None)).unwrap(), &each);
     let names: Vec<&str> = each.table.columns.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
@@ -257,7 +277,7 @@ fn a_time_range_reads_the_same_rows_and_counts_the_rest_as_out_of_range() {
         ..requests(Some(Combine::Sum))
     };
     let csv = load(&p.csv, &opts).unwrap();
-    for path in [&p.parquet, &p.text_time] {
+    for path in [&p.parquet, &p.text_time, &p.utc] {
         let parquet = load(path, &opts).unwrap();
         assert_same(&csv, &parquet);
         assert_eq!(parquet.table.timestamps.first(), Some(&since));
@@ -277,7 +297,7 @@ fn bad_rows_are_named_by_file_and_row() {
     let mut rows = long_rows();
     rows[41].3 = Some(-3.0);
     let path = dir.path().join("negative.parquet");
-    write_parquet(&path, &rows, false);
+    write_parquet(&path, &rows, Time::Naive);
     let e = format!("{:#}", load(&path, &requests(None)).err().unwrap());
     assert!(
         e.contains("negative.parquet: row 42, column 'value'"),
@@ -341,7 +361,7 @@ fn bad_rows_are_named_by_file_and_row() {
 
     // Summing two metrics is refused, as in every format.
     let path = dir.path().join("long.parquet");
-    write_parquet(&path, &long_rows(), false);
+    write_parquet(&path, &long_rows(), Time::Naive);
     let e = format!(
         "{:#}",
         load(
@@ -404,7 +424,7 @@ fn train_reads_a_long_parquet_table_from_a_file_and_from_blob_storage() {
     // adds no column.
     let path = dir.path().join("host=all").join("long.parquet");
     std::fs::create_dir(path.parent().unwrap()).unwrap();
-    write_parquet(&path, &long_rows(), false);
+    write_parquet(&path, &long_rows(), Time::Naive);
     let local = train(dir.path(), path.to_str().unwrap(), &[]);
     assert_eq!(local["card"]["window_steps"], 2 * 1_440, "{local}");
 
