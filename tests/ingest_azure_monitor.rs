@@ -10,38 +10,10 @@ mod azurite;
 #[path = "support/cli.rs"]
 mod cli;
 
-use cli::{assert_code, data, mlscaler, mlscaler_env};
+use cli::{assert_code, data, mlscaler, mlscaler_env, no_storage, train_small_json, TRAIN_SMALL};
 use mlscaler::app::source::{self, DataSource, ReadOptions};
 use mlscaler::ingest::{Combine, Format};
-use mlscaler::settings::data::{StorageAccess, StorageAuth};
 use std::path::{Path, PathBuf};
-
-const TRAIN_SMALL: [&str; 12] = [
-    "--seasons",
-    "none",
-    "--lags",
-    "4",
-    "--rolling",
-    "5m",
-    "--lead-time",
-    "5m",
-    "--output",
-    "json",
-    "--force",
-    "-q",
-];
-
-/// Local files need no storage access (and none from the environment).
-fn no_storage() -> StorageAccess {
-    StorageAccess {
-        account: None,
-        account_key: None,
-        connection_string: None,
-        container: None,
-        prefix: None,
-        auth: StorageAuth::Anonymous,
-    }
-}
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -69,20 +41,11 @@ fn sample_blobs() -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn train_json(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
-    let mut all = vec!["train", "--models", "m"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&TRAIN_SMALL);
-    let r = mlscaler_env(dir, &all, env);
-    assert_code(&r, 0);
-    r.json()
-}
-
 #[test]
 fn the_bundled_archive_trains_on_the_sum_of_per_vm_cpu() {
     let dir = tempfile::tempdir().unwrap();
     let sample = data("azure-monitor");
-    let s = train_json(
+    let s = train_small_json(
         dir.path(),
         &[
             "--data",
@@ -102,7 +65,7 @@ fn the_bundled_archive_trains_on_the_sum_of_per_vm_cpu() {
     assert_eq!(card["window_from"], "2026-11-30T18:00:00Z");
 
     // The last hour only: the two earlier hours' blobs are not read.
-    let s = train_json(
+    let s = train_small_json(
         dir.path(),
         &[
             "--data",
@@ -252,7 +215,7 @@ fn an_archive_in_blob_storage_reads_by_url_and_by_container_and_skips_hours_outs
     let mut args = vec!["--data", url.as_str()];
     args.extend_from_slice(&filter);
     args.extend_from_slice(&["--since", "2026-11-30T18:00:00Z"]);
-    let s = train_json(dir.path(), &args, &env);
+    let s = train_small_json(dir.path(), &args, &env);
     assert_eq!(s["card"]["window_steps"], 180);
     assert_eq!(s["card"]["source"]["parts"].as_array().unwrap().len(), 9);
 
@@ -273,7 +236,7 @@ fn an_archive_in_blob_storage_reads_by_url_and_by_container_and_skips_hours_outs
     let mut args = vec!["--container", container.as_str(), "--prefix", rg];
     args.extend_from_slice(&filter);
     args.extend_from_slice(&["--since", "2026-11-30T19:00:00Z"]);
-    let s = train_json(dir.path(), &args, &env);
+    let s = train_small_json(dir.path(), &args, &env);
     assert_eq!(s["card"]["window_steps"], 120);
     assert_eq!(s["card"]["source"]["parts"].as_array().unwrap().len(), 6);
     let sas = az.sas_url(&container, rg, "rl");

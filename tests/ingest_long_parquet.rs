@@ -8,10 +8,9 @@ mod azurite;
 #[path = "support/cli.rs"]
 mod cli;
 
-use cli::{assert_code, data, mlscaler_env};
+use cli::{data, no_storage, train_small_json};
 use mlscaler::app::source::{self, DataSource, RawLoaded, ReadOptions};
 use mlscaler::ingest::{Combine, Format};
-use mlscaler::settings::data::{StorageAccess, StorageAuth};
 use polars::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -19,17 +18,6 @@ const HOSTS: [&str; 3] = ["web-0", "web-1", "web-2"];
 /// 1998-06-29 00:00 UTC: three days of the World Cup's busiest weeks.
 const START: i64 = 899_078_400;
 const DAYS: i64 = 3;
-
-fn no_storage() -> StorageAccess {
-    StorageAccess {
-        account: None,
-        account_key: None,
-        connection_string: None,
-        container: None,
-        prefix: None,
-        auth: StorageAuth::Anonymous,
-    }
-}
 
 /// Requests per minute of the bundled WorldCup98 trace in [START, START + DAYS).
 fn worldcup() -> Vec<(i64, f64)> {
@@ -378,11 +366,9 @@ fn bad_rows_are_named_by_file_and_row() {
     assert!(e.contains("column 'metric' holds several values"), "{e}");
 }
 
-/// `train --output json` on a long Parquet table: the requests summed over
-/// the hosts, with `extra` arguments.
+/// `train` on a long Parquet table: the requests summed over the hosts.
 fn train(dir: &Path, data: &str, env: &[(&str, &str)]) -> serde_json::Value {
     let args = [
-        "train",
         "--data",
         data,
         "--filter",
@@ -399,22 +385,8 @@ fn train(dir: &Path, data: &str, env: &[(&str, &str)]) -> serde_json::Value {
         "sum",
         "--since",
         "1998-06-30T00:00:00Z",
-        "--models",
-        "m",
-        "--seasons",
-        "none",
-        "--lags",
-        "4",
-        "--lead-time",
-        "5m",
-        "--output",
-        "json",
-        "--force",
-        "-q",
     ];
-    let r = mlscaler_env(dir, &args, env);
-    assert_code(&r, 0);
-    r.json()
+    train_small_json(dir, &args, env)
 }
 
 #[test]

@@ -4,6 +4,47 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A small, quick model for tests of what `train` reads: no seasons, four
+/// lags, a 5-minute rolling window and lead time; JSON out, replacing any
+/// model before it.
+pub const TRAIN_SMALL: [&str; 12] = [
+    "--seasons",
+    "none",
+    "--lags",
+    "4",
+    "--rolling",
+    "5m",
+    "--lead-time",
+    "5m",
+    "--output",
+    "json",
+    "--force",
+    "-q",
+];
+
+/// `train --models m ARGS` with [`TRAIN_SMALL`] and `env`, which must
+/// succeed: its JSON document.
+pub fn train_small_json(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let mut all = vec!["train", "--models", "m"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&TRAIN_SMALL);
+    let r = mlscaler_env(dir, &all, env);
+    assert_code(&r, 0);
+    r.json()
+}
+
+/// Storage access for local files: none (and none from the environment).
+pub fn no_storage() -> mlscaler::settings::data::StorageAccess {
+    mlscaler::settings::data::StorageAccess {
+        account: None,
+        account_key: None,
+        connection_string: None,
+        container: None,
+        prefix: None,
+        auth: mlscaler::settings::data::StorageAuth::Anonymous,
+    }
+}
+
 /// The bundled data folder of the repository.
 pub fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
