@@ -429,6 +429,16 @@ fn load_long(
         }
     }
     let stats = long.stats().clone();
+    tracing::debug!(
+        location = %src.location,
+        format = ?format,
+        rows = stats.rows,
+        filtered_out = stats.filtered_out,
+        out_of_range = stats.out_of_range,
+        missing_values = stats.missing_values,
+        series = stats.series,
+        "long table read: rows kept per series and bucket"
+    );
     let table = long.finish(&src.location)?;
     let step = match opts.step {
         Some(s) => s,
