@@ -210,14 +210,7 @@ impl Acc {
     }
 
     fn add(&mut self, v: f64, t: i64) {
-        self.sum += v;
-        self.n += 1;
-        self.max = self.max.max(v);
-        self.min = self.min.min(v);
-        if t >= self.last_t {
-            self.last = v;
-            self.last_t = t;
-        }
+        self.merge(&Acc::new(v, t));
     }
 
     /// Combine with the rows of `other`, read after these.
