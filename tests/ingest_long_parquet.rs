@@ -279,6 +279,34 @@ fn a_time_range_reads_the_same_rows_and_counts_the_rest_as_out_of_range() {
     }
 }
 
+/// Filters ignore ASCII case only, in every format: `Ärger` matches `ÄRGER`
+/// but not `ärger` (a Unicode lower-casing would match neither).
+#[test]
+fn filters_ignore_ascii_case_only_as_in_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<Row> = vec![
+        (START, "web-0", "Ärger", Some(1.0)),
+        (START, "web-0", "ärger", Some(10.0)),
+        (START + 60, "web-0", "ÄRGER", Some(4.0)),
+        (START + 60, "web-0", "Ärger", Some(2.0)),
+        (START + 60, "web-0", "other", Some(100.0)),
+    ];
+    let csv = dir.path().join("umlaut.csv");
+    let parquet = dir.path().join("umlaut.parquet");
+    write_csv(&csv, &rows);
+    write_parquet(&parquet, &rows, Time::Naive);
+    let opts = ReadOptions {
+        filters: vec!["metric=Ärger".parse().unwrap()],
+        ..requests(Some(Combine::Sum))
+    };
+    let a = load(&csv, &opts).unwrap();
+    let b = load(&parquet, &opts).unwrap();
+    assert_same(&a, &b);
+    assert_eq!(b.table.timestamps, vec![START, START + 60]);
+    assert_eq!(b.table.columns[0].values, vec![1.0, 6.0]);
+    assert_eq!(b.long_stats.unwrap().filtered_out, 2);
+}
+
 #[test]
 fn bad_rows_are_named_by_file_and_row() {
     let dir = tempfile::tempdir().unwrap();

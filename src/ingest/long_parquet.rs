@@ -15,7 +15,7 @@
 //! value, or a time that does not parse, is an error naming its 1-based row.
 
 use super::error::{missing_column, ColumnRole, IngestError, Location, ValueProblem};
-use super::long::{Acc, LongTable, Resolved};
+use super::long::{Acc, Combine, LongTable, Resolved};
 use super::parquet_table::{guarded, Footer};
 use super::value::TimeParser;
 use super::{TimeFormat, TimeRange};
@@ -39,6 +39,9 @@ const ROW: &str = "__mlscaler_row";
 const T: &str = "__mlscaler_t";
 const BUCKET: &str = "__mlscaler_bucket";
 const V: &str = "__mlscaler_v";
+const T_HAS: &str = "__mlscaler_t_has";
+const ROW_HAS: &str = "__mlscaler_row_has";
+const BAD: &str = "__mlscaler_bad";
 
 /// The first time text that did not parse (`None`: a null time) and the
 /// parser's hint, kept by the query's parse step for the error.
@@ -105,19 +108,27 @@ impl LongTable {
         let query = Query::new(self, source, &r, &schema)?;
 
         // Rows in all, and in the time range (before the filters): for the
-        // counts only, from the metadata and the time column.
+        // counts only, from the metadata and (with a range) the time column.
         let count = |lf: LazyFrame| -> Result<u64, IngestError> {
             let df = lf.select([len()]).collect().map_err(pe)?;
             Ok(first_u64(&df).unwrap_or(0))
         };
         let rows = count(scan.clone())?;
-        let ranged = match &query.range {
-            Some(keep) => scan.clone().filter(keep.clone()),
-            None => scan.clone(),
+        let (ranged, in_range) = match &query.range {
+            Some(keep) => {
+                let ranged = scan.clone().filter(keep.clone());
+                let n = count(ranged.clone()).map_err(|e| query.explain(e, &scan))?;
+                (ranged, n)
+            }
+            None => (scan.clone(), rows),
         };
-        let in_range = count(ranged.clone()).map_err(|e| query.explain(e, &scan))?;
 
-        let grouped = ranged
+        // Every aggregation is one polars computes per group without
+        // materialising the group (sum, count, len, min, max, last): what
+        // depends on whether a value is there (the latest time and the first
+        // row with a value, a bad value) is a column before the group-by.
+        let has = col(V).is_not_null();
+        let mut rows_of = ranged
             .filter(query.filter.clone())
             .select(
                 [
@@ -129,29 +140,49 @@ impl LongTable {
                 .chain(query.series.iter().cloned())
                 .collect::<Vec<_>>(),
             )
-            .with_column(self.bucket_expr(col(T)).alias(BUCKET))
+            .with_columns([
+                self.bucket_expr(col(T)).alias(BUCKET),
+                when(has.clone())
+                    .then(col(T))
+                    .otherwise(lit(Null {}))
+                    .alias(T_HAS),
+                when(has.clone())
+                    .then(col(ROW))
+                    .otherwise(lit(Null {}))
+                    .alias(ROW_HAS),
+                (col(V).lt(lit(0.0)).or(col(V).is_infinite()))
+                    .fill_null(lit(false))
+                    .cast(DataType::UInt32)
+                    .alias(BAD),
+            ]);
+        let latest = self.spec().within == Combine::Last;
+        if latest {
+            // Rows without a value first, then by time and row: the last row
+            // of a group is its latest value (polars keeps the rows' order
+            // within a group).
+            rows_of =
+                rows_of.sort_by_exprs([has, col(T), col(ROW)], SortMultipleOptions::default());
+        }
+        let mut aggs = vec![
+            col(V).sum().alias("sum"),
+            col(V).count().alias("n"),
+            len().alias("len"),
+            col(V).max().alias("max"),
+            col(V).min().alias("min"),
+            col(T_HAS).max().alias("last_t"),
+            col(ROW_HAS).min().alias("first"),
+            col(BAD).max().alias("bad"),
+        ];
+        if latest {
+            aggs.push(col(V).last().alias("last"));
+        }
+        let grouped = rows_of
             .group_by(
                 std::iter::once(col(BUCKET))
                     .chain((0..query.series.len()).map(|i| col(series_alias(i))))
                     .collect::<Vec<_>>(),
             )
-            .agg([
-                col(V).sum().alias("sum"),
-                col(V).count().alias("n"),
-                col(V).null_count().alias("nulls"),
-                col(V).max().alias("max"),
-                col(V).min().alias("min"),
-                col(V)
-                    .sort_by([col(T), col(ROW)], SortMultipleOptions::default())
-                    .drop_nulls()
-                    .last()
-                    .alias("last"),
-                col(T).filter(col(V).is_not_null()).max().alias("last_t"),
-                col(ROW).filter(col(V).is_not_null()).min().alias("first"),
-                (col(V).lt(lit(0.0)).or(col(V).is_infinite()))
-                    .any(true)
-                    .alias("bad"),
-            ])
+            .agg(aggs)
             .collect()
             .map_err(|e| query.explain(polars_error(source, e), &scan))?;
         self.take_groups(source, &grouped, &query, &scan, rows, in_range)
@@ -204,7 +235,13 @@ impl LongTable {
                 .as_materialized_series()
                 .clone())
         };
-        if get("bad")?.bool().map_err(pe)?.any() {
+        let bad = get("bad")?.cast(&DataType::UInt32).map_err(pe)?;
+        if bad
+            .u32()
+            .map_err(pe)?
+            .into_iter()
+            .any(|b| b.unwrap_or(0) > 0)
+        {
             return Err(query.bad_value(source, scan));
         }
         let bucket = get(BUCKET)?.cast(&DataType::Int64).map_err(pe)?;
@@ -212,7 +249,12 @@ impl LongTable {
         let f64s = |name: &str| -> Result<Series, IngestError> {
             get(name)?.cast(&DataType::Float64).map_err(pe)
         };
-        let (sum, max, min, last) = (f64s("sum")?, f64s("max")?, f64s("min")?, f64s("last")?);
+        // `last` only when it is asked for (`--agg last`): NaN otherwise.
+        let last = match df.column("last") {
+            Ok(_) => f64s("last")?,
+            Err(_) => Series::full_null("last".into(), df.height(), &DataType::Float64),
+        };
+        let (sum, max, min) = (f64s("sum")?, f64s("max")?, f64s("min")?);
         let (sum, max, min, last) = (
             sum.f64().map_err(pe)?,
             max.f64().map_err(pe)?,
@@ -222,11 +264,10 @@ impl LongTable {
         let ints = |name: &str| -> Result<Series, IngestError> {
             get(name)?.cast(&DataType::Int64).map_err(pe)
         };
-        let (n, nulls, last_t, first) =
-            (ints("n")?, ints("nulls")?, ints("last_t")?, ints("first")?);
-        let (n, nulls, last_t, first) = (
+        let (n, all, last_t, first) = (ints("n")?, ints("len")?, ints("last_t")?, ints("first")?);
+        let (n, all, last_t, first) = (
             n.i64().map_err(pe)?,
-            nulls.i64().map_err(pe)?,
+            all.i64().map_err(pe)?,
             last_t.i64().map_err(pe)?,
             first.i64().map_err(pe)?,
         );
@@ -244,7 +285,8 @@ impl LongTable {
         let mut kept = 0u64;
         let mut missing = 0u64;
         for i in 0..df.height() {
-            let (values, without) = (n.get(i).unwrap_or(0), nulls.get(i).unwrap_or(0));
+            let values = n.get(i).unwrap_or(0);
+            let without = all.get(i).unwrap_or(0) - values;
             kept += (values + without) as u64;
             missing += without as u64;
             if let (true, Some(at)) = (values > 0, first.get(i)) {
@@ -374,23 +416,19 @@ impl Query {
             .enumerate()
             .map(|(i, c)| text(c).alias(series_alias(i)))
             .collect();
-        // Every column must match one of its values (ASCII case ignored).
+        // Every column must match one of its values, ASCII case ignored: the
+        // rule of the CSV and JSON lines readers (polars' `to_lowercase`
+        // is Unicode's, and allocates a lower-cased copy of every cell).
         let mut by_column: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for f in &spec.filters {
             by_column
                 .entry(f.column.as_str())
                 .or_default()
-                .push(f.value.to_ascii_lowercase());
+                .push(f.value.clone());
         }
         let mut filter = lit(true);
         for (column, values) in by_column {
-            let cell = text(column).str().to_lowercase();
-            let any = values
-                .into_iter()
-                .map(|v| cell.clone().eq(lit(v)))
-                .reduce(Expr::or)
-                .unwrap_or(lit(false));
-            filter = filter.and(any);
+            filter = filter.and(matches_any(text(column), values));
         }
         Ok(Query {
             time_column: r.time.clone(),
@@ -504,6 +542,25 @@ fn parsed_time(t: Expr, spec: &super::LongSpec, bad: &BadTime) -> Expr {
             Ok(Some(out.into_series().into_column()))
         },
         GetOutput::from_type(DataType::Int64),
+    )
+}
+
+/// Whether a text cell equals one of `values`, ASCII case ignored.
+fn matches_any(cell: Expr, values: Vec<String>) -> Expr {
+    cell.map(
+        move |c: Column| {
+            let out: BooleanChunked = c
+                .as_materialized_series()
+                .str()?
+                .into_iter()
+                .map(|v| {
+                    let v = v.unwrap_or("");
+                    Some(values.iter().any(|x| x.eq_ignore_ascii_case(v)))
+                })
+                .collect();
+            Ok(Some(out.into_series().into_column()))
+        },
+        GetOutput::from_type(DataType::Boolean),
     )
 }
 
