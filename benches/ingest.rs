@@ -5,7 +5,8 @@
 //!
 //! With `MLSCALER_BENCH_PARQUET=FILE` (the wide file of
 //! `benches/make_wide_parquet.py`: a `timestamp` and nine metrics) it also
-//! reads two of its columns, as `scale` and `train` do. With
+//! reads two of its columns, as `scale` and `train` do, and the same two
+//! through a bare polars lazy scan for comparison. With
 //! `MLSCALER_BENCH_ONCE=FILE` the binary reads that file once, prints the
 //! rows and its peak RSS, and exits (for `/usr/bin/time -v`; see
 //! `benches/compare_ingest.sh`).
@@ -118,7 +119,23 @@ fn bench_parquet(c: &mut Criterion) {
     g.bench_function("parquet_two_of_ten_columns", |b| {
         b.iter(|| read_parquet_two_columns(&path))
     });
+    // The same two columns through polars' lazy scan alone (no checks, no
+    // conversion to a table): what the wide reader would cost at least if
+    // it went through polars.
+    g.bench_function("parquet_two_of_ten_columns_polars_scan", |b| {
+        b.iter(|| polars_two_columns(&path))
+    });
     g.finish();
+}
+
+fn polars_two_columns(path: &str) -> usize {
+    use polars::prelude::*;
+    LazyFrame::scan_parquet(path, ScanArgsParquet::default())
+        .expect("the scan starts")
+        .select([col("timestamp"), col("m0")])
+        .collect()
+        .expect("the Parquet file reads")
+        .height()
 }
 
 /// The long table: (epoch seconds, host, metric, value) per minute, host
