@@ -236,12 +236,7 @@ impl LongTable {
                 .clone())
         };
         let bad = get("bad")?.cast(&DataType::UInt32).map_err(pe)?;
-        if bad
-            .u32()
-            .map_err(pe)?
-            .into_iter()
-            .any(|b| b.unwrap_or(0) > 0)
-        {
+        if bad.u32().map_err(pe)?.max().unwrap_or(0) > 0 {
             return Err(query.bad_value(source, scan));
         }
         let bucket = get(BUCKET)?.cast(&DataType::Int64).map_err(pe)?;
@@ -285,10 +280,9 @@ impl LongTable {
         let mut kept = 0u64;
         let mut missing = 0u64;
         for i in 0..df.height() {
-            let values = n.get(i).unwrap_or(0);
-            let without = all.get(i).unwrap_or(0) - values;
-            kept += (values + without) as u64;
-            missing += without as u64;
+            let (values, rows) = (n.get(i).unwrap_or(0), all.get(i).unwrap_or(0));
+            kept += rows as u64;
+            missing += (rows - values) as u64;
             if let (true, Some(at)) = (values > 0, first.get(i)) {
                 order.push((at, i));
             }
