@@ -92,14 +92,14 @@ fn parquet_spec() -> TableSpec {
 
 /// Two columns of the wide Parquet file, the way the command line reads a
 /// file: by random access (the footer, then the two columns' chunks).
-fn read_parquet_two_columns(path: &str) -> usize {
+fn read_parquet_two_columns(path: &str, range: &TimeRange) -> usize {
     let file = std::fs::File::open(path).expect("the Parquet file opens");
     read_table_from(
         "bench",
         TableInput::File(file),
         Format::Parquet,
         &parquet_spec(),
-        &TimeRange::ALL,
+        range,
     )
     .expect("the Parquet file parses")
     .len()
@@ -117,7 +117,26 @@ fn bench_parquet(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Bytes(size));
     g.bench_function("parquet_two_of_ten_columns", |b| {
-        b.iter(|| read_parquet_two_columns(&path))
+        b.iter(|| read_parquet_two_columns(&path, &TimeRange::ALL))
+    });
+    // What `scale` reads: the last day (one row group of the file's nine is
+    // decoded, the others ruled out by their time statistics).
+    let file = std::fs::File::open(&path).expect("the Parquet file opens");
+    let all = read_table_from(
+        "bench",
+        TableInput::File(file),
+        Format::Parquet,
+        &parquet_spec(),
+        &TimeRange::ALL,
+    )
+    .expect("the Parquet file parses");
+    let last = *all.timestamps.last().expect("the file has rows");
+    let last_day = TimeRange {
+        since: Some(last - 86_399),
+        until: None,
+    };
+    g.bench_function("parquet_two_of_ten_columns_last_day", |b| {
+        b.iter(|| read_parquet_two_columns(&path, &last_day))
     });
     // The same two columns through polars' lazy scan alone (no checks, no
     // conversion to a table): what the wide reader would cost at least if
@@ -251,7 +270,7 @@ criterion_group!(benches, bench_logs, bench_long, bench_parquet);
 fn main() {
     if let Ok(path) = std::env::var("MLSCALER_BENCH_ONCE") {
         let t0 = std::time::Instant::now();
-        let rows = read_parquet_two_columns(&path);
+        let rows = read_parquet_two_columns(&path, &TimeRange::ALL);
         eprintln!(
             "read {rows} rows of 2 columns in {:.3} s, peak RSS {} KiB",
             t0.elapsed().as_secs_f64(),

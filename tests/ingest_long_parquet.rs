@@ -279,6 +279,40 @@ fn a_time_range_reads_the_same_rows_and_counts_the_rest_as_out_of_range() {
     }
 }
 
+/// Row groups the time range rules out are never decoded: with the first
+/// day's pages overwritten, the whole file fails and the second day reads as
+/// from the intact file.
+#[test]
+fn row_groups_outside_the_range_are_never_decoded() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let p = pair();
+    for path in [&p.parquet, &p.utc] {
+        let mut bytes = std::fs::read(path).unwrap();
+        let meta = SerializedFileReader::new(bytes::Bytes::from(bytes.clone()))
+            .unwrap()
+            .metadata()
+            .clone();
+        assert_eq!(meta.num_row_groups(), DAYS as usize, "a row group per day");
+        for c in meta.row_group(0).columns() {
+            let at = usize::try_from(c.data_page_offset()).unwrap();
+            bytes[at..at + 8].fill(0xFF);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let corrupt = dir.path().join("corrupt.parquet");
+        std::fs::write(&corrupt, &bytes).unwrap();
+        let opts = ReadOptions {
+            since: Some(START + 86_400 + 3_600),
+            until: Some(START + 2 * 86_400 - 1),
+            ..requests(Some(Combine::Sum))
+        };
+        assert!(load(&corrupt, &requests(Some(Combine::Sum))).is_err());
+        let intact = load(path, &opts).unwrap();
+        let read = load(&corrupt, &opts).unwrap();
+        assert_same(&intact, &read);
+        assert_eq!(read.long_stats, intact.long_stats);
+    }
+}
+
 /// Filters ignore ASCII case only, in every format: `Ärger` matches `ÄRGER`
 /// but not `ärger` (a Unicode lower-casing would match neither).
 #[test]

@@ -2,9 +2,10 @@
 //!
 //! One lazy query per part: the scan reads only the columns the table needs
 //! (time, value, series and filter columns: a projection), skips the row
-//! groups whose time statistics lie outside the [`TimeRange`] (the range is
-//! a predicate on the raw time column, pushed down to the scan), keeps the
-//! rows that pass the filters, and groups them per time bucket and series
+//! groups whose time statistics lie outside the [`TimeRange`] (a slice of
+//! the rows the footer's statistics do not rule out, pushed down to the
+//! scan), keeps the rows in the range (compared on the raw time column where
+//! it can be) and that pass the filters, and groups them per time bucket and series
 //! into sums, counts, minima, maxima and the latest value. Only those groups
 //! reach [`LongTable`], which combines them with the other parts and turns
 //! them into one column per series, or one across series (long to wide):
@@ -16,10 +17,10 @@
 
 use super::error::{missing_column, ColumnRole, IngestError, Location, ValueProblem};
 use super::long::{Acc, Combine, LongTable, Resolved};
-use super::parquet_table::{guarded, Footer};
+use super::parquet_table::{guarded, Footer, RowSpan};
+use super::polars_scan::{polars_error, raw_of, scan, time_range};
 use super::value::TimeParser;
-use super::{TimeFormat, TimeRange};
-use polars::io::{HiveOptions, RowIndex};
+use super::TimeFormat;
 use polars::prelude::*;
 use polars_plan::plans::ScanSources;
 use polars_utils::mmap::MemSlice;
@@ -47,9 +48,6 @@ const BAD: &str = "__mlscaler_bad";
 /// parser's hint, kept by the query's parse step for the error.
 type BadTime = Arc<Mutex<Option<(Option<String>, String)>>>;
 
-/// The raw time column's value of an epoch second.
-type RawOf = Box<dyn Fn(i64) -> Expr>;
-
 fn series_alias(i: usize) -> String {
     format!("__mlscaler_s{i}")
 }
@@ -69,51 +67,46 @@ impl LongTable {
         source: &str,
         part: ParquetPart,
     ) -> Result<(), IngestError> {
-        let (r, scan_sources) = match part {
+        let (r, span, scan_sources) = match part {
             ParquetPart::File(path) => {
                 let file = std::fs::File::open(&path).map_err(|e| IngestError::Io {
                     file: source.to_string(),
                     source: e,
                 })?;
-                let r = self.checked_columns(source, Footer::open(source, file)?)?;
-                (r, ScanSources::Paths([path].into()))
+                let (r, span) = self.checked_columns(source, Footer::open(source, file)?)?;
+                (r, span, ScanSources::Paths([path].into()))
             }
             ParquetPart::Bytes(bytes) => {
                 let bytes = bytes::Bytes::from(bytes);
-                let r = self.checked_columns(source, Footer::open(source, bytes.clone())?)?;
+                let (r, span) =
+                    self.checked_columns(source, Footer::open(source, bytes.clone())?)?;
                 (
                     r,
+                    span,
                     ScanSources::Buffers([MemSlice::from_bytes(bytes)].into()),
                 )
             }
         };
-        let args = ScanArgsParquet {
-            row_index: Some(RowIndex {
-                name: ROW.into(),
-                offset: 0,
-            }),
-            // The part is one file or blob, named as the user or the folder
-            // listing named it: no glob patterns, no columns from `key=value`
-            // folders (Azure's `y=/m=/d=` would clash with the table's own).
-            glob: false,
-            hive_options: HiveOptions {
-                enabled: Some(false),
-                ..HiveOptions::default()
-            },
-            ..ScanArgsParquet::default()
-        };
         let pe = |e: PolarsError| polars_error(source, e);
-        let mut scan = LazyFrame::scan_parquet_sources(scan_sources, args).map_err(pe)?;
+        let mut scan = scan(source, scan_sources, Some(ROW))?;
         let schema = scan.collect_schema().map_err(pe)?;
         let query = Query::new(self, source, &r, &schema)?;
+        // Only the row groups the time statistics do not rule out (the row
+        // index keeps counting from the file's first row).
+        if !span.is_whole() {
+            scan = scan.slice(
+                i64::try_from(span.first).unwrap_or(i64::MAX),
+                IdxSize::try_from(span.count).unwrap_or(IdxSize::MAX),
+            );
+        }
 
-        // Rows in all, and in the time range (before the filters): for the
-        // counts only, from the metadata and (with a range) the time column.
+        // Rows in all (from the footer), and in the time range (before the
+        // filters): for the counts only.
         let count = |lf: LazyFrame| -> Result<u64, IngestError> {
             let df = lf.select([len()]).collect().map_err(pe)?;
             Ok(first_u64(&df).unwrap_or(0))
         };
-        let rows = count(scan.clone())?;
+        let rows = span.total;
         let (ranged, in_range) = match &query.range {
             Some(keep) => {
                 let ranged = scan.clone().filter(keep.clone());
@@ -190,12 +183,12 @@ impl LongTable {
 
     /// The columns of this part (resolved with the first part's), checked
     /// against the footer: the time and value columns are there, and no
-    /// chunk of a column read is over the size limit.
+    /// chunk of a column read is over the size limit; and the rows to read.
     fn checked_columns<C: parquet::file::reader::ChunkReader + 'static>(
         &mut self,
         source: &str,
         footer: Footer<C>,
-    ) -> Result<Resolved, IngestError> {
+    ) -> Result<(Resolved, RowSpan), IngestError> {
         let cols = footer.columns();
         let r = self.resolve_once(source, &cols)?;
         for (c, role) in [(&r.time, ColumnRole::Time), (&r.value, ColumnRole::Metric)] {
@@ -207,7 +200,10 @@ impl LongTable {
         read.extend(r.series.iter().map(String::as_str));
         read.extend(self.spec().filters.iter().map(|f| f.column.as_str()));
         footer.check_chunk_sizes(source, &read)?;
-        Ok(r)
+        let spec = self.spec();
+        let times = TimeParser::new(&spec.time_format, spec.step_secs);
+        let span = footer.row_span(&r.time, &times, self.range());
+        Ok((r, span))
     }
 
     fn bucket_expr(&self, t: Expr) -> Expr {
@@ -326,8 +322,8 @@ struct Query {
     series: Vec<Expr>,
     /// The filters (true when there are none).
     filter: Expr,
-    /// The time range on the raw time column (pushed down to the row
-    /// groups' statistics), `None` for the whole history.
+    /// The time range on the rows (on the raw time column where it can be),
+    /// `None` for the whole history.
     range: Option<Expr>,
     /// A time text that did not parse (string time columns).
     bad_time: BadTime,
@@ -351,45 +347,32 @@ impl Query {
         let bad_time = Arc::new(Mutex::new(None));
         let t_col = col(r.time.as_str());
         let t_type = dtype(&r.time);
-        // Seconds from the raw column, and the raw value of a second (for the
-        // range pushed down to the scan), per type.
-        let (time, raw_of): (Expr, Option<RawOf>) = match &t_type {
+        // Seconds from the raw column, per type.
+        let time = match &t_type {
             DataType::Datetime(unit, _) => {
                 let per: i64 = match unit {
                     TimeUnit::Nanoseconds => 1_000_000_000,
                     TimeUnit::Microseconds => 1_000_000,
                     TimeUnit::Milliseconds => 1_000,
                 };
-                let raw_type = t_type.clone();
-                (
-                    t_col.clone().cast(DataType::Int64).floor_div(lit(per)),
-                    Some(Box::new(move |s: i64| {
-                        lit(s.saturating_mul(per)).cast(raw_type.clone())
-                    })),
-                )
+                t_col.clone().cast(DataType::Int64).floor_div(lit(per))
             }
-            DataType::Date => (t_col.clone().cast(DataType::Int64) * lit(86_400i64), None),
+            DataType::Date => t_col.clone().cast(DataType::Int64) * lit(86_400i64),
             dt if dt.is_integer() => match spec.time_format {
-                TimeFormat::Unix => (
-                    t_col.clone().cast(DataType::Int64),
-                    Some(Box::new(|s: i64| lit(s))),
-                ),
-                TimeFormat::UnixMillis => (
-                    t_col.clone().cast(DataType::Int64).floor_div(lit(1_000i64)),
-                    Some(Box::new(|s: i64| lit(s.saturating_mul(1_000)))),
-                ),
-                TimeFormat::Index => (
-                    t_col.clone().cast(DataType::Int64) * lit(spec.step_secs),
-                    None,
-                ),
-                _ => (parsed_time(t_col.clone(), spec, &bad_time), None),
+                TimeFormat::Unix => t_col.clone().cast(DataType::Int64),
+                TimeFormat::UnixMillis => {
+                    t_col.clone().cast(DataType::Int64).floor_div(lit(1_000i64))
+                }
+                TimeFormat::Index => t_col.clone().cast(DataType::Int64) * lit(spec.step_secs),
+                _ => parsed_time(t_col.clone(), spec, &bad_time),
             },
             DataType::String | DataType::Float32 | DataType::Float64 => {
-                (parsed_time(t_col.clone(), spec, &bad_time), None)
+                parsed_time(t_col.clone(), spec, &bad_time)
             }
             other => return Err(unsupported(&r.time, ColumnRole::Time, other)),
         };
-        let range = time_range(table.range(), &time, &t_col, raw_of.as_deref());
+        let raw = raw_of(&t_type, &spec.time_format);
+        let range = time_range(table.range(), &time, &t_col, raw.as_deref());
         let v_type = dtype(&r.value);
         if !(v_type.is_integer() || v_type.is_float()) {
             return Err(unsupported(&r.value, ColumnRole::Metric, &v_type));
@@ -558,41 +541,6 @@ fn matches_any(cell: Expr, values: Vec<String>) -> Expr {
     )
 }
 
-/// `range` on the rows: on the raw time column where its values map to
-/// seconds monotonically (so that the scan can skip row groups by their
-/// statistics), else on the parsed seconds.
-fn time_range(
-    range: &TimeRange,
-    seconds: &Expr,
-    raw: &Expr,
-    raw_of: Option<&dyn Fn(i64) -> Expr>,
-) -> Option<Expr> {
-    if range.is_all() {
-        return None;
-    }
-    let mut keep = lit(true);
-    match raw_of {
-        // t >= since <=> raw >= raw(since); t <= until <=> raw < raw(until + 1).
-        Some(raw_of) => {
-            if let Some(s) = range.since {
-                keep = keep.and(raw.clone().gt_eq(raw_of(s)));
-            }
-            if let Some(u) = range.until {
-                keep = keep.and(raw.clone().lt(raw_of(u.saturating_add(1))));
-            }
-        }
-        None => {
-            if let Some(s) = range.since {
-                keep = keep.and(seconds.clone().gt_eq(lit(s)));
-            }
-            if let Some(u) = range.until {
-                keep = keep.and(seconds.clone().lt_eq(lit(u)));
-            }
-        }
-    }
-    Some(keep)
-}
-
 /// The 1-based row of the first row of `scan` where `which` holds (1 if none).
 fn first_row(scan: &LazyFrame, which: Expr) -> u64 {
     scan.clone()
@@ -608,12 +556,4 @@ fn first_u64(df: &DataFrame) -> Option<u64> {
     let s = df.get_columns().first()?.as_materialized_series().clone();
     let s = s.cast(&DataType::UInt64).ok()?;
     s.u64().ok()?.get(0)
-}
-
-fn polars_error(source: &str, e: PolarsError) -> IngestError {
-    IngestError::Parquet {
-        file: source.to_string(),
-        at: None,
-        message: e.to_string(),
-    }
 }

@@ -35,8 +35,10 @@ mod long;
 mod long_parquet;
 mod ndjson;
 mod parquet_table;
+mod polars_scan;
 pub mod timestamp;
 mod value;
+mod wide_parquet;
 
 pub use error::{ColumnRole, IngestError, Location, ValueProblem};
 pub use jobs::{read_job_trace, JobTraceError, JobTraceStats, TraceRecord};
@@ -485,7 +487,9 @@ pub fn read_table_from(
         });
     }
     match (format, input) {
-        (Format::Parquet, TableInput::File(f)) => parquet_table::read_from(source, f, spec, range),
+        (Format::Parquet, TableInput::File(f)) => {
+            parquet_table::read_from(source, parquet_table::WideInput::File(f), spec, range)
+        }
         (Format::Parquet, TableInput::Stream(mut r)) => {
             // No random access: buffer it, within the declared limits.
             let mut bytes = Vec::new();
@@ -493,7 +497,12 @@ pub fn read_table_from(
                 file: source.to_string(),
                 source: e,
             })?;
-            parquet_table::read_from(source, bytes::Bytes::from(bytes), spec, range)
+            parquet_table::read_from(
+                source,
+                parquet_table::WideInput::Bytes(bytes::Bytes::from(bytes)),
+                spec,
+                range,
+            )
         }
         (Format::Csv, input) => csv_table::read_from(source, input.into_reader(), spec, range),
         (Format::Ndjson, input) => ndjson::read_from(

@@ -1,18 +1,23 @@
-//! Parquet through the `parquet` crate (no Arrow).
+//! Wide Parquet tables (a time column and metric columns): the footer,
+//! checked with the `parquet` crate, then the decode.
 //!
-//! Only the time and metric columns are decoded (a projection), and only the
-//! row groups whose time statistics overlap the [`TimeRange`] (a predicate
-//! pushed down to the row groups). They must be top-level primitive columns.
-//! Plain integers, floats and strings are decoded column by column in
-//! batches (the fast path); the rarer types (INT96 times, decimals, fixed
-//! length binary) go through the record API, which panics on a few type
-//! combinations it does not implement: those are refused up front by
-//! [`check_type`], and a panic inside a decoder on a corrupt file is turned
-//! into an [`IngestError::Parquet`] as well.
-//!
-//! Memory is bounded by the file's declared sizes: a footer larger than
+//! The footer is read first, within the limits: a footer larger than
 //! [`MAX_PARQUET_FOOTER_BYTES`] or a column chunk larger than
-//! [`MAX_PARQUET_CHUNK_BYTES`] is refused before it is read.
+//! [`MAX_PARQUET_CHUNK_BYTES`] is refused before it is read, and so are
+//! nested and repeated columns and types that cannot be a time or a metric
+//! ([`check_type`]). Its row groups' time statistics give the rows a
+//! [`TimeRange`] needs ([`row_span`]): the groups outside it are not decoded.
+//!
+//! The common types (32- and 64-bit integers, dates, timestamps, floats,
+//! text) are then decoded by polars ([`super::wide_parquet`]): only the
+//! time and metric columns (a projection), only the rows of the span (a
+//! slice the scan pushes down to the row groups). The rarer types (INT96
+//! times, decimals, fixed-length binary, 8- and 16-bit integers) go through
+//! the `parquet` crate's record API, which panics on a few type combinations
+//! it does not implement: those are refused up front by [`check_type`], and
+//! a panic inside a decoder on a corrupt file is turned into an
+//! [`IngestError::Parquet`] as well. The long-table reader
+//! ([`super::long_parquet`]) uses the same footer checks and row spans.
 
 use super::error::{missing_column, ColumnRole, IngestError, Location, ValueProblem};
 use super::limits::{MAX_PARQUET_CHUNK_BYTES, MAX_PARQUET_FOOTER_BYTES};
@@ -20,15 +25,14 @@ use super::value::{check_value, parse_value_text, TableBuilder, TimeParser, Time
 use super::{RawTable, TableSpec, TimeRange};
 use bytes::Bytes;
 use parquet::basic::{ConvertedType, LogicalType, Repetition, TimeUnit, Type as Physical};
-use parquet::column::reader::get_typed_column_reader;
-use parquet::data_type::{
-    ByteArrayType, DataType, Decimal, DoubleType, FloatType, Int32Type, Int64Type,
-};
+use parquet::data_type::Decimal;
 use parquet::errors::ParquetError;
-use parquet::file::reader::{ChunkReader, FileReader, RowGroupReader, SerializedFileReader};
+use parquet::file::reader::{ChunkReader, FileReader, SerializedFileReader};
 use parquet::file::statistics::Statistics;
 use parquet::record::Field;
 use parquet::schema::types::{Type, TypePtr};
+use polars_plan::plans::ScanSources;
+use polars_utils::mmap::MemSlice;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The top-level column names of a Parquet source, in schema order.
@@ -65,6 +69,21 @@ impl<C: ChunkReader + 'static> Footer<C> {
             .collect()
     }
 
+    /// The rows the time statistics of column `time` do not rule out for
+    /// `range` (see [`row_span`]); the whole file if there is no such
+    /// top-level column.
+    pub(super) fn row_span(&self, time: &str, times: &TimeParser, range: &TimeRange) -> RowSpan {
+        let schema = self.0.metadata().file_metadata().schema_descr_ptr();
+        let field = schema
+            .root_schema()
+            .get_fields()
+            .iter()
+            .find(|f| f.name() == time);
+        let leaf = (0..schema.num_columns()).find(|&i| schema.column(i).path().parts() == [time]);
+        let column = leaf.zip(field).map(|(leaf, t)| (leaf, t.as_ref()));
+        row_span(&self.0, column, times, range)
+    }
+
     /// Refuses a chunk of one of these top-level columns whose declared
     /// size is over [`MAX_PARQUET_CHUNK_BYTES`].
     pub(super) fn check_chunk_sizes(
@@ -84,21 +103,47 @@ impl<C: ChunkReader + 'static> Footer<C> {
     }
 }
 
-/// See [`read_table`](super::read_table). Locations are `row N` (1-based).
-pub(crate) fn read(source: &str, bytes: &[u8], spec: &TableSpec) -> Result<RawTable, IngestError> {
-    read_from(source, Bytes::copy_from_slice(bytes), spec, &TimeRange::ALL)
+/// A Parquet file or blob to read a wide table from.
+pub(crate) enum WideInput {
+    /// A local file: the footer, then only the chunks wanted (random access).
+    File(std::fs::File),
+    /// Bytes already in memory (a downloaded blob, a buffered stream).
+    Bytes(Bytes),
 }
 
-/// Reads from a file (or buffer) without loading it whole: the footer, then
-/// only the chunks of the wanted columns in the row groups that overlap
-/// `range`; rows outside `range` are dropped.
-pub(crate) fn read_from<C: ChunkReader + 'static>(
+/// See [`read_table`](super::read_table). Locations are `row N` (1-based).
+pub(crate) fn read(source: &str, bytes: &[u8], spec: &TableSpec) -> Result<RawTable, IngestError> {
+    read_from(
+        source,
+        WideInput::Bytes(Bytes::copy_from_slice(bytes)),
+        spec,
+        &TimeRange::ALL,
+    )
+}
+
+/// Reads without loading a file whole: the footer, then only the chunks of
+/// the wanted columns in the row groups that overlap `range`; rows outside
+/// `range` are dropped.
+pub(crate) fn read_from(
     source: &str,
-    chunks: C,
+    input: WideInput,
     spec: &TableSpec,
     range: &TimeRange,
 ) -> Result<RawTable, IngestError> {
-    guarded(source, || read_unguarded(source, chunks, spec, range))
+    guarded(source, || match input {
+        WideInput::File(file) => {
+            let footer = file.try_clone().map_err(|e| IngestError::Io {
+                file: source.to_string(),
+                source: e,
+            })?;
+            let scan = ScanSources::Files([file].into());
+            read_unguarded(source, footer, scan, spec, range)
+        }
+        WideInput::Bytes(bytes) => {
+            let scan = ScanSources::Buffers([MemSlice::from_bytes(bytes.clone())].into());
+            read_unguarded(source, bytes, scan, spec, range)
+        }
+    })
 }
 
 /// Runs `f`, turning a panic of the Parquet decoder into an error.
@@ -158,6 +203,118 @@ fn parquet_error(source: &str, at: Option<Location>, e: ParquetError) -> IngestE
     }
 }
 
+/// How an INT64 time column's plain integers are scaled, from its type.
+fn unit_of(t: &Type) -> Unit {
+    match t.get_basic_info().logical_type() {
+        Some(LogicalType::Timestamp { unit, .. }) => match unit {
+            TimeUnit::MILLIS(_) => Unit::Millis,
+            TimeUnit::MICROS(_) => Unit::Micros,
+            TimeUnit::NANOS(_) => Unit::Nanos,
+        },
+        _ => match t.get_basic_info().converted_type() {
+            ConvertedType::TIMESTAMP_MILLIS => Unit::Millis,
+            ConvertedType::TIMESTAMP_MICROS => Unit::Micros,
+            _ => Unit::AsFormat,
+        },
+    }
+}
+
+/// Rows of a file, as `first` (0-based) and `count`: the span the polars
+/// scans read (a slice the scan pushes down, so that row groups outside it
+/// are not decoded; polars 0.46 prunes no row group by statistics when the
+/// scan has a row index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RowSpan {
+    pub first: u64,
+    pub count: u64,
+    /// Rows in the whole file.
+    pub total: u64,
+}
+
+impl RowSpan {
+    pub fn is_whole(&self) -> bool {
+        self.first == 0 && self.count == self.total
+    }
+}
+
+/// The rows from the first to the last row group whose time statistics
+/// (of the time column: its leaf index and type) may overlap `range`: a file
+/// in time order is read only where the range is. A group without usable
+/// statistics (text times, whose order need not be time order) may overlap.
+pub(super) fn row_span<C: ChunkReader + 'static>(
+    reader: &SerializedFileReader<C>,
+    time: Option<(usize, &Type)>,
+    times: &TimeParser,
+    range: &TimeRange,
+) -> RowSpan {
+    let meta = reader.metadata();
+    let mut first_row = 0u64;
+    let mut span: Option<(u64, u64)> = None;
+    for g in meta.row_groups() {
+        let rows = u64::try_from(g.num_rows()).unwrap_or(0);
+        let base = first_row;
+        first_row += rows;
+        let overlaps = range.is_all()
+            || time.is_none_or(|(leaf, t)| {
+                g.columns().get(leaf).is_none_or(|c| {
+                    time_bounds(c.statistics(), t, unit_of(t), times)
+                        .is_none_or(|(lo, hi)| range.overlaps(lo, hi))
+                })
+            });
+        if overlaps && rows > 0 {
+            span = Some((span.map_or(base, |s| s.0), first_row));
+        }
+    }
+    let (first, end) = span.unwrap_or((0, 0));
+    RowSpan {
+        first,
+        count: end - first,
+        total: first_row,
+    }
+}
+
+/// The `[min, max]` seconds of a row group's integer time column (of type
+/// `t`), from its statistics; `None` when they are missing or the column is
+/// not an integer time.
+fn time_bounds(
+    stats: Option<&Statistics>,
+    t: &Type,
+    unit: Unit,
+    times: &TimeParser,
+) -> Option<(i64, i64)> {
+    use ConvertedType as C;
+    let pair =
+        |lo: Result<i64, TimeProblem>, hi: Result<i64, TimeProblem>| Some((lo.ok()?, hi.ok()?));
+    let converted = t.get_basic_info().converted_type();
+    match stats? {
+        Statistics::Int64(s) if converted != C::UINT_64 => pair(
+            int_time(*s.min_opt()?, unit, times),
+            int_time(*s.max_opt()?, unit, times),
+        ),
+        Statistics::Int32(s) if converted == C::DATE => Some((
+            i64::from(*s.min_opt()?) * 86_400,
+            i64::from(*s.max_opt()?) * 86_400 + 86_399,
+        )),
+        Statistics::Int32(s) if matches!(converted, C::NONE | C::INT_8 | C::INT_16 | C::INT_32) => {
+            pair(
+                times.integer(i64::from(*s.min_opt()?)),
+                times.integer(i64::from(*s.max_opt()?)),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// Epoch seconds of an INT64 time cell.
+fn int_time(v: i64, unit: Unit, times: &TimeParser) -> Result<i64, TimeProblem> {
+    match unit {
+        Unit::AsFormat => times.integer(v),
+        Unit::Millis => Ok(v.div_euclid(1_000)),
+        Unit::Micros => Ok(v.div_euclid(1_000_000)),
+        Unit::Nanos => Ok(v.div_euclid(1_000_000_000)),
+    }
+}
+
 /// How an INT64 time column's plain integers are scaled.
 #[derive(Clone, Copy)]
 enum Unit {
@@ -168,9 +325,12 @@ enum Unit {
     Nanos,
 }
 
+/// The footer's checks, then polars for the common column types (see
+/// [`super::wide_parquet`]) or the record API for the rare ones.
 fn read_unguarded<C: ChunkReader + 'static>(
     source: &str,
     chunks: C,
+    scan: ScanSources,
     spec: &TableSpec,
     range: &TimeRange,
 ) -> Result<RawTable, IngestError> {
@@ -198,19 +358,6 @@ fn read_unguarded<C: ChunkReader + 'static>(
     for &i in &metric_i {
         check_type(source, &fields[i], ColumnRole::Metric)?;
     }
-    let unit = match fields[time_i].get_basic_info().logical_type() {
-        Some(LogicalType::Timestamp { unit, .. }) => match unit {
-            TimeUnit::MILLIS(_) => Unit::Millis,
-            TimeUnit::MICROS(_) => Unit::Micros,
-            TimeUnit::NANOS(_) => Unit::Nanos,
-        },
-        _ => match fields[time_i].get_basic_info().converted_type() {
-            ConvertedType::TIMESTAMP_MILLIS => Unit::Millis,
-            ConvertedType::TIMESTAMP_MICROS => Unit::Micros,
-            _ => Unit::AsFormat,
-        },
-    };
-
     // Leaf (column chunk) index of each top-level field.
     let leaf = |i: usize| {
         schema.columns().iter().position(|c| {
@@ -218,33 +365,21 @@ fn read_unguarded<C: ChunkReader + 'static>(
             parts.len() == 1 && parts[0] == names[i]
         })
     };
-    let time_leaf = leaf(time_i);
-    let metric_leaf: Vec<Option<usize>> = metric_i.iter().map(|&i| leaf(i)).collect();
-    let fast = time_leaf.is_some()
-        && fast_kind(&fields[time_i]).is_some()
-        && metric_leaf
-            .iter()
-            .zip(&metric_i)
-            .all(|(l, &i)| l.is_some() && fast_kind(&fields[i]).is_some());
-    let mut table = TableBuilder::new(
-        source,
-        &spec.time_column,
-        metric_i.iter().map(|&i| names[i].clone()).collect(),
-    );
-    let times = TimeParser::new(&spec.time_format, spec.step_secs);
-    if let (true, Some(time_leaf)) = (fast, time_leaf) {
-        let metric_leaf: Vec<usize> = metric_leaf.into_iter().flatten().collect();
-        let cols = Columns {
-            time: (&fields[time_i], time_leaf),
-            metrics: metric_i
-                .iter()
-                .zip(&metric_leaf)
-                .map(|(&i, &l)| (&fields[i], l))
-                .collect(),
-        };
-        read_columns(source, &reader, &cols, unit, &times, range, &mut table)?;
-        return table.finish_in(range);
+    let leaves: Option<Vec<usize>> = std::iter::once(time_i)
+        .chain(metric_i.iter().copied())
+        .map(|i| leaf(i).filter(|_| polars_reads(&fields[i])))
+        .collect();
+    let metric_names: Vec<String> = metric_i.iter().map(|&i| names[i].clone()).collect();
+    if let Some(leaves) = leaves {
+        check_chunk_sizes(source, &reader, Some(&leaves))?;
+        let times = TimeParser::new(&spec.time_format, spec.step_secs);
+        let span = row_span(&reader, Some((leaves[0], &fields[time_i])), &times, range);
+        return super::wide_parquet::read(source, scan, spec, &metric_names, span, range);
     }
+
+    let unit = unit_of(&fields[time_i]);
+    let mut table = TableBuilder::new(source, &spec.time_column, metric_names);
+    let times = TimeParser::new(&spec.time_format, spec.step_secs);
 
     // The record API: decode only the columns needed, in schema order; find
     // each in the row by its position in the projection.
@@ -313,321 +448,28 @@ fn check_chunk_sizes<C: ChunkReader + 'static>(
     Ok(())
 }
 
-/// Physical types the column-batch path decodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    I32 { unsigned: bool, date: bool },
-    I64 { unsigned: bool },
-    F32,
-    F64,
-    Text,
-}
-
-/// The fast-path kind of a (checked) primitive column, `None` for the types
-/// left to the record API (INT96, decimals, fixed-length binary, times of day).
-fn fast_kind(t: &Type) -> Option<Kind> {
+/// Whether polars decodes a (checked) primitive column as the checks need
+/// it: 32- and 64-bit integers, dates, millisecond and microsecond
+/// timestamps, floats and text. 8- and 16-bit integers, INT96 times,
+/// decimals, fixed-length binary and times of day stay with the record API.
+fn polars_reads(t: &Type) -> bool {
     use ConvertedType as C;
     let info = t.get_basic_info();
-    let converted = info.converted_type();
     if matches!(info.logical_type(), Some(LogicalType::Decimal { .. })) {
-        return None;
+        return false;
     }
+    let converted = info.converted_type();
     match t.get_physical_type() {
-        Physical::INT32 => match converted {
-            C::NONE | C::INT_8 | C::INT_16 | C::INT_32 => Some(Kind::I32 {
-                unsigned: false,
-                date: false,
-            }),
-            C::UINT_8 | C::UINT_16 | C::UINT_32 => Some(Kind::I32 {
-                unsigned: true,
-                date: false,
-            }),
-            C::DATE => Some(Kind::I32 {
-                unsigned: false,
-                date: true,
-            }),
-            _ => None,
-        },
-        Physical::INT64 => match converted {
-            C::NONE | C::INT_64 | C::TIMESTAMP_MILLIS | C::TIMESTAMP_MICROS => {
-                Some(Kind::I64 { unsigned: false })
-            }
-            C::UINT_64 => Some(Kind::I64 { unsigned: true }),
-            _ => None,
-        },
-        Physical::FLOAT => Some(Kind::F32),
-        Physical::DOUBLE => Some(Kind::F64),
-        Physical::BYTE_ARRAY => match converted {
-            C::NONE | C::UTF8 | C::ENUM | C::JSON => Some(Kind::Text),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// The columns of the fast path: (field, leaf index).
-struct Columns<'a> {
-    time: (&'a TypePtr, usize),
-    metrics: Vec<(&'a TypePtr, usize)>,
-}
-
-/// One column of one row group, decoded: a value per row, `None` for null.
-enum Decoded {
-    I32(Vec<Option<i32>>),
-    I64(Vec<Option<i64>>),
-    F32(Vec<Option<f32>>),
-    F64(Vec<Option<f64>>),
-    Text(Vec<Option<parquet::data_type::ByteArray>>),
-}
-
-fn decode<T: DataType>(
-    rg: &dyn RowGroupReader,
-    leaf: usize,
-    rows: usize,
-    max_def: i16,
-) -> Result<Vec<Option<T::T>>, ParquetError>
-where
-    T::T: Clone,
-{
-    let mut reader = get_typed_column_reader::<T>(rg.get_column_reader(leaf)?);
-    let mut values: Vec<T::T> = Vec::with_capacity(rows);
-    let mut defs: Vec<i16> = Vec::new();
-    let mut total = 0;
-    while total < rows {
-        let want = rows - total;
-        let (records, _, _) = if max_def > 0 {
-            reader.read_records(want, Some(&mut defs), None, &mut values)?
-        } else {
-            reader.read_records(want, None, None, &mut values)?
-        };
-        if records == 0 {
-            break;
-        }
-        total += records;
-    }
-    if total != rows {
-        return Err(ParquetError::General(format!(
-            "the column chunk holds {total} values, the row group {rows} rows"
-        )));
-    }
-    if max_def == 0 {
-        return Ok(values.into_iter().map(Some).collect());
-    }
-    let mut it = values.into_iter();
-    Ok(defs
-        .iter()
-        .map(|&d| if d == max_def { it.next() } else { None })
-        .collect())
-}
-
-fn decode_kind(
-    rg: &dyn RowGroupReader,
-    kind: Kind,
-    leaf: usize,
-    rows: usize,
-    max_def: i16,
-) -> Result<Decoded, ParquetError> {
-    Ok(match kind {
-        Kind::I32 { .. } => Decoded::I32(decode::<Int32Type>(rg, leaf, rows, max_def)?),
-        Kind::I64 { .. } => Decoded::I64(decode::<Int64Type>(rg, leaf, rows, max_def)?),
-        Kind::F32 => Decoded::F32(decode::<FloatType>(rg, leaf, rows, max_def)?),
-        Kind::F64 => Decoded::F64(decode::<DoubleType>(rg, leaf, rows, max_def)?),
-        Kind::Text => Decoded::Text(decode::<ByteArrayType>(rg, leaf, rows, max_def)?),
-    })
-}
-
-/// Epoch seconds of an integer time cell.
-fn int_time(v: i64, unit: Unit, times: &TimeParser) -> Result<i64, TimeProblem> {
-    match unit {
-        Unit::AsFormat => times.integer(v),
-        Unit::Millis => Ok(v.div_euclid(1_000)),
-        Unit::Micros => Ok(v.div_euclid(1_000_000)),
-        Unit::Nanos => Ok(v.div_euclid(1_000_000_000)),
-    }
-}
-
-fn null_time() -> TimeProblem {
-    TimeProblem {
-        text: String::new(),
-        hint: "; the timestamp is null".to_string(),
-    }
-}
-
-/// The time of row `i` of a decoded time column.
-fn time_at(
-    col: &Decoded,
-    i: usize,
-    kind: Kind,
-    unit: Unit,
-    times: &TimeParser,
-) -> Result<i64, TimeProblem> {
-    match col {
-        Decoded::I32(v) => match (v[i], kind) {
-            (None, _) => Err(null_time()),
-            (Some(d), Kind::I32 { date: true, .. }) => Ok(i64::from(d) * 86_400),
-            (Some(x), Kind::I32 { unsigned: true, .. }) => times.integer(i64::from(x as u32)),
-            (Some(x), _) => times.integer(i64::from(x)),
-        },
-        Decoded::I64(v) => match (v[i], kind) {
-            (None, _) => Err(null_time()),
-            (Some(x), Kind::I64 { unsigned: true }) => match i64::try_from(x as u64) {
-                Ok(x) => times.integer(x),
-                Err(_) => times.float(x as u64 as f64),
-            },
-            (Some(x), _) => int_time(x, unit, times),
-        },
-        Decoded::F32(v) => v[i].map_or(Err(null_time()), |x| times.float(f64::from(x))),
-        Decoded::F64(v) => v[i].map_or(Err(null_time()), |x| times.float(x)),
-        Decoded::Text(v) => match &v[i] {
-            None => Err(null_time()),
-            Some(b) => match std::str::from_utf8(b.data()) {
-                Ok(s) => times.text(s),
-                Err(_) => Err(TimeProblem {
-                    text: String::from_utf8_lossy(b.data()).into_owned(),
-                    hint: "; binary data, not text".to_string(),
-                }),
-            },
-        },
-    }
-}
-
-/// The metric value of row `i`, or the problem and the cell as text.
-fn value_at(col: &Decoded, i: usize, kind: Kind) -> Result<f64, (ValueProblem, String)> {
-    let checked = |v: f64| check_value(v).map_err(|p| (p, v.to_string()));
-    match col {
-        Decoded::I32(v) => match (v[i], kind) {
-            (None, _) => Ok(f64::NAN),
-            (Some(x), Kind::I32 { unsigned: true, .. }) => Ok(f64::from(x as u32)),
-            (Some(x), _) => checked(f64::from(x)),
-        },
-        Decoded::I64(v) => match (v[i], kind) {
-            (None, _) => Ok(f64::NAN),
-            (Some(x), Kind::I64 { unsigned: true }) => Ok(x as u64 as f64),
-            (Some(x), _) => checked(x as f64),
-        },
-        Decoded::F32(v) => v[i].map_or(Ok(f64::NAN), |x| checked(f64::from(x))),
-        Decoded::F64(v) => v[i].map_or(Ok(f64::NAN), checked),
-        Decoded::Text(v) => match &v[i] {
-            None => Ok(f64::NAN),
-            Some(b) => {
-                let text = String::from_utf8_lossy(b.data());
-                std::str::from_utf8(b.data())
-                    .map_err(|_| ValueProblem::NotNumeric)
-                    .and_then(parse_value_text)
-                    .map_err(|p| (p, text.into_owned()))
-            }
-        },
-    }
-}
-
-/// The `[min, max]` seconds of a row group's integer time column, from its
-/// statistics; `None` when they are missing or the column is not an integer
-/// time (strings are not pruned: their order need not be time order).
-fn time_bounds(
-    stats: Option<&Statistics>,
-    kind: Kind,
-    unit: Unit,
-    times: &TimeParser,
-) -> Option<(i64, i64)> {
-    let pair =
-        |lo: Result<i64, TimeProblem>, hi: Result<i64, TimeProblem>| Some((lo.ok()?, hi.ok()?));
-    match (stats?, kind) {
-        (Statistics::Int64(s), Kind::I64 { unsigned: false }) => pair(
-            int_time(*s.min_opt()?, unit, times),
-            int_time(*s.max_opt()?, unit, times),
+        // 8- and 16-bit integers: polars is built without those types.
+        Physical::INT32 => matches!(converted, C::NONE | C::INT_32 | C::UINT_32 | C::DATE),
+        Physical::INT64 => matches!(
+            converted,
+            C::NONE | C::INT_64 | C::UINT_64 | C::TIMESTAMP_MILLIS | C::TIMESTAMP_MICROS
         ),
-        (Statistics::Int32(s), Kind::I32 { date: true, .. }) => Some((
-            i64::from(*s.min_opt()?) * 86_400,
-            i64::from(*s.max_opt()?) * 86_400 + 86_399,
-        )),
-        (
-            Statistics::Int32(s),
-            Kind::I32 {
-                unsigned: false, ..
-            },
-        ) => pair(
-            times.integer(i64::from(*s.min_opt()?)),
-            times.integer(i64::from(*s.max_opt()?)),
-        ),
-        _ => None,
+        Physical::FLOAT | Physical::DOUBLE => true,
+        Physical::BYTE_ARRAY => matches!(converted, C::NONE | C::UTF8 | C::ENUM | C::JSON),
+        _ => false,
     }
-}
-
-/// The column-batch path: row group by row group, skipping those whose time
-/// statistics lie outside `range`.
-fn read_columns<C: ChunkReader + 'static>(
-    source: &str,
-    reader: &SerializedFileReader<C>,
-    cols: &Columns<'_>,
-    unit: Unit,
-    times: &TimeParser,
-    range: &TimeRange,
-    table: &mut TableBuilder<'_>,
-) -> Result<(), IngestError> {
-    let meta = reader.metadata();
-    let schema = meta.file_metadata().schema_descr();
-    let leaves: Vec<usize> = std::iter::once(cols.time.1)
-        .chain(cols.metrics.iter().map(|m| m.1))
-        .collect();
-    check_chunk_sizes(source, reader, Some(&leaves))?;
-    let kind_of = |t: &TypePtr| fast_kind(t).unwrap_or(Kind::F64);
-    let time_kind = kind_of(cols.time.0);
-    let metric_kinds: Vec<Kind> = cols.metrics.iter().map(|&(t, _)| kind_of(t)).collect();
-    let mut first_row = 0u64;
-    for g in 0..meta.num_row_groups() {
-        let rg_meta = meta.row_group(g);
-        let rows = usize::try_from(rg_meta.num_rows().max(0)).unwrap_or(0);
-        let base = first_row;
-        first_row += rows as u64;
-        if rows == 0 {
-            continue;
-        }
-        if let Some((lo, hi)) = time_bounds(
-            rg_meta.column(cols.time.1).statistics(),
-            time_kind,
-            unit,
-            times,
-        ) {
-            if !range.overlaps(lo, hi) {
-                continue;
-            }
-        }
-        let at_group = Some(Location::Row(base + 1));
-        let rg = reader
-            .get_row_group(g)
-            .map_err(|e| parquet_error(source, at_group, e))?;
-        let max_def = |leaf: usize| schema.column(leaf).max_def_level();
-        let time = decode_kind(
-            rg.as_ref(),
-            time_kind,
-            cols.time.1,
-            rows,
-            max_def(cols.time.1),
-        )
-        .map_err(|e| parquet_error(source, at_group, e))?;
-        let mut metrics = Vec::with_capacity(cols.metrics.len());
-        for (&(_, leaf), &kind) in cols.metrics.iter().zip(&metric_kinds) {
-            metrics.push(
-                decode_kind(rg.as_ref(), kind, leaf, rows, max_def(leaf))
-                    .map_err(|e| parquet_error(source, at_group, e))?,
-            );
-        }
-        for i in 0..rows {
-            let at = Location::Row(base + i as u64 + 1);
-            let t =
-                time_at(&time, i, time_kind, unit, times).map_err(|p| table.time_error(at, p))?;
-            if !range.contains(t) {
-                continue;
-            }
-            table.start_row(at, t)?;
-            for (k, (col, &kind)) in metrics.iter().zip(&metric_kinds).enumerate() {
-                let v = value_at(col, i, kind)
-                    .map_err(|(p, text)| table.value_error(at, k, &text, p))?;
-                table.push_value(k, v);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Refuses nested and repeated columns, types that cannot be a time or a
@@ -800,7 +642,9 @@ fn decimal_to_f64(d: &Decimal) -> Option<f64> {
 mod tests {
     use super::super::{read_table, Format, TimeFormat};
     use super::*;
-    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
+    use parquet::data_type::{
+        ByteArray, ByteArrayType, DoubleType, FloatType, Int32Type, Int64Type,
+    };
     use parquet::file::properties::WriterProperties;
     use parquet::file::writer::SerializedFileWriter;
     use parquet::schema::parser::parse_message_type;
@@ -812,6 +656,7 @@ mod tests {
         I64(Vec<i64>),
         I32(Vec<i32>),
         F64(Vec<f64>, Option<Vec<i16>>),
+        F32(Vec<f32>),
         Str(Vec<&'static str>),
     }
 
@@ -826,6 +671,7 @@ mod tests {
             match cols.next().unwrap() {
                 Col::I64(v) => c.typed::<Int64Type>().write_batch(&v, None, None),
                 Col::I32(v) => c.typed::<Int32Type>().write_batch(&v, None, None),
+                Col::F32(v) => c.typed::<FloatType>().write_batch(&v, None, None),
                 Col::F64(v, def) => c
                     .typed::<DoubleType>()
                     .write_batch(&v, def.as_deref(), None),
@@ -1102,7 +948,7 @@ mod tests {
         };
         let t = read_from(
             "g.parquet",
-            Bytes::from(bytes.clone()),
+            WideInput::Bytes(Bytes::from(bytes.clone())),
             &spec("ts", &["v"], TimeFormat::Auto),
             &range,
         )
@@ -1116,13 +962,95 @@ mod tests {
         // one in a read group names its row across groups.
         let e = read_from(
             "g.parquet",
-            Bytes::from(bytes),
+            WideInput::Bytes(Bytes::from(bytes)),
             &spec("ts", &["s"], TimeFormat::Auto),
             &range,
         )
         .unwrap_err()
         .to_string();
         assert_eq!(e, "g.parquet: row 30, column 's': not a number: \"x\"");
+    }
+
+    #[test]
+    fn a_corrupt_row_group_outside_the_range_is_never_decoded() {
+        // Overwrite the page headers of the first row group's time and value
+        // chunks: any decode of that group fails.
+        let mut bytes = grouped(4, 10);
+        let meta = SerializedFileReader::new(Bytes::from(bytes.clone()))
+            .unwrap()
+            .metadata()
+            .clone();
+        for c in 0..2 {
+            let at = usize::try_from(meta.row_group(0).column(c).data_page_offset()).unwrap();
+            bytes[at..at + 8].fill(0xFF);
+        }
+        let spec = spec("ts", &["v"], TimeFormat::Auto);
+        let read = |range: &TimeRange| {
+            read_from(
+                "g.parquet",
+                WideInput::Bytes(Bytes::from(bytes.clone())),
+                &spec,
+                range,
+            )
+        };
+        let e = read(&TimeRange::ALL).unwrap_err().to_string();
+        assert!(e.starts_with("g.parquet: cannot read Parquet: "), "{e}");
+        let t = read(&TimeRange {
+            since: Some(T0 + 10 * 60),
+            until: None,
+        })
+        .unwrap();
+        assert_eq!(t.timestamps.len(), 30);
+        assert_eq!(t.columns[0].values[0], 10.0);
+    }
+
+    #[test]
+    fn small_unsigned_date_and_binary_columns_read_as_their_values() {
+        let bytes = write(
+            "message m { REQUIRED INT32 d (DATE); REQUIRED INT32 b (INT_8); \
+             REQUIRED INT32 u (UINT_16); REQUIRED BYTE_ARRAY x; REQUIRED FLOAT f; }",
+            vec![
+                Col::I32(vec![18_262, 18_263]),
+                Col::I32(vec![7, -3]),
+                Col::I32(vec![65_535, 1]),
+                Col::Str(vec!["1.5", "2"]),
+                Col::F32(vec![0.25, 4.0]),
+            ],
+        );
+        let t = read_table(
+            "m.parquet",
+            &bytes,
+            Format::Parquet,
+            &spec("d", &["u", "x", "f"], TimeFormat::Auto),
+        )
+        .unwrap();
+        assert_eq!(t.timestamps, vec![18_262 * 86_400, 18_263 * 86_400]);
+        assert_eq!(t.columns[0].values, vec![65_535.0, 1.0]);
+        assert_eq!(t.columns[1].values, vec![1.5, 2.0]);
+        assert_eq!(t.columns[2].values, vec![0.25, 4.0]);
+        // A negative INT_8 is refused by its row, the cell as a number.
+        let e = read_table(
+            "m.parquet",
+            &bytes,
+            Format::Parquet,
+            &spec("d", &["b"], TimeFormat::Auto),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("m.parquet: row 2, column 'b': "), "{e}");
+        assert!(e.contains("-3"), "{e}");
+        // A date range keeps whole days: the second day only.
+        let t = read_from(
+            "m.parquet",
+            WideInput::Bytes(Bytes::from(bytes)),
+            &spec("d", &["u"], TimeFormat::Auto),
+            &TimeRange {
+                since: Some(18_262 * 86_400 + 1),
+                until: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(t.timestamps, vec![18_263 * 86_400]);
     }
 
     #[test]

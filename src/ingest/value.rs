@@ -171,6 +171,14 @@ impl<'a> TableBuilder<'a> {
         }
     }
 
+    /// Room for `rows` more rows.
+    pub fn reserve(&mut self, rows: usize) {
+        self.timestamps.reserve(rows);
+        for c in &mut self.columns {
+            c.reserve(rows);
+        }
+    }
+
     /// Rows started so far.
     pub fn rows(&self) -> usize {
         self.timestamps.len()
@@ -183,22 +191,28 @@ impl<'a> TableBuilder<'a> {
 
     /// Start a row at `at` with timestamp `t`; the caller then pushes exactly
     /// one value per column with [`TableBuilder::push_value`].
+    #[inline]
     pub fn start_row(&mut self, at: Location, t: i64) -> Result<(), IngestError> {
         if let Some(&previous) = self.timestamps.last() {
             if t <= previous {
-                return Err(IngestError::NotIncreasing {
-                    file: self.source.to_string(),
-                    at,
-                    column: self.time_column.to_string(),
-                    previous_at: self.previous_at,
-                    previous,
-                    current: t,
-                });
+                return Err(self.not_increasing(at, previous, t));
             }
         }
         self.timestamps.push(t);
         self.previous_at = at;
         Ok(())
+    }
+
+    #[cold]
+    fn not_increasing(&self, at: Location, previous: i64, current: i64) -> IngestError {
+        IngestError::NotIncreasing {
+            file: self.source.to_string(),
+            at,
+            column: self.time_column.to_string(),
+            previous_at: self.previous_at,
+            previous,
+            current,
+        }
     }
 
     #[inline]
