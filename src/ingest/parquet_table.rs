@@ -253,7 +253,8 @@ pub(super) fn row_span<C: ChunkReader + 'static>(
     for g in meta.row_groups() {
         let rows = u64::try_from(g.num_rows()).unwrap_or(0);
         let base = first_row;
-        first_row += rows;
+        // Saturating: a corrupt footer may declare any counts.
+        first_row = first_row.saturating_add(rows);
         let overlaps = range.is_all()
             || time.is_none_or(|(leaf, t)| {
                 g.columns().get(leaf).is_none_or(|c| {
@@ -268,7 +269,7 @@ pub(super) fn row_span<C: ChunkReader + 'static>(
     let (first, end) = span.unwrap_or((0, 0));
     RowSpan {
         first,
-        count: end - first,
+        count: end.saturating_sub(first),
         total: first_row,
     }
 }
