@@ -549,12 +549,7 @@ fn time_of(f: &Field, unit: Unit, times: &TimeParser) -> Result<i64, TimeProblem
         Field::TimestampMillis(v) => scaled(v, 1_000),
         Field::TimestampMicros(v) => scaled(v, 1_000_000),
         Field::Date(d) => Ok(i64::from(d) * 86_400),
-        Field::Long(v) => match unit {
-            Unit::AsFormat => times.integer(v),
-            Unit::Millis => scaled(v, 1_000),
-            Unit::Micros => scaled(v, 1_000_000),
-            Unit::Nanos => scaled(v, 1_000_000_000),
-        },
+        Field::Long(v) => int_time(v, unit, times),
         Field::Byte(v) => times.integer(v.into()),
         Field::Short(v) => times.integer(v.into()),
         Field::Int(v) => times.integer(v.into()),
