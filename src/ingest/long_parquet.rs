@@ -18,7 +18,7 @@
 use super::error::{missing_column, ColumnRole, IngestError, Location, ValueProblem};
 use super::long::{Acc, Combine, LongTable, Resolved};
 use super::parquet_table::{guarded, Footer, RowSpan};
-use super::polars_scan::{polars_error, raw_of, scan, time_range};
+use super::polars_scan::{polars_error, raw_of, scan, ticks_per_second, time_range};
 use super::value::TimeParser;
 use super::TimeFormat;
 use polars::prelude::*;
@@ -349,14 +349,10 @@ impl Query {
         let t_type = dtype(&r.time);
         // Seconds from the raw column, per type.
         let time = match &t_type {
-            DataType::Datetime(unit, _) => {
-                let per: i64 = match unit {
-                    TimeUnit::Nanoseconds => 1_000_000_000,
-                    TimeUnit::Microseconds => 1_000_000,
-                    TimeUnit::Milliseconds => 1_000,
-                };
-                t_col.clone().cast(DataType::Int64).floor_div(lit(per))
-            }
+            DataType::Datetime(unit, _) => t_col
+                .clone()
+                .cast(DataType::Int64)
+                .floor_div(lit(ticks_per_second(*unit))),
             DataType::Date => t_col.clone().cast(DataType::Int64) * lit(86_400i64),
             dt if dt.is_integer() => match spec.time_format {
                 TimeFormat::Unix => t_col.clone().cast(DataType::Int64),

@@ -41,6 +41,15 @@ pub(super) fn scan(
     LazyFrame::scan_parquet_sources(sources, args).map_err(|e| polars_error(source, e))
 }
 
+/// Raw values of a polars timestamp per second.
+pub(super) fn ticks_per_second(unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Nanoseconds => 1_000_000_000,
+        TimeUnit::Microseconds => 1_000_000,
+        TimeUnit::Milliseconds => 1_000,
+    }
+}
+
 /// For a time column whose raw values map to seconds monotonically, the raw
 /// value of a second `s`, such that `raw >= raw_of(s)` exactly when the
 /// row's second is `>= s`: timestamps, dates, and signed integers read as
@@ -48,11 +57,7 @@ pub(super) fn scan(
 pub(super) fn raw_of(dtype: &DataType, format: &TimeFormat) -> Option<RawOf> {
     match dtype {
         DataType::Datetime(unit, _) => {
-            let per: i64 = match unit {
-                TimeUnit::Nanoseconds => 1_000_000_000,
-                TimeUnit::Microseconds => 1_000_000,
-                TimeUnit::Milliseconds => 1_000,
-            };
+            let per = ticks_per_second(*unit);
             let raw_type = dtype.clone();
             Some(Box::new(move |s: i64| {
                 lit(s.saturating_mul(per)).cast(raw_type.clone())
