@@ -544,10 +544,9 @@ fn check_type(source: &str, t: &Type, role: ColumnRole) -> Result<(), IngestErro
 }
 
 fn time_of(f: &Field, unit: Unit, times: &TimeParser) -> Result<i64, TimeProblem> {
-    let scaled = |v: i64, per_sec: i64| Ok(v.div_euclid(per_sec));
     match *f {
-        Field::TimestampMillis(v) => scaled(v, 1_000),
-        Field::TimestampMicros(v) => scaled(v, 1_000_000),
+        Field::TimestampMillis(v) => int_time(v, Unit::Millis, times),
+        Field::TimestampMicros(v) => int_time(v, Unit::Micros, times),
         Field::Date(d) => Ok(i64::from(d) * 86_400),
         Field::Long(v) => int_time(v, unit, times),
         Field::Byte(v) => times.integer(v.into()),
