@@ -638,7 +638,7 @@ mod tests {
     use super::super::{read_table, Format, TimeFormat};
     use super::*;
     use parquet::data_type::{
-        ByteArray, ByteArrayType, DoubleType, FloatType, Int32Type, Int64Type,
+        ByteArray, ByteArrayType, DoubleType, FloatType, Int32Type, Int64Type, Int96, Int96Type,
     };
     use parquet::file::properties::WriterProperties;
     use parquet::file::writer::SerializedFileWriter;
@@ -653,6 +653,7 @@ mod tests {
         F64(Vec<f64>, Option<Vec<i16>>),
         F32(Vec<f32>),
         Str(Vec<&'static str>),
+        I96(Vec<Int96>),
     }
 
     fn write(schema: &str, cols: Vec<Col>) -> Vec<u8> {
@@ -667,6 +668,7 @@ mod tests {
                 Col::I64(v) => c.typed::<Int64Type>().write_batch(&v, None, None),
                 Col::I32(v) => c.typed::<Int32Type>().write_batch(&v, None, None),
                 Col::F32(v) => c.typed::<FloatType>().write_batch(&v, None, None),
+                Col::I96(v) => c.typed::<Int96Type>().write_batch(&v, None, None),
                 Col::F64(v, def) => c
                     .typed::<DoubleType>()
                     .write_batch(&v, def.as_deref(), None),
@@ -1046,6 +1048,54 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.timestamps, vec![18_263 * 86_400]);
+    }
+
+    /// An INT96 time (Impala and Spark write these): nanoseconds of the day
+    /// in the first eight bytes, the Julian day in the last four.
+    fn int96(millis: i64) -> Int96 {
+        const JULIAN_DAY_OF_EPOCH: i64 = 2_440_588;
+        let day = millis.div_euclid(86_400_000) + JULIAN_DAY_OF_EPOCH;
+        let nanos = millis.rem_euclid(86_400_000) * 1_000_000;
+        Int96::from(vec![nanos as u32, (nanos >> 32) as u32, day as u32])
+    }
+
+    #[test]
+    fn int96_times_read_as_seconds_rounded_down_and_filter_by_range() {
+        // The parquet crate hands INT96 cells over as milliseconds: read as
+        // microseconds they would land in January 1970, and half a second
+        // before the epoch is second -1, not 0.
+        let bytes = write(
+            "message m { REQUIRED INT96 t; REQUIRED DOUBLE v; }",
+            vec![
+                Col::I96(vec![
+                    int96(-500),
+                    int96(T0 * 1000),
+                    int96((T0 + 300) * 1000 + 999),
+                ]),
+                Col::F64(vec![1.0, 2.0, 3.0], None),
+            ],
+        );
+        let t = read_table(
+            "m.parquet",
+            &bytes,
+            Format::Parquet,
+            &spec("t", &["v"], TimeFormat::Auto),
+        )
+        .unwrap();
+        assert_eq!(t.timestamps, vec![-1, T0, T0 + 300]);
+        assert_eq!(t.columns[0].values, vec![1.0, 2.0, 3.0]);
+        let t = read_from(
+            "m.parquet",
+            WideInput::Bytes(Bytes::from(bytes)),
+            &spec("t", &["v"], TimeFormat::Auto),
+            &TimeRange {
+                since: Some(T0),
+                until: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(t.timestamps, vec![T0, T0 + 300]);
+        assert_eq!(t.columns[0].values, vec![2.0, 3.0]);
     }
 
     #[test]
