@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `mlscaler tune` on the bundled WorldCup98 trace (125,310 one-minute steps,
-# the first half tuned): 200 candidates replayed, the choice scored on the
+# the first half tuned): 201 candidates replayed, the choice scored on the
 # second half. Release build; wall time and peak RSS, 3 runs, and the split
 # the tool reports itself (forecasts, replays, held-back scoring).
 #

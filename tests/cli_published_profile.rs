@@ -3,7 +3,9 @@
 //! and `scale` / `backtest --published-profile` run that pair exactly as
 //! `--config profile.toml` with that model runs. A failed tune or a failed
 //! or refused train leaves the last good pair. The real binary on the bundled
-//! AWS ELB trace, with a local registry and (with Azurite) a Blob registry.
+//! NYC taxi trace (where tune chooses the predictive policy, so that the
+//! pair has a model to run), with a local registry and (with Azurite) a Blob
+//! registry.
 
 #[path = "support/azurite.rs"]
 mod azurite;
@@ -14,12 +16,12 @@ use cli::{assert_code, data, mlscaler, mlscaler_env};
 use serde_json::Value;
 use std::path::Path;
 
-const TRACE: &str = "nab_elb_request_count_8c0756.csv";
-/// Three moments of the trace's second week, planned one after the other.
+const TRACE: &str = "nab_nyc_taxi.csv";
+/// Three moments of the trace's last weeks, planned one after the other.
 const MOMENTS: [&str; 3] = [
-    "2014-04-20T12:00:00Z",
-    "2014-04-20T12:05:00Z",
-    "2014-04-20T12:10:00Z",
+    "2015-01-20T12:00:00Z",
+    "2015-01-20T12:30:00Z",
+    "2015-01-20T13:00:00Z",
 ];
 
 fn trace() -> String {
@@ -65,7 +67,7 @@ fn train(
         "--models",
         models,
         "--name",
-        "elb",
+        "taxi",
         "--publish-profile",
         profile,
         "--output",
@@ -91,7 +93,7 @@ fn scale(dir: &Path, models: &str, state: &str, how: &[&str], env: &[(&str, &str
                 "--models",
                 models,
                 "--model",
-                "elb",
+                "taxi",
                 "--target",
                 "sim",
                 "--state",
@@ -129,7 +131,7 @@ fn backtest(dir: &Path, models: &str, plan: &str, how: &[&str]) -> (Value, Strin
         "--data",
         &d,
         "--model",
-        "elb",
+        "taxi",
         "--models",
         models,
         "--plan-out",
@@ -146,7 +148,7 @@ fn backtest(dir: &Path, models: &str, plan: &str, how: &[&str]) -> (Value, Strin
 }
 
 fn latest(dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("m/elb/latest.json")).unwrap()).unwrap()
+    serde_json::from_slice(&std::fs::read(dir.join("m/taxi/latest.json")).unwrap()).unwrap()
 }
 
 /// Tune, then train with the profile into `m/`: the published version's id.
@@ -169,33 +171,33 @@ fn train_publishes_model_and_profile_as_one_version_that_scale_and_backtest_run_
     // and the profile is the file tune wrote, byte for byte.
     let ptr = latest(dir);
     assert_eq!(ptr["id"], id.as_str());
-    assert_eq!(ptr["artifact"], format!("elb/{id}.mlsm"));
-    assert_eq!(ptr["profile"], format!("elb/{id}.profile.toml"));
+    assert_eq!(ptr["artifact"], format!("taxi/{id}.mlsm"));
+    assert_eq!(ptr["profile"], format!("taxi/{id}.profile.toml"));
     assert_eq!(
-        std::fs::read(dir.join(format!("m/elb/{id}.profile.toml"))).unwrap(),
+        std::fs::read(dir.join(format!("m/taxi/{id}.profile.toml"))).unwrap(),
         std::fs::read(dir.join("profile.toml")).unwrap()
     );
 
     // inspect shows the pair: the card and the profile as published.
     let r = mlscaler(
         dir,
-        &["inspect", "elb", "--models", "m", "--output", "json"],
+        &["inspect", "taxi", "--models", "m", "--output", "json"],
     );
     assert_code(&r, 0);
     let shown = r.json();
     assert_eq!(shown["id"], id.as_str());
     assert_eq!(
         shown["published_profile"]["object"],
-        format!("elb/{id}.profile.toml")
+        format!("taxi/{id}.profile.toml")
     );
     assert_eq!(
         shown["published_profile"]["toml"],
         std::fs::read_to_string(dir.join("profile.toml")).unwrap()
     );
-    let r = mlscaler(dir, &["inspect", "elb", "--models", "m"]);
+    let r = mlscaler(dir, &["inspect", "taxi", "--models", "m"]);
     assert!(
         r.stdout
-            .contains(&format!("published profile (elb/{id}.profile.toml"))
+            .contains(&format!("published profile (taxi/{id}.profile.toml"))
             && r.stdout.contains("  max-nodes = "),
         "{}",
         r.stdout
@@ -213,7 +215,7 @@ fn train_publishes_model_and_profile_as_one_version_that_scale_and_backtest_run_
     assert_eq!(report_p, report_f);
     assert_eq!(plan_p, plan_f);
     // ... which is not what the defaults replay: the profile was applied.
-    let (_, plan_d) = backtest(dir, "m", "defaults.csv", &[]);
+    let (_, plan_d) = backtest(dir, "m", "defaults.csv", &["--round-lead-up"]);
     assert_ne!(plan_p, plan_d);
 
     // Explicit flags still win over the published profile.
@@ -285,7 +287,7 @@ fn an_older_version_runs_with_its_own_profile_and_a_model_alone_has_none_to_run(
             "--models",
             "m",
             "--name",
-            "elb",
+            "taxi",
             "--force",
             "-q",
         ],
@@ -300,7 +302,7 @@ fn an_older_version_runs_with_its_own_profile_and_a_model_alone_has_none_to_run(
             "--models",
             "m",
             "--model",
-            "elb",
+            "taxi",
             "--target",
             "sim",
             "--now",
@@ -315,7 +317,7 @@ fn an_older_version_runs_with_its_own_profile_and_a_model_alone_has_none_to_run(
         "{}",
         r.stderr
     );
-    let r = mlscaler(dir, &["inspect", "elb", "--models", "m"]);
+    let r = mlscaler(dir, &["inspect", "taxi", "--models", "m"]);
     assert!(r.stdout.contains("published profile: none"), "{}", r.stdout);
 }
 
@@ -324,11 +326,11 @@ fn a_failed_tune_or_a_failed_or_refused_train_leaves_the_last_good_pair() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let id = publish_pair(dir);
-    let good = std::fs::read(dir.join("m/elb/latest.json")).unwrap();
+    let good = std::fs::read(dir.join("m/taxi/latest.json")).unwrap();
     let before = scale(dir, "m", "s0.json", &["--published-profile"], &[]);
     let unchanged = |what: &str| {
         assert_eq!(
-            std::fs::read(dir.join("m/elb/latest.json")).unwrap(),
+            std::fs::read(dir.join("m/taxi/latest.json")).unwrap(),
             good,
             "{what} moved the pointer"
         );
@@ -336,7 +338,7 @@ fn a_failed_tune_or_a_failed_or_refused_train_leaves_the_last_good_pair() {
 
     // tune fails (a tuning window shorter than the warm-up): it writes no
     // profile, so the train after it has none to publish and fails too.
-    let r = tune(dir, "tonight.toml", &["--tune-fraction", "0.01"]);
+    let r = tune(dir, "tonight.toml", &["--tune-fraction", "0.005"]);
     assert!(r.code != 0, "tune should fail: {}", r.stderr);
     assert!(!dir.join("tonight.toml").exists());
     let r = train(dir, "m", "tonight.toml", &[], &[]);
@@ -409,16 +411,16 @@ fn a_pair_published_to_blob_storage_is_run_from_there() {
     assert_code(&r, 0);
     let s = r.json();
     let id = s["card"]["id"].as_str().unwrap();
-    assert_eq!(s["published"]["profile"], format!("elb/{id}.profile.toml"));
+    assert_eq!(s["published"]["profile"], format!("taxi/{id}.profile.toml"));
     let store = az.store(&models_c);
     use mlscaler::store::ObjectStore;
     let ptr: Value =
-        serde_json::from_slice(&store.get("registry/elb/latest.json").unwrap()).unwrap();
+        serde_json::from_slice(&store.get("registry/taxi/latest.json").unwrap()).unwrap();
     assert_eq!(ptr["id"], id);
-    assert_eq!(ptr["profile"], format!("elb/{id}.profile.toml"));
+    assert_eq!(ptr["profile"], format!("taxi/{id}.profile.toml"));
     assert_eq!(
         store
-            .get(&format!("registry/elb/{id}.profile.toml"))
+            .get(&format!("registry/taxi/{id}.profile.toml"))
             .unwrap(),
         std::fs::read(dir.join("profile.toml")).unwrap()
     );
@@ -433,7 +435,7 @@ fn a_pair_published_to_blob_storage_is_run_from_there() {
     );
     assert_code(&r, 3);
     let again: Value =
-        serde_json::from_slice(&store.get("registry/elb/latest.json").unwrap()).unwrap();
+        serde_json::from_slice(&store.get("registry/taxi/latest.json").unwrap()).unwrap();
     assert_eq!(again, ptr);
 
     // scale reads the pair from the blob registry and decides as with the file.
@@ -463,7 +465,7 @@ fn loop_mode_runs_the_newest_published_pair_from_the_round_after_it_lands() {
             "--models",
             "m",
             "--model",
-            "elb",
+            "taxi",
             "--target",
             "sim",
             "--state",

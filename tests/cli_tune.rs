@@ -49,23 +49,93 @@ fn check_choice(s: &Value) {
     assert!(candidates.len() >= 200, "{} candidates", candidates.len());
     let i = s["choice"]["index"].as_u64().expect("an index") as usize;
     let chosen = &candidates[i];
-    let feasible: Vec<&Value> = candidates
+    let max = f(&s["objective"]["max_under_pct"]);
+    let max_ops = s["objective"]["max_ops_per_hour"].as_f64();
+    let within_ops = |c: &Value| max_ops.is_none_or(|x| f(&c["ops_per_hour"]) <= x);
+    let blocks =
+        |c: &Value| -> Vec<f64> { c["blocks"].as_array().unwrap().iter().map(f).collect() };
+    let hours = |c: &Value| -> Vec<f64> {
+        c["block_node_hours"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(f)
+            .collect()
+    };
+    let v = &s["choice"]["validation"];
+    let limit = f(&v["limit_pct"]);
+    let validated = v["validated"] == true;
+    // The walk-forward check: the later half of the blocks, each with the
+    // cheapest (by the node-hours of the blocks before it) of the candidates
+    // short at most the limit in every block before it.
+    let k = blocks(chosen).len();
+    let checks = v["checks"].as_array().unwrap();
+    let checked: Vec<u64> = checks
         .iter()
-        .filter(|c| c["feasible"] == true)
+        .map(|c| c["block"].as_u64().unwrap())
         .collect();
+    if checks.is_empty() {
+        // Nothing to check: under two blocks, or no candidate within the
+        // operations limit; the objective as given.
+        assert!(k < 2 || !candidates.iter().any(within_ops));
+        assert_eq!((validated, limit), (false, max));
+    } else {
+        assert_eq!(
+            checked,
+            ((k / 2).max(1) as u64..k as u64).collect::<Vec<_>>()
+        );
+    }
+    for c in checks {
+        let w = c["block"].as_u64().unwrap() as usize;
+        let picked = &candidates[c["chosen"].as_u64().unwrap() as usize];
+        let before = |x: &Value| hours(x)[..w].iter().sum::<f64>();
+        let mean = |x: &Value| blocks(x)[..w].iter().sum::<f64>() / w as f64;
+        let meets_before = |x: &Value| blocks(x)[..w].iter().all(|b| *b <= limit);
+        let usable: Vec<&Value> = candidates.iter().filter(|x| within_ops(x)).collect();
+        if usable.iter().any(|x| meets_before(x)) {
+            assert!(meets_before(picked), "{picked}");
+            for other in usable.iter().filter(|x| meets_before(x)) {
+                assert!(
+                    before(picked) <= before(other),
+                    "{} before {w}",
+                    other["label"]
+                );
+            }
+        } else {
+            // None meets it before w: the least short on average there.
+            for other in &usable {
+                assert!(mean(picked) <= mean(other), "{} before {w}", other["label"]);
+            }
+        }
+        assert_eq!(f(&c["under_provisioned_pct"]), blocks(picked)[w]);
+    }
+    assert_eq!(
+        validated,
+        !checks.is_empty() && checks.iter().all(|c| f(&c["under_provisioned_pct"]) <= max)
+    );
     let predictive = |c: &Value| c["label"].as_str().unwrap().starts_with("predictive");
+    if !validated && !checks.is_empty() {
+        // The rule did not hold: the reactive threshold rule as configured.
+        assert_eq!(chosen["candidate"]["policy"], "configured_threshold");
+        assert_eq!(s["choice"]["reactive"], true);
+        return;
+    }
+    // At the validated limit: the cheapest that meets it overall and in
+    // every block, a reactive choice said to be one.
+    let meets = |c: &Value| {
+        f(&c["under_provisioned_pct"]) <= limit
+            && blocks(c).iter().all(|b| *b <= limit)
+            && within_ops(c)
+    };
+    let feasible: Vec<&Value> = candidates.iter().filter(|c| meets(c)).collect();
     if feasible.is_empty() {
-        // Nothing meets the objective: the least under-provisioned.
+        // Nothing meets it: the least under-provisioned.
         for c in candidates {
             assert!(f(&chosen["under_provisioned_pct"]) <= f(&c["under_provisioned_pct"]));
         }
         return;
     }
-    assert_eq!(chosen["feasible"], true, "{chosen}");
-    assert!(
-        f(&chosen["under_provisioned_pct"]) <= f(&s["objective"]["max_under_pct"]),
-        "{chosen}"
-    );
+    assert!(meets(chosen), "{chosen}");
     for c in &feasible {
         assert!(
             f(&chosen["node_hours"]) <= f(&c["node_hours"]),
@@ -153,6 +223,20 @@ fn on_the_elb_trace_tune_picks_by_the_rules_and_its_profile_replays_exactly() {
         "{profile}"
     );
     check_profile_replays_the_held_back_result(dir.path(), trace, &s);
+    // The ELB trace's bursts: no rule holds on its days, chosen from the
+    // days before each, so the threshold rule as configured is kept, and
+    // the held-back result is exactly that baseline's.
+    assert_eq!(s["choice"]["validation"]["validated"], false);
+    assert_eq!(s["policy"], "reactive_threshold");
+    let baseline = s["held_back"]["baselines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["policy"] == "reactive_threshold")
+        .unwrap();
+    for key in ["node_hours", "under_provisioned_pct", "actions"] {
+        assert_eq!(s["held_back"]["chosen"][key], baseline[key], "{key}");
+    }
 }
 
 #[test]

@@ -101,10 +101,13 @@ pub fn run(s: &TuneSettings, quiet: bool) -> Result<(i32, TuneSummary)> {
     let (scored, objective, objective_source) = replay.score(&candidates)?;
     seconds.insert("replay".into(), t2.elapsed().as_secs_f64());
 
-    let choice = tune::choose(&scored).context("no candidate to choose from")?;
+    let block = block_name(trace.step(), split - score_from);
+    let choice = tune::choose(&scored, &objective, block).context("no candidate to choose from")?;
     tracing::info!(
         candidates = scored.len(),
         meet_objective = scored.iter().filter(|c| c.feasible).count(),
+        validated = choice.validation.validated,
+        margin = choice.validation.margin,
         chosen = %scored[choice.index].label,
         why = %choice.why,
         "tune chose"
@@ -141,7 +144,7 @@ pub fn run(s: &TuneSettings, quiet: bool) -> Result<(i32, TuneSummary)> {
         tuning_window: window(&trace, score_from, split),
         objective,
         objective_source,
-        block: block_name(trace.step(), split - score_from).into(),
+        block: block.into(),
         candidates: scored,
         choice,
         policy: kind.name().to_string(),
@@ -182,7 +185,12 @@ fn write_outputs(s: &TuneSettings, summary: &mut TuneSummary) -> Result<()> {
 fn prepare(s: &TuneSettings, base: &CheckedBacktest) -> Result<Vec<Prepared>> {
     let pool = base.pool();
     let mut out: Vec<Prepared> = Vec::new();
-    for candidate in tune::grid() {
+    // The grid, and the reactive rule exactly as the profile sets it (kept
+    // when the choosing rule does not hold up on the history).
+    for candidate in tune::grid()
+        .into_iter()
+        .chain([Candidate::ConfiguredThreshold])
+    {
         let profile = s.profile.with_candidate(&candidate);
         let kind = candidate.kind();
         let fallback = (kind == PolicyKind::Predictive

@@ -107,6 +107,27 @@ pub fn render_text(s: &TuneSummary) -> String {
         ]);
     }
     out.push_str(&table::render(&rows));
+    let v = &s.choice.validation;
+    if !v.checks.is_empty() {
+        let _ = writeln!(
+            out,
+            "walk-forward check of the rule at {}% ({} of the objective): {}; {}",
+            v.limit_pct,
+            v.margin,
+            v.checks
+                .iter()
+                .map(|c| format!(
+                    "{} {} {} short {:.3}%",
+                    s.block,
+                    c.block + 1,
+                    c.label,
+                    c.under_provisioned_pct
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if v.validated { "held" } else { "did not hold" }
+        );
+    }
     let _ = writeln!(out, "chosen: {} ({})", s.policy, s.choice.why);
     let h = &s.held_back;
     let _ = writeln!(

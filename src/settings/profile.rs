@@ -446,6 +446,7 @@ impl ScalingProfile {
                 p.tracking.scale_in_stabilisation_secs = window_secs;
             }
             C::SeasonalNaive { margin } => p.seasonal.margin = margin,
+            C::ConfiguredThreshold => {}
         }
         p
     }
