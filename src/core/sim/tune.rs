@@ -299,9 +299,11 @@ pub fn validate(scored: &[Scored], objective: &Objective) -> Validation {
     if k < 2 {
         return tried;
     }
+    // The later half of the blocks, each after at least one.
+    let from = (k / 2).max(1);
     for margin in MARGINS {
         let limit = max * margin;
-        let checks: Vec<Check> = ((k / 2).max(1)..k)
+        let checks: Vec<Check> = (from..k)
             .filter_map(|w| {
                 let i = pick_before(scored, w, limit, objective)?;
                 Some(Check {
@@ -317,8 +319,8 @@ pub fn validate(scored: &[Scored], objective: &Objective) -> Validation {
             break;
         }
         // `!(x > max)` would pass a NaN: it must be a number at most max.
-        let validated = checks.len() == k - (k / 2).max(1)
-            && checks.iter().all(|c| c.under_provisioned_pct <= max);
+        let validated =
+            checks.len() == k - from && checks.iter().all(|c| c.under_provisioned_pct <= max);
         tried = Validation {
             margin,
             limit_pct: limit,
