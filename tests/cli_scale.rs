@@ -28,7 +28,9 @@ fn the_demo_plans_on_the_bundled_sample_without_azure_and_changes_nothing_on_a_d
     assert_code(&r, 0);
     assert!(r.stdout.contains("would apply"), "{}", r.stdout);
     assert!(
-        r.stderr.contains("training one on the bundled sample"),
+        r.stderr
+            .contains("tuning the scaling profile on the bundled sample")
+            && r.stderr.contains("tune chose on the sample's first half"),
         "{}",
         r.stderr
     );
@@ -44,6 +46,78 @@ fn the_demo_plans_on_the_bundled_sample_without_azure_and_changes_nothing_on_a_d
         !dir.path().join("mlscaler-state.json").exists(),
         "a dry run moved the planner state"
     );
+
+    // It published model and profile as one version, and planned with both:
+    // the model of that version, sized at the profile's target utilisation,
+    // calibrated only if the profile says so.
+    let pointer: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("models/count/latest.json")).unwrap(),
+    )
+    .unwrap();
+    let profile = std::fs::read_to_string(
+        dir.path().join("models").join(
+            pointer["profile"]
+                .as_str()
+                .expect("a profile was published"),
+        ),
+    )
+    .unwrap();
+    let setting = |key: &str| {
+        profile
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("{key} in {profile}"))
+            .to_string()
+    };
+    assert_eq!(recs[0]["model"]["id"], pointer["id"]);
+    assert_eq!(setting("policy"), "\"predictive\"", "{profile}");
+    let reasons = recs[0]["decision"]["reasons"].as_array().unwrap();
+    let sized = reasons.iter().find(|r| r["step"] == "sized").unwrap();
+    assert_eq!(
+        sized["utilisation"].as_f64().unwrap(),
+        setting("target-utilisation").parse::<f64>().unwrap()
+    );
+    assert_eq!(
+        reasons.iter().any(|r| r["step"] == "calibrated"),
+        setting("no-calibration") == "false",
+        "{reasons:?}"
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "published with model 'count' version {}",
+            pointer["id"].as_str().unwrap()
+        )),
+        "{}",
+        r.stderr
+    );
+
+    // The next run plans with the same pair and tunes nothing again.
+    let again = mlscaler(dir.path(), &["scale", "--dry-run"]);
+    assert_code(&again, 0);
+    assert!(!again.stderr.contains("tuning"), "{}", again.stderr);
+    assert_eq!(again.stdout, r.stdout);
+}
+
+#[test]
+fn a_demo_model_published_without_a_profile_plans_with_the_defaults_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    train(dir.path());
+    let r = mlscaler(dir.path(), &["scale", "--dry-run", "--output", "json"]);
+    assert_code(&r, 0);
+    assert!(
+        r.stderr.contains("published without a scaling profile") && !r.stderr.contains("tuning"),
+        "{}",
+        r.stderr
+    );
+    let reasons = r.json()["decision"]["reasons"].clone();
+    let sized = reasons
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["step"] == "sized")
+        .unwrap()
+        .clone();
+    assert_eq!(sized["utilisation"], 0.83, "the default target utilisation");
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub mod backtest_jobs;
 pub mod backtest_sla;
 pub mod backtest_vertical;
 pub mod config;
+pub mod demo;
 pub mod inspect;
 pub mod published;
 pub mod scale;

@@ -6,14 +6,17 @@
 //! defaults). The version it came with is pinned (`--model-version`), so the
 //! run loads the model it was published with even when a newer pair lands in
 //! between. In loop mode ([`Follow`]) each round runs the newest pair.
+//! The demo (`scale` with no target and no data) reads its published profile
+//! without the flag, and publishes the pair first ([`super::demo`]).
 
 use super::storage;
 use crate::cli::{Cli, Command};
 use crate::settings::data::StorageAccess;
 use crate::settings::file::{self, ConfigFile};
+use crate::settings::scale::is_demo_args;
 use crate::settings::scale::ScaleSettings;
 use crate::settings::Command as SettingsCommand;
-use crate::store::registry::Registry;
+use crate::store::registry::{Registry, RegistryError};
 use anyhow::{bail, Result};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -27,6 +30,10 @@ struct Wanted<'a> {
     version: Option<&'a str>,
     /// Pin the model version the profile came with (the command loads a model).
     pin: bool,
+    /// The demo ([`super::demo`]): the pair is published first when there
+    /// is no model yet, and a model published without a profile runs the
+    /// defaults.
+    demo: bool,
 }
 
 /// The command line with the published profile applied under it and the
@@ -55,9 +62,31 @@ fn resolve_unless(
     let registry = Registry::new(store.as_ref());
     let pointer = match w.version {
         Some(v) => registry.load_version(&w.name, v)?.0,
-        None => registry.latest(&w.name)?,
+        None => match registry.latest(&w.name) {
+            Err(RegistryError::NoModel { .. }) if w.demo => {
+                if !quiet {
+                    eprintln!(
+                        "note: no model '{}' in {} yet: tuning the scaling profile on the bundled sample, then training the model and publishing the two together (about a minute, once)",
+                        w.name,
+                        registry.location()
+                    );
+                }
+                super::demo::publish_pair(w.models, quiet)?;
+                registry.latest(&w.name)?
+            }
+            found => found?,
+        },
     };
     if known == Some(pointer.id.as_str()) {
+        return Ok(None);
+    }
+    if w.demo && pointer.profile.is_none() {
+        if !quiet {
+            eprintln!(
+                "note: model '{}' version {} was published without a scaling profile: the demo plans with the default settings (`mlscaler tune` chooses them; `train --publish-profile` publishes them with the model)",
+                w.name, pointer.id
+            );
+        }
         return Ok(None);
     }
     let text = registry.load_profile(&pointer)?;
@@ -156,14 +185,15 @@ impl Follow {
 
 /// The registry, name and version the command's `--published-profile` reads.
 fn wanted(cli: &Cli) -> Result<Option<Wanted<'_>>> {
-    let (command, input, model, models, version, pin) = match &cli.command {
-        Command::Scale(a) if a.published_profile => (
+    let (command, input, model, models, version, pin, demo) = match &cli.command {
+        Command::Scale(a) if a.published_profile || is_demo_args(a) => (
             "scale",
             &a.input,
             a.model.as_deref(),
             a.models.as_str(),
             a.model_version.as_deref(),
             true,
+            !a.published_profile,
         ),
         Command::Backtest(a) if a.published_profile => (
             "backtest",
@@ -172,6 +202,7 @@ fn wanted(cli: &Cli) -> Result<Option<Wanted<'_>>> {
             a.models.as_str(),
             a.model_version.as_deref(),
             a.model.is_some(),
+            false,
         ),
         _ => return Ok(None),
     };
@@ -191,5 +222,6 @@ fn wanted(cli: &Cli) -> Result<Option<Wanted<'_>>> {
         name,
         version: version.map(str::trim),
         pin,
+        demo,
     }))
 }

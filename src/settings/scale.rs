@@ -236,6 +236,14 @@ impl ScaleSettings {
     }
 }
 
+/// Whether a `scale` command line is the demo (no target, the bundled
+/// sample), decided as [`ScaleSettings::from_args`] decides it, before the
+/// settings are built (the demo reads the profile published with its model).
+pub fn is_demo_args(a: &ScaleArgs) -> bool {
+    let sample = DataSettings::from_args(&a.input).is_ok_and(|d| d.is_sample());
+    matches!(target(a, sample), Ok(TargetSpec::Demo))
+}
+
 /// A length of time as people write it, down to milliseconds: `250ms`,
 /// `30s`, `5m`, `1h30m`, `0`.
 fn wait(flag: &'static str, text: &str) -> Result<std::time::Duration> {

@@ -26,6 +26,23 @@ pub struct TuneSettings {
 }
 
 impl TuneSettings {
+    /// `tune` with every default on the bundled sample, writing the profile
+    /// to `out` (the demo tunes its profile this way).
+    pub fn sample(out: &std::path::Path) -> Result<TuneSettings> {
+        use clap::Parser as _;
+        let cli = crate::cli::Cli::try_parse_from([
+            std::ffi::OsStr::new("mlscaler"),
+            "tune".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ])
+        .map_err(|e| SettingsError::Combination(e.to_string()))?;
+        let crate::cli::Command::Tune(args) = cli.command else {
+            unreachable!("parsed a tune command")
+        };
+        TuneSettings::from_args(&args)
+    }
+
     /// From the command line.
     pub fn from_args(a: &TuneArgs) -> Result<TuneSettings> {
         if !(a.tune_fraction > 0.0 && a.tune_fraction < 1.0) {

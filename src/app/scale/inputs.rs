@@ -24,7 +24,7 @@ use crate::report::scale::ModelSummary;
 use crate::settings::scale::{Now, ScaleSettings, TargetSpec};
 use crate::store::artifact::{ArtifactPayload, Model};
 use crate::store::card::ModelCard;
-use crate::store::registry::{Registry, RegistryError};
+use crate::store::registry::Registry;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -57,29 +57,16 @@ pub struct LoadedModel {
 }
 
 /// The latest version of the model `name`, or the one `--model-version`
-/// names (for the demo, trained on the bundled sample first when there is
-/// none).
-pub fn load_model(s: &ScaleSettings, name: &str, quiet: bool) -> Result<LoadedModel> {
+/// names (the demo's is published before the settings are built, see
+/// [`crate::app::demo`]).
+pub fn load_model(s: &ScaleSettings, name: &str) -> Result<LoadedModel> {
     let store = storage::open_models(&s.models, &s.data.storage)?;
     let registry = Registry::new(store.as_ref());
     let loaded = match &s.model_version {
         Some(v) => registry.load_version(name, v),
         None => registry.load_latest(name),
     };
-    let (pointer, payload): (_, ArtifactPayload) = match loaded {
-        Ok(found) => found,
-        Err(RegistryError::NoModel { .. }) if s.is_demo() => {
-            if !quiet {
-                eprintln!(
-                    "note: no model '{name}' in {} yet: training one on the bundled sample first",
-                    registry.location()
-                );
-            }
-            train_demo_model(&s.models)?;
-            registry.load_latest(name)?
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (pointer, payload): (_, ArtifactPayload) = loaded?;
     tracing::debug!(
         model = name,
         id = %payload.card.id,
@@ -105,7 +92,7 @@ pub fn load_model(s: &ScaleSettings, name: &str, quiet: bool) -> Result<LoadedMo
 
 /// The latest version of the forecast model `name`.
 pub fn latest_forecaster(s: &ScaleSettings, name: &str) -> Result<(ModelCard, ForecastModel)> {
-    let loaded = load_model(s, name, true)?;
+    let loaded = load_model(s, name)?;
     let Model::Forecast(m) = loaded.model else {
         bail!("model '{name}' is not a forecast model")
     };
@@ -632,18 +619,6 @@ pub fn eval_last_value_mae(card: &ModelCard, lead: i64) -> Option<f64> {
         .iter()
         .find(|b| b.name == "last_value")
         .map(|b| b.metrics.mae)
-}
-
-fn train_demo_model(models: &str) -> Result<()> {
-    let settings = crate::settings::train::TrainSettings::sample(models)?;
-    let (code, summary) = crate::app::train::run(&settings, Utc::now(), true)?;
-    if code != crate::app::exit::OK {
-        bail!(
-            "the demo model was not published: {}",
-            summary.card.gate.reason
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -112,7 +112,7 @@ fn read_inputs(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<I
     // The model first: its step decides how the data is read.
     let model = if needs_model {
         let name = inputs::model_name(s, &src)?;
-        Some(inputs::load_model(s, &name, quiet)?)
+        Some(inputs::load_model(s, &name)?)
     } else {
         None
     };
