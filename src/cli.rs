@@ -836,7 +836,7 @@ pub struct ProfileArgs {
     /// Utilisation to size the forecast for (default 0.83).
     #[arg(long, help_heading = "Predictive policy")]
     pub target_utilisation: Option<f64>,
-    /// Scale in only after the recommendation stayed lower for this long (default 2m).
+    /// Scale in only after the recommendation stayed lower for this long (default 10m).
     #[arg(long, help_heading = "Predictive policy")]
     pub scale_in_window: Option<Duration>,
     /// No scale-out within this long of the last one (default 0s).

@@ -46,11 +46,13 @@ fn on_worldcup98_the_predictive_policy_beats_every_baseline_and_writes_the_plan_
         f(&pred["node_hours_vs_oracle"]),
     );
     // The default profile, not one tuned on this load (that is `tune`'s job,
-    // see cli_tune.rs), on a pool that runs one operation at a time: 0.195%
-    // short at 1.254x the oracle when measured. The 1.25x target is for a
-    // tuned profile; the default must stay close to it.
+    // see cli_tune.rs), on a pool that runs one operation at a time: 0.131%
+    // short at 1.346x the oracle when measured (with the 10-minute scale-in
+    // window; 0.206% at 1.256x with 2 minutes, which changed the pool twice
+    // as often). The 1.25x target is for a tuned profile; the default must
+    // stay near it, and beat every baseline on both counts (below).
     assert!(under <= 0.5, "under-provisioned {under}%");
-    assert!(ratio <= 1.3, "node-hours {ratio}x the oracle");
+    assert!(ratio <= 1.4, "node-hours {ratio}x the oracle");
     for base in ["reactive_threshold", "target_tracking", "seasonal_naive"] {
         let b = policy(&s, base);
         assert!(

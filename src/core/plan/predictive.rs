@@ -142,8 +142,12 @@ impl Default for PredictiveParams {
     /// [`crate::core::sim::backtest`]): the median forecast at 83% utilisation
     /// (20% headroom), raised by a calibration at the 98th percentile of
     /// recent peak errors; a floor on the last two minutes of demand and its
-    /// ten-minute trend, at 83%; scale-in after two minutes of lower
-    /// recommendations; no step limits or cooldowns.
+    /// ten-minute trend, at 83%; no step limits or cooldowns. Scale-in after
+    /// ten minutes of lower recommendations: the stabilisation target
+    /// tracking and the cluster autoscaler (`scale-down-unneeded-time`) use
+    /// by default. Not fitted: on a pool that runs one operation at a time,
+    /// the two minutes tuned before that pool existed changed the pool so
+    /// often that changes queued behind running ones.
     fn default() -> Self {
         PredictiveParams {
             quantile: 0.5,
@@ -155,7 +159,7 @@ impl Default for PredictiveParams {
                 trend_secs: 600,
                 trend_gain: 1.5,
             }),
-            scale_in_stabilisation_secs: 120,
+            scale_in_stabilisation_secs: 600,
             scale_in_cooldown_secs: 0,
             scale_out_cooldown_secs: 0,
             max_step_up: None,
