@@ -660,6 +660,11 @@ pub struct ScaleArgs {
     /// Jobs policy: the scheduler's nodes (name, pool, status Free/Busy), a file or blob URL.
     #[arg(long, help_heading = "Jobs policy")]
     pub nodes: Option<String>,
+    /// Vertical policy with --target sim: GiB of memory per unit of the metric,
+    /// which is then the memory demand (as `backtest --mode vertical` reads
+    /// it; default 1: the metric is in GiB).
+    #[arg(long, help_heading = "Vertical policy")]
+    pub memory_per_unit: Option<f64>,
 
     /// Plan and print, change nothing.
     #[arg(long, help_heading = "Run")]

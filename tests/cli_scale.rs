@@ -669,3 +669,88 @@ fn scale_reads_only_the_recent_window_it_needs_and_decides_as_on_the_whole_histo
         );
     }
 }
+
+#[test]
+fn the_vertical_policy_runs_on_a_simulated_scale_set_kept_in_the_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ladder = "Standard_D2s_v5,Standard_D4s_v5,Standard_D8s_v5,Standard_D16s_v5";
+    let file = cli::data("worldcup98_requests_per_minute.csv");
+    let data = file.to_str().unwrap();
+    // The sample's requests as memory demand, 0.0003 GiB per request a minute.
+    let run = |now: &str, more: &[&str]| {
+        let mut a = vec![
+            "scale",
+            "--policy",
+            "vertical",
+            "--target",
+            "sim",
+            "--data",
+            data,
+            "--ladder",
+            ladder,
+            "--memory-per-unit",
+            "0.0003",
+            "--now",
+            now,
+            "--output",
+            "json",
+            "-q",
+        ];
+        a.extend_from_slice(more);
+        mlscaler(dir.path(), &a)
+    };
+    // A dry run plans and keeps nothing.
+    let r = run("1998-06-30T18:40:00Z", &["--dry-run"]);
+    assert!([0, 4].contains(&r.code), "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["target"], "simulated scale set");
+    assert!(!dir.path().join("mlscaler-state.json").exists());
+    // A run keeps the scale set, at the size it decided, in the state file.
+    let r = run("1998-06-30T18:40:00Z", &[]);
+    assert!([0, 4].contains(&r.code), "{}\n{}", r.stdout, r.stderr);
+    let decision = r.json()["decision"].clone();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("mlscaler-state.json")).unwrap())
+            .unwrap();
+    let set = &state["sim_scale_set"];
+    assert_eq!(set["ladder"].as_array().unwrap().len(), 4);
+    let kept = &set["ladder"][set["size"].as_u64().unwrap() as usize];
+    assert_eq!(
+        kept,
+        if decision["action"] == "resize" {
+            &decision["to"]
+        } else {
+            &decision["size"]
+        }
+    );
+
+    // Another ladder than the kept scale set's: refused, naming the state file.
+    let r = mlscaler(
+        dir.path(),
+        &[
+            "scale",
+            "--policy",
+            "vertical",
+            "--target",
+            "sim",
+            "--data",
+            data,
+            "--ladder",
+            "Standard_D4s_v5,Standard_D8s_v5",
+            "--now",
+            "1998-06-30T18:41:00Z",
+        ],
+    );
+    assert_code(&r, 1);
+    assert!(
+        r.stderr.contains("mlscaler-state.json") && r.stderr.contains("remove the state file"),
+        "{}",
+        r.stderr
+    );
+    // --memory-per-unit means nothing to a policy that sizes by count.
+    let r = mlscaler(
+        dir.path(),
+        &["scale", "--target", "sim:3", "--memory-per-unit", "2"],
+    );
+    assert_code(&r, 1);
+    assert!(r.stderr.contains("--memory-per-unit"), "{}", r.stderr);
+}

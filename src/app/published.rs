@@ -10,7 +10,7 @@
 //! without the flag, and publishes the pair first ([`super::demo`]).
 
 use super::storage;
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, PolicyName};
 use crate::settings::data::StorageAccess;
 use crate::settings::file::{self, ConfigFile};
 use crate::settings::scale::is_demo_args;
@@ -186,15 +186,21 @@ impl Follow {
 /// The registry, name and version the command's `--published-profile` reads.
 fn wanted(cli: &Cli) -> Result<Option<Wanted<'_>>> {
     let (command, input, model, models, version, pin, demo) = match &cli.command {
-        Command::Scale(a) if a.published_profile || is_demo_args(a) => (
-            "scale",
-            &a.input,
-            a.model.as_deref(),
-            a.models.as_str(),
-            a.model_version.as_deref(),
-            true,
-            !a.published_profile,
-        ),
+        Command::Scale(a)
+            if a.published_profile
+                || (is_demo_args(a)
+                    && !matches!(a.policy, PolicyName::Jobs | PolicyName::Vertical)) =>
+        {
+            (
+                "scale",
+                &a.input,
+                a.model.as_deref(),
+                a.models.as_str(),
+                a.model_version.as_deref(),
+                true,
+                !a.published_profile,
+            )
+        }
         Command::Backtest(a) if a.published_profile => (
             "backtest",
             &a.input,

@@ -121,6 +121,9 @@ pub struct ScaleSettings {
     pub profile: ScalingProfile,
     /// The jobs policy's scheduler documents (jobs, nodes).
     pub jobs_documents: Option<(String, String)>,
+    /// The vertical policy on a simulated scale set: GiB per unit of the
+    /// metric (the memory demand); `None` with any other policy or target.
+    pub memory_per_unit: Option<f64>,
     pub run: RunSettings,
 }
 
@@ -152,6 +155,30 @@ impl ScaleSettings {
                 "--policy jobs needs --jobs (the scheduler's jobs: JSON array or NDJSON) and --nodes (its nodes)".into(),
             ));
         }
+        let memory_per_unit = match (policy, &target, a.memory_per_unit) {
+            (Policy::Vertical, TargetSpec::Sim(None) | TargetSpec::Demo, m) => {
+                let m = m.unwrap_or(1.0);
+                if !(m > 0.0 && m.is_finite()) {
+                    return Err(SettingsError::invalid(
+                        "memory-per-unit",
+                        m,
+                        "should be a positive number of GiB",
+                    ));
+                }
+                Some(m)
+            }
+            (Policy::Vertical, TargetSpec::Sim(Some(_)), _) => {
+                return Err(SettingsError::Combination(
+                    "--policy vertical on a simulated scale set takes --target sim (it starts at the ladder's size that fits the first demand it sees); sim:N sets a node count".into(),
+                ))
+            }
+            (_, _, Some(_)) => {
+                return Err(SettingsError::Combination(
+                    "--memory-per-unit converts the memory demand of --policy vertical --target sim; a real scale set's metric is its measured memory utilisation".into(),
+                ))
+            }
+            (_, _, None) => None,
+        };
         let now = match a.now.as_deref().map(str::trim) {
             None => Now::Clock,
             Some("data-end") => Now::DataEnd,
@@ -210,6 +237,7 @@ impl ScaleSettings {
             model_version,
             profile: ScalingProfile::from_args(&a.profile)?,
             jobs_documents,
+            memory_per_unit,
             run: RunSettings {
                 dry_run: a.dry_run,
                 state: a.state.display().to_string(),

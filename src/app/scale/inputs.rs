@@ -435,6 +435,10 @@ pub struct StateFile {
     /// The simulated pool of `--target sim`, as the last run left it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim_target: Option<SimPool>,
+    /// The simulated scale set of `--policy vertical --target sim`, as the
+    /// last run left it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim_scale_set: Option<crate::core::sim::vertical::SimScaleSet>,
     /// The predictive policy's past-origin results, so that the next run
     /// forecasts only the origins that are new (a cache: reused only where
     /// they are exactly what the run would compute, see

@@ -2,14 +2,23 @@
 //! ladder on memory pressure ([`crate::core::plan::vertical`]), then roll the
 //! instances onto the new size as its upgrade policy says, through the
 //! target ([`crate::arm::VmssSize`]).
+//!
+//! With `--target sim` the scale set is simulated
+//! ([`crate::core::sim::vertical::SimScaleSet`], kept in the state file
+//! between runs) exactly as `backtest --mode vertical` simulates it: the
+//! metric is then the memory demand (GiB per unit: `--memory-per-unit`), the
+//! utilisation is that demand over the memory of the size in effect, and a
+//! resize is in effect one lead time later. A run per step makes the
+//! backtest's decisions (tests/equivalence.rs).
 
 use super::inputs::{self, Lookback};
 use crate::app::source::{self, DataSource};
 use crate::core::forecast::model::ForecastModel;
+use crate::core::group::GroupState;
 use crate::core::group::NodeGroup;
 use crate::core::plan::outcome::{before_write, BeforeWrite, Outcome, Wanted, WriteRules};
 use crate::core::plan::vertical::{plan_vertical, VerticalDecision, VerticalParams};
-use crate::core::sim::vertical::{builtin_memory_gib, ladder_memory};
+use crate::core::sim::vertical::{builtin_memory_gib, fitting_size, ladder_memory, SimScaleSet};
 use crate::core::time::{rfc3339, Step};
 use crate::report::scale::VerticalRecord;
 use crate::settings::scale::ScaleSettings;
@@ -29,9 +38,29 @@ fn target(s: &ScaleSettings) -> Result<crate::arm::VmssId> {
     Ok(id)
 }
 
-/// Run the vertical policy once.
+/// What a vertical run reads before it reads the target.
+struct Read {
+    series: crate::core::forecast::series::LoadSeries,
+    now: i64,
+    metric: String,
+    memory_gib: Option<Vec<f64>>,
+    params: crate::core::plan::vertical::CheckedVertical,
+    /// The forecast peak of the metric over the model's horizons.
+    forecast_peak: Option<f64>,
+}
+
+/// Run the vertical policy once: on the scale set `--target` names, or on
+/// the simulated one of `--target sim`.
 pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32, VerticalRecord)> {
+    if let Some(per_unit) = s.memory_per_unit {
+        return run_sim(s, per_unit, clock, quiet);
+    }
     let id = target(s)?;
+    run_arm(s, id, read(s, clock, quiet)?)
+}
+
+/// The recent data, the checked settings and the forecast of a run.
+fn read(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<Read> {
     let v = &s.profile.vertical;
     let src = DataSource::resolve(s.data.location.as_deref(), &s.data.storage)?;
     // With a model, the data is read at the model's step.
@@ -50,7 +79,7 @@ pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32,
         series.names(),
         crate::ingest::Format::Csv,
     )?;
-    let memory = series.column(&metric).map_err(|_| {
+    series.column(&metric).map_err(|_| {
         anyhow::anyhow!(
             "{}: no metric '{metric}' (the data has: {})",
             src.location,
@@ -86,6 +115,27 @@ pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32,
             Some(f.points.iter().copied().fold(f64::NEG_INFINITY, f64::max))
         }
     };
+    Ok(Read {
+        series,
+        now,
+        metric,
+        memory_gib,
+        params,
+        forecast_peak,
+    })
+}
+
+/// The ARM path of [`run`]: read the scale set, decide, write.
+fn run_arm(s: &ScaleSettings, id: crate::arm::VmssId, read: Read) -> Result<(i32, VerticalRecord)> {
+    let Read {
+        series,
+        now,
+        metric,
+        memory_gib,
+        params,
+        forecast_peak,
+    } = read;
+    let memory = series.column(&metric).expect("checked when read");
     let (client, rt) = inputs::arm_client(s)?;
     let mut target = crate::arm::VmssSize::new(client, id.clone(), rt);
     let state = target
@@ -141,6 +191,141 @@ pub fn run(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<(i32,
         actions,
         error: failure.as_ref().map(ToString::to_string),
         error_class: failure.as_ref().map(|e| e.kind.name()),
+    };
+    inputs::append_record(s, &record)?;
+    Ok((outcome.exit_code(), record))
+}
+
+/// The simulated path of [`run`] (`--target sim`): the scale set the last
+/// run left in the state file, or a new one at the ladder's size that fits
+/// the first demand read; every step of the data after its newest observed
+/// one is observed in order, then it decides at the newest step, as the
+/// backtest decides at each. A dry run keeps nothing.
+fn run_sim(
+    s: &ScaleSettings,
+    per_unit: f64,
+    clock: DateTime<Utc>,
+    quiet: bool,
+) -> Result<(i32, VerticalRecord)> {
+    let v = &s.profile.vertical;
+    if v.ladder.is_empty() {
+        bail!("--policy vertical needs --ladder, the VM sizes from smallest to largest, e.g. Standard_D2s_v5,Standard_D4s_v5,Standard_D8s_v5");
+    }
+    let Read {
+        series,
+        now,
+        metric,
+        memory_gib,
+        params,
+        forecast_peak,
+    } = read(s, clock, quiet)?;
+    let memory_gib = memory_gib.context(
+        "--policy vertical --target sim needs the memory of every size on --ladder: give --ladder-memory, or sizes the built-in table knows (e.g. Standard_D4s_v5)",
+    )?;
+    let step = series.step();
+    let lead_secs = s
+        .profile
+        .pool
+        .lead_time
+        .unwrap_or(crate::settings::profile::PoolProfile::DEFAULT_LEAD)
+        .secs();
+    if lead_secs < step.secs() && !s.profile.pool.round_lead_up {
+        bail!(
+            "--lead-time {} is shorter than the step of the data ({}): a resize would be rolled out before the next datapoint; pass --round-lead-up to count it as one step, or use finer data",
+            crate::core::time::format_duration_secs(lead_secs),
+            crate::core::time::format_duration_secs(step.secs())
+        );
+    }
+    let lead = step.steps_ceil(lead_secs).max(1) as i64 * step.secs();
+    let window = step.steps_ceil(v.memory_window.secs());
+    let demand = series.column(&metric).expect("checked when read");
+    let ladder: Vec<String> = v.ladder.iter().map(|l| l.trim().to_string()).collect();
+    let kept = inputs::load_state(s)?;
+    let mut set = match kept.as_ref().and_then(|k| k.sim_scale_set.clone()) {
+        Some(set) if set.ladder() == ladder.as_slice() => set,
+        Some(set) => bail!(
+            "{}: the simulated scale set kept there moves along {}, not --ladder {}: remove the state file to start a new one",
+            s.run.state,
+            set.ladder().join(","),
+            ladder.join(",")
+        ),
+        None => {
+            let first = demand
+                .iter()
+                .find(|d| d.is_finite())
+                .context("no memory demand datapoint in the data read")?;
+            SimScaleSet::new(
+                ladder.clone(),
+                fitting_size(&memory_gib, v.memory_high, first * per_unit),
+            )
+        }
+    };
+    for (i, d) in demand.iter().enumerate() {
+        let t = series.start() + i as i64 * step.secs();
+        if t <= now && set.newest().is_none_or(|newest| t > newest) {
+            set.observe(t, d * per_unit, &memory_gib, window);
+        }
+    }
+    let at = set
+        .newest()
+        .context("no memory demand datapoint at or before the run's time")?;
+    let size_before = set.size().to_string();
+    let state = GroupState {
+        provisioning_state: if set.is_idle() {
+            "Succeeded"
+        } else {
+            "Updating"
+        }
+        .into(),
+        vm_size: Some(size_before.clone()),
+        upgrade_policy: Some("Automatic".into()),
+        ..GroupState::idle(0)
+    };
+    let decision = set.decide(
+        &params,
+        &memory_gib,
+        at,
+        forecast_peak.map(|f| f * per_unit),
+        lead,
+    );
+    let rules = WriteRules {
+        dry_run: s.run.dry_run,
+        refuse_autoscaler: false,
+    };
+    let wanted = Wanted::Change(matches!(decision, VerticalDecision::Resize { .. }));
+    let (outcome, actions) = match (before_write(&wanted, &state, rules), &decision) {
+        (BeforeWrite::End { outcome, .. }, _) => (outcome, Vec::new()),
+        (BeforeWrite::Write, VerticalDecision::Resize { to, .. }) => (
+            Outcome::Applied,
+            vec![format!(
+                "set the simulated scale set's VM size to {to}, in effect at {}",
+                rfc3339(at + lead)
+            )],
+        ),
+        (BeforeWrite::Write, VerticalDecision::Hold { .. }) => (Outcome::NothingToDo, Vec::new()),
+    };
+    if !s.run.dry_run {
+        let mut keep = kept.unwrap_or_default();
+        keep.sim_scale_set = Some(set);
+        inputs::save_state(s, &keep)?;
+    }
+    let record = VerticalRecord {
+        mlscaler_version: env!("CARGO_PKG_VERSION"),
+        now: rfc3339(now),
+        target: "simulated scale set".into(),
+        dry_run: s.run.dry_run,
+        outcome,
+        metric,
+        memory_now: *demand.last().expect("not empty"),
+        forecast_peak,
+        size_before,
+        ladder_memory_gib: Some(memory_gib),
+        provisioning_state: state.provisioning_state,
+        upgrade_policy: "Automatic".into(),
+        decision,
+        actions,
+        error: None,
+        error_class: None,
     };
     inputs::append_record(s, &record)?;
     Ok((outcome.exit_code(), record))

@@ -37,7 +37,7 @@
 use crate::core::plan::vertical::{
     plan_vertical, CheckedVertical, VerticalDecision, VerticalError, VerticalParams,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Relative tolerance of "utilisation exceeds a threshold" (float noise is not a breach).
@@ -413,10 +413,7 @@ impl CheckedVertSim {
     /// The smallest size whose memory keeps `demand` at or below the high
     /// threshold; the largest when none does.
     pub fn fitting_size(&self, demand: f64) -> usize {
-        self.memory
-            .iter()
-            .position(|m| demand <= self.high * m * (1.0 + TOLERANCE))
-            .unwrap_or(self.memory.len() - 1)
+        fitting_size(&self.memory, self.high, demand)
     }
 }
 
@@ -523,8 +520,10 @@ pub fn run_vertsim(
         .iter()
         .map(|&policy| {
             let steps = match policy {
-                VerticalPolicy::Vertical => simulate_plan(params, demand, None),
-                VerticalPolicy::VerticalForecast => simulate_plan(params, demand, forecast),
+                VerticalPolicy::Vertical => simulate_plan(params, step_secs, demand, None),
+                VerticalPolicy::VerticalForecast => {
+                    simulate_plan(params, step_secs, demand, forecast)
+                }
                 VerticalPolicy::StaticLargest => {
                     simulate_fixed(params, demand, |_| params.memory.len() - 1)
                 }
@@ -578,53 +577,166 @@ fn simulate_fixed(
         .collect()
 }
 
-/// [`plan_vertical`] against the simulated scale set (see the module docs).
+/// [`plan_vertical`] against the simulated scale set (see the module docs),
+/// one [`SimScaleSet`] step per demand value.
 fn simulate_plan(
     params: &CheckedVertSim,
+    step_secs: i64,
     demand: &[f64],
     forecast: Option<&[Option<f64>]>,
 ) -> Vec<SimStep> {
-    let mut size = params.fitting_size(demand[0]);
-    // While a resize rolls out: (the size it started from, the step its new size is in effect).
-    let mut rolling: Option<(usize, usize)> = None;
-    let mut utilisation: Vec<f64> = Vec::with_capacity(demand.len());
+    let mut set = SimScaleSet::new(params.ladder.clone(), params.fitting_size(demand[0]));
+    let lead_secs = params.lead as i64 * step_secs;
     let mut steps = Vec::with_capacity(demand.len());
     for (i, &d) in demand.iter().enumerate() {
-        if rolling.is_some_and(|(_, until)| i >= until) {
-            rolling = None;
-        }
-        let effective = rolling.map_or(size, |(from, _)| from.min(size));
-        let memory = params.memory[effective];
-        let u = d / memory;
-        utilisation.push(u);
+        let t = i as i64 * step_secs;
+        let seen = set.observe(t, d, &params.memory, params.window);
         let f = forecast.and_then(|f| f[i]).filter(|f| f.is_finite());
-        let history = &utilisation[utilisation.len().saturating_sub(params.window)..];
-        let decision = plan_vertical(
-            &params.plan,
-            &params.ladder[size],
-            history,
-            f.map(|f| f / params.memory[size]),
-            rolling.is_none(),
-        );
-        let mut resized = false;
-        if let VerticalDecision::Resize { to, .. } = decision {
-            if let Some(to) = params.ladder.iter().position(|s| *s == to) {
-                rolling = Some((size, i + params.lead));
-                size = to;
-                resized = true;
-            }
-        }
+        let decision = set.decide(&params.plan, &params.memory, t, f, lead_secs);
         steps.push(SimStep {
             demand: d,
             forecast: f,
-            size,
-            effective,
-            memory,
-            utilisation: u,
-            resized,
+            size: set.size,
+            effective: seen.effective,
+            memory: seen.memory,
+            utilisation: seen.utilisation,
+            resized: matches!(decision, VerticalDecision::Resize { .. }),
         });
     }
     steps
+}
+
+/// The smallest size whose memory (GiB, smallest first) keeps `demand` (GiB)
+/// at or below the `high` utilisation; the largest when none does.
+pub fn fitting_size(memory: &[f64], high: f64, demand: f64) -> usize {
+    memory
+        .iter()
+        .position(|m| demand <= high * m * (1.0 + TOLERANCE))
+        .unwrap_or(memory.len() - 1)
+}
+
+/// The simulated scale set of the policies that plan with [`plan_vertical`],
+/// one step at a time (see the module docs): what the backtest keeps from
+/// one step to the next, and what `scale --policy vertical --target sim`
+/// keeps from one run to the next in its state file, so that a run per
+/// step makes the backtest's decisions. Times are seconds; sizes are
+/// indexes into its ladder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimScaleSet {
+    /// The ladder it moves along, smallest first.
+    ladder: Vec<String>,
+    /// The size set (the new one while a resize rolls out).
+    size: usize,
+    /// While a resize rolls out: the size it started from, and the time its
+    /// new size is in effect.
+    rolling: Option<(usize, i64)>,
+    /// The times and utilisation datapoints of the latest steps, oldest
+    /// first: at most the stabilisation window.
+    times: Vec<i64>,
+    utilisation: Vec<f64>,
+}
+
+/// What served one observed step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Observed {
+    /// The size in effect (ladder index).
+    pub effective: usize,
+    /// Its memory (GiB).
+    pub memory: f64,
+    /// Demand / memory.
+    pub utilisation: f64,
+}
+
+impl SimScaleSet {
+    /// A scale set at `size` (an index into `ladder`), idle, with no datapoints.
+    pub fn new(ladder: Vec<String>, size: usize) -> SimScaleSet {
+        let size = size.min(ladder.len().saturating_sub(1));
+        SimScaleSet {
+            ladder,
+            size,
+            rolling: None,
+            times: Vec::new(),
+            utilisation: Vec::new(),
+        }
+    }
+
+    /// The ladder it moves along.
+    pub fn ladder(&self) -> &[String] {
+        &self.ladder
+    }
+
+    /// The size set (the new one while a resize rolls out).
+    pub fn size(&self) -> &str {
+        &self.ladder[self.size]
+    }
+
+    /// Whether no resize is rolling out (the target takes a change).
+    pub fn is_idle(&self) -> bool {
+        self.rolling.is_none()
+    }
+
+    /// When the rolling resize's new size is in effect.
+    pub fn rolling_until(&self) -> Option<i64> {
+        self.rolling.map(|(_, until)| until)
+    }
+
+    /// The time of the newest observed step.
+    pub fn newest(&self) -> Option<i64> {
+        self.times.last().copied()
+    }
+
+    /// The step at time `t` with `demand` GiB (steps in increasing time): a
+    /// resize whose roll-out time has come is finished, then the utilisation
+    /// at the size in effect (the smaller of the old and the new size while
+    /// one rolls out) becomes the newest datapoint; `window` datapoints are kept.
+    pub fn observe(&mut self, t: i64, demand: f64, memory: &[f64], window: usize) -> Observed {
+        if self.rolling.is_some_and(|(_, until)| t >= until) {
+            self.rolling = None;
+        }
+        let effective = self
+            .rolling
+            .map_or(self.size, |(from, _)| from.min(self.size));
+        let m = memory[effective];
+        let utilisation = demand / m;
+        self.times.push(t);
+        self.utilisation.push(utilisation);
+        let excess = self.times.len().saturating_sub(window.max(1));
+        self.times.drain(..excess);
+        self.utilisation.drain(..excess);
+        Observed {
+            effective,
+            memory: m,
+            utilisation,
+        }
+    }
+
+    /// Decide at time `t` (the newest observed step) with [`plan_vertical`]
+    /// on the datapoints and the forecast peak demand (GiB) over the lead
+    /// time, and start a resize it asks for: its new size is in effect
+    /// `lead_secs` later.
+    pub fn decide(
+        &mut self,
+        plan: &CheckedVertical,
+        memory: &[f64],
+        t: i64,
+        forecast: Option<f64>,
+        lead_secs: i64,
+    ) -> VerticalDecision {
+        let decision = plan_vertical(
+            plan,
+            &self.ladder[self.size],
+            &self.utilisation,
+            forecast.map(|f| f / memory[self.size]),
+            self.rolling.is_none(),
+        );
+        if let VerticalDecision::Resize { to, .. } = &decision {
+            if let Some(to) = self.ladder.iter().position(|s| s == to) {
+                self.rolling = Some((self.size, t + lead_secs));
+                self.size = to;
+            }
+        }
+        decision
+    }
 }
 
 fn score(
