@@ -932,10 +932,13 @@ fn a_quiet_night_scales_an_aks_pool_and_a_scale_set_in_after_the_stabilisation_w
                 &[],
             )
         };
-        // The first run has no memory of recommendations: it holds for a whole window.
+        // The first run has no memory of recommendations: it holds for a
+        // whole window (the default --scale-in-window, 10 minutes).
         let first = run("1998-07-20T04:00:00Z");
         assert_code(&first, 4);
-        let second = run("1998-07-20T04:03:00Z");
+        let early = run("1998-07-20T04:09:00Z");
+        assert_code(&early, 4);
+        let second = run("1998-07-20T04:11:00Z");
         assert_code(&second, 0);
         let s = second.json();
         let n = s["decision"]["nodes"].as_u64().unwrap();
