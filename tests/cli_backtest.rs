@@ -450,3 +450,36 @@ fn the_sla_mode_replays_a_regression_model_and_refuses_what_it_cannot_replay() {
         r.stdout
     );
 }
+
+#[test]
+fn a_predictive_policy_that_misses_its_targets_points_to_tune() {
+    let dir = tempfile::tempdir().unwrap();
+    let elb = data("nab_elb_request_count_8c0756.csv");
+    let run = |policies: &str| {
+        mlscaler(
+            dir.path(),
+            &[
+                "backtest",
+                "--data",
+                elb.to_str().unwrap(),
+                "--lead-time",
+                "10m",
+                "--round-lead-up",
+                "--policy",
+                policies,
+            ],
+        )
+    };
+    // The ELB trace's short random bursts: the default settings miss.
+    let r = run("predictive,reactive_threshold,oracle");
+    assert_code(&r, 0);
+    assert!(
+        r.stdout.contains("=> NOT MET") && r.stdout.contains("`mlscaler tune` chooses"),
+        "{}",
+        r.stdout
+    );
+    // Without the predictive policy there are no targets, and no pointer.
+    let r = run("reactive_threshold,oracle");
+    assert_code(&r, 0);
+    assert!(!r.stdout.contains("mlscaler tune"), "{}", r.stdout);
+}

@@ -201,6 +201,9 @@ pub fn render_text(s: &BacktestSummary) -> String {
             mark(t.node_hours_ok),
             if t.met { "MET" } else { "NOT MET" }
         ));
+        if !t.met {
+            out.push_str("(these are the settings given, not ones fitted to this load: `mlscaler tune` chooses the policy and its settings on this history, and keeps the reactive rule when nothing predictive beats it)\n");
+        }
     }
     let unused = r
         .retrains
