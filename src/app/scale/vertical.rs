@@ -25,6 +25,8 @@ use crate::settings::scale::ScaleSettings;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 
+const LADDER_NEEDED: &str = "--policy vertical needs --ladder, the VM sizes from smallest to largest, e.g. Standard_D2s_v5,Standard_D4s_v5,Standard_D8s_v5";
+
 /// The scale set a vertical run resizes, once its ladder is known to exist.
 fn target(s: &ScaleSettings) -> Result<crate::arm::VmssId> {
     let id = inputs::vmss_target(
@@ -33,7 +35,7 @@ fn target(s: &ScaleSettings) -> Result<crate::arm::VmssId> {
         "an AKS node pool cannot change its VM size in place: create a new pool with the larger size, cordon and drain the old one's nodes, then delete it (scale the pool by count with --policy predictive or alarm)",
     )?;
     if s.profile.vertical.ladder.is_empty() {
-        bail!("--policy vertical needs --ladder, the VM sizes from smallest to largest, e.g. Standard_D2s_v5,Standard_D4s_v5,Standard_D8s_v5");
+        bail!(LADDER_NEEDED);
     }
     Ok(id)
 }
@@ -209,7 +211,7 @@ fn run_sim(
 ) -> Result<(i32, VerticalRecord)> {
     let v = &s.profile.vertical;
     if v.ladder.is_empty() {
-        bail!("--policy vertical needs --ladder, the VM sizes from smallest to largest, e.g. Standard_D2s_v5,Standard_D4s_v5,Standard_D8s_v5");
+        bail!(LADDER_NEEDED);
     }
     let Read {
         series,
