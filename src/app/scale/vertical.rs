@@ -129,15 +129,7 @@ fn read(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<Read> {
 
 /// The ARM path of [`run`]: read the scale set, decide, write.
 fn run_arm(s: &ScaleSettings, id: crate::arm::VmssId, read: Read) -> Result<(i32, VerticalRecord)> {
-    let Read {
-        series,
-        now,
-        metric,
-        memory_gib,
-        params,
-        forecast_peak,
-    } = read;
-    let memory = series.column(&metric).expect("checked when read");
+    let memory = read.series.column(&read.metric).expect("checked when read");
     let (client, rt) = inputs::arm_client(s)?;
     let mut target = crate::arm::VmssSize::new(client, id.clone(), rt);
     let state = target
@@ -145,11 +137,13 @@ fn run_arm(s: &ScaleSettings, id: crate::arm::VmssId, read: Read) -> Result<(i32
         .map_err(anyhow::Error::new)
         .with_context(|| format!("reading {id}"))?;
     let size = state.vm_size.clone().unwrap_or_default();
-    let upgrade = state
-        .upgrade_policy
-        .clone()
-        .unwrap_or_else(|| "Manual".into());
-    let decision = plan_vertical(&params, &size, memory, forecast_peak, state.is_idle());
+    let decision = plan_vertical(
+        &read.params,
+        &size,
+        memory,
+        read.forecast_peak,
+        state.is_idle(),
+    );
     let rules = WriteRules {
         dry_run: s.run.dry_run,
         refuse_autoscaler: false,
@@ -176,26 +170,57 @@ fn run_arm(s: &ScaleSettings, id: crate::arm::VmssId, read: Read) -> Result<(i32
         }
         (BeforeWrite::Write, VerticalDecision::Hold { .. }) => Outcome::NothingToDo,
     };
+    let done = Done {
+        outcome,
+        actions,
+        failure,
+    };
+    finish(s, read, id.to_string(), &state, decision, done)
+}
+
+/// What a run did to its target.
+struct Done {
+    outcome: Outcome,
+    /// What was sent (or, simulated, done).
+    actions: Vec<String>,
+    /// Why a write failed.
+    failure: Option<crate::core::group::GroupError>,
+}
+
+/// The record of a run on `target` as `state` was before it: appended to the
+/// decision log and returned with its exit code.
+fn finish(
+    s: &ScaleSettings,
+    read: Read,
+    target: String,
+    state: &GroupState,
+    decision: VerticalDecision,
+    done: Done,
+) -> Result<(i32, VerticalRecord)> {
+    let memory = read.series.column(&read.metric).expect("checked when read");
     let record = VerticalRecord {
         mlscaler_version: env!("CARGO_PKG_VERSION"),
-        now: rfc3339(now),
-        target: id.to_string(),
+        now: rfc3339(read.now),
+        target,
         dry_run: s.run.dry_run,
-        outcome,
-        metric,
+        outcome: done.outcome,
         memory_now: *memory.last().expect("not empty"),
-        forecast_peak,
-        size_before: size,
-        ladder_memory_gib: memory_gib,
+        metric: read.metric,
+        forecast_peak: read.forecast_peak,
+        size_before: state.vm_size.clone().unwrap_or_default(),
+        ladder_memory_gib: read.memory_gib,
         provisioning_state: state.provisioning_state.clone(),
-        upgrade_policy: upgrade,
+        upgrade_policy: state
+            .upgrade_policy
+            .clone()
+            .unwrap_or_else(|| "Manual".into()),
         decision,
-        actions,
-        error: failure.as_ref().map(ToString::to_string),
-        error_class: failure.as_ref().map(|e| e.kind.name()),
+        actions: done.actions,
+        error: done.failure.as_ref().map(ToString::to_string),
+        error_class: done.failure.as_ref().map(|e| e.kind.name()),
     };
     inputs::append_record(s, &record)?;
-    Ok((outcome.exit_code(), record))
+    Ok((done.outcome.exit_code(), record))
 }
 
 /// The simulated path of [`run`] (`--target sim`): the scale set the last
@@ -213,15 +238,9 @@ fn run_sim(
     if v.ladder.is_empty() {
         bail!(LADDER_NEEDED);
     }
-    let Read {
-        series,
-        now,
-        metric,
-        memory_gib,
-        params,
-        forecast_peak,
-    } = read(s, clock, quiet)?;
-    let memory_gib = memory_gib.context(
+    let read = read(s, clock, quiet)?;
+    let (series, now) = (&read.series, read.now);
+    let memory_gib = read.memory_gib.clone().context(
         "--policy vertical --target sim needs the memory of every size on --ladder: give --ladder-memory, or sizes the built-in table knows (e.g. Standard_D4s_v5)",
     )?;
     let step = series.step();
@@ -240,7 +259,7 @@ fn run_sim(
     }
     let lead = step.steps_ceil(lead_secs).max(1) as i64 * step.secs();
     let window = step.steps_ceil(v.memory_window.secs());
-    let demand = series.column(&metric).expect("checked when read");
+    let demand = series.column(&read.metric).expect("checked when read");
     let ladder: Vec<String> = v.ladder.iter().map(|l| l.trim().to_string()).collect();
     let kept = inputs::load_state(s)?;
     let mut set = match kept.as_ref().and_then(|k| k.sim_scale_set.clone()) {
@@ -284,10 +303,10 @@ fn run_sim(
         ..GroupState::idle(0)
     };
     let decision = set.decide(
-        &params,
+        &read.params,
         &memory_gib,
         at,
-        forecast_peak.map(|f| f * per_unit),
+        read.forecast_peak.map(|f| f * per_unit),
         lead,
     );
     let rules = WriteRules {
@@ -311,26 +330,19 @@ fn run_sim(
         keep.sim_scale_set = Some(set);
         inputs::save_state(s, &keep)?;
     }
-    let record = VerticalRecord {
-        mlscaler_version: env!("CARGO_PKG_VERSION"),
-        now: rfc3339(now),
-        target: "simulated scale set".into(),
-        dry_run: s.run.dry_run,
+    let done = Done {
         outcome,
-        metric,
-        memory_now: *demand.last().expect("not empty"),
-        forecast_peak,
-        size_before,
-        ladder_memory_gib: Some(memory_gib),
-        provisioning_state: state.provisioning_state,
-        upgrade_policy: "Automatic".into(),
-        decision,
         actions,
-        error: None,
-        error_class: None,
+        failure: None,
     };
-    inputs::append_record(s, &record)?;
-    Ok((outcome.exit_code(), record))
+    finish(
+        s,
+        read,
+        "simulated scale set".into(),
+        &state,
+        decision,
+        done,
+    )
 }
 
 /// What the round reads before the newest step at `step` (`None`: known
