@@ -307,6 +307,35 @@ fn past_origins_were_reused(d: &Path, policy: &str, last: &str) {
     assert_eq!(field("reused"), field("kept"), "{line}");
 }
 
+/// One `scale --config profile.toml ARGS --target sim --state state.json
+/// --now NOW` run in `d`, which must end as a decision does (exit 0, 4 or
+/// 5): the run and the state file it left.
+fn sim_round(d: &Path, args: &[&str], now: &str) -> (cli::Run, serde_json::Value) {
+    let mut all = vec!["scale", "--config", "profile.toml"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&[
+        "--target",
+        "sim",
+        "--state",
+        "state.json",
+        "--now",
+        now,
+        "--output",
+        "json",
+        "-q",
+    ]);
+    let r = mlscaler(d, &all);
+    assert!(
+        [0, 4, 5].contains(&r.code),
+        "scale --now {now}: exit {}\n{}\n{}",
+        r.code,
+        r.stdout,
+        r.stderr
+    );
+    let state = serde_json::from_slice(&std::fs::read(d.join("state.json")).unwrap()).unwrap();
+    (r, state)
+}
+
 #[test]
 fn predictive_with_a_model_and_the_drift_fallback_decides_as_its_backtest_for_a_whole_day() {
     prove(
@@ -449,36 +478,11 @@ fn the_sla_band_decides_as_its_backtest_for_a_whole_year() {
     assert_eq!(rows.len(), 365, "one plan row per day");
     for (i, want) in rows.iter().enumerate() {
         let now = &want[0];
-        let r = mlscaler(
+        let (r, state) = sim_round(
             d,
-            &[
-                "scale",
-                "--config",
-                "profile.toml",
-                "--policy",
-                "sla",
-                "--model",
-                "avg_request_time_s",
-                "--target",
-                "sim",
-                "--state",
-                "state.json",
-                "--now",
-                now,
-                "--output",
-                "json",
-                "-q",
-            ],
+            &["--policy", "sla", "--model", "avg_request_time_s"],
+            now,
         );
-        assert!(
-            [0, 4, 5].contains(&r.code),
-            "scale --now {now}: exit {}\n{}\n{}",
-            r.code,
-            r.stdout,
-            r.stderr
-        );
-        let state: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(d.join("state.json")).unwrap()).unwrap();
         let pool = &state["sim_target"];
         let ready = pool["ready"].as_u64().unwrap();
         let requested = ready + pool["pending_total"].as_u64().unwrap();
@@ -548,32 +552,7 @@ fn the_vertical_policy_decides_as_its_backtest_for_a_whole_day() {
     let mut held = 0;
     for (i, want) in rows.iter().enumerate() {
         let now = &want[0];
-        let r = mlscaler(
-            d,
-            &[
-                "scale",
-                "--config",
-                "profile.toml",
-                "--policy",
-                "vertical",
-                "--target",
-                "sim",
-                "--state",
-                "state.json",
-                "--now",
-                now,
-                "--output",
-                "json",
-                "-q",
-            ],
-        );
-        assert!(
-            [0, 4, 5].contains(&r.code),
-            "scale --now {now}: exit {}\n{}\n{}",
-            r.code,
-            r.stdout,
-            r.stderr
-        );
+        let (r, state) = sim_round(d, &["--policy", "vertical"], now);
         let rec = r.json();
         let decision = &rec["decision"];
         let resized = decision["action"] == "resize";
@@ -582,8 +561,6 @@ fn the_vertical_policy_decides_as_its_backtest_for_a_whole_day() {
         } else {
             &decision["size"]
         };
-        let state: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(d.join("state.json")).unwrap()).unwrap();
         let set = &state["sim_scale_set"];
         assert_eq!(set["ladder"][set["size"].as_u64().unwrap() as usize], *size);
         let got = (size.as_str().unwrap().to_string(), resized.to_string());
