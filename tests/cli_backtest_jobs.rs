@@ -227,6 +227,19 @@ fn bad_trace_rows_name_the_file_line_and_field_and_fail() {
     );
     // An unknown policy is refused.
     std::fs::write(dir.path().join("ok.csv"), good).unwrap();
+    // So are a published model and a start, which the job replay does not take.
+    for flag in [["--model", "count"], ["--start", "2024-03-01T00:00:00Z"]] {
+        let mut args = vec!["backtest", "--mode", "jobs", "--data", "ok.csv"];
+        args.extend(flag);
+        let r = mlscaler(dir.path(), &args);
+        assert_code(&r, 1);
+        assert!(
+            r.stderr
+                .contains(&format!("{} is not taken by --mode jobs", flag[0])),
+            "{}",
+            r.stderr
+        );
+    }
     let r = mlscaler(
         dir.path(),
         &[

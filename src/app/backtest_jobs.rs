@@ -17,6 +17,16 @@ pub fn run(s: &BacktestSettings, quiet: bool) -> Result<(i32, Summary)> {
     let Mode::Jobs(policies) = &s.mode else {
         bail!("backtest_jobs::run replays job policies")
     };
+    // The job replay retrains its arrival forecast walk-forward and starts at
+    // the first job: a published model or a start would be silently ignored.
+    for (given, flag) in [
+        (s.walk_forward.model.is_some(), "--model"),
+        (s.walk_forward.start.is_some(), "--start"),
+    ] {
+        if given {
+            bail!("{flag} is not taken by --mode jobs: its replay forecasts arrivals walk-forward from the first job on (it is taken by --mode nodes, vertical and sla)");
+        }
+    }
     let t0 = Instant::now();
     let mut seconds = BTreeMap::new();
     let loaded = load_jobs(s)?;
