@@ -408,8 +408,9 @@ pub struct BacktestArgs {
     /// Predictive: train on only this much recent history (default: all of it).
     #[arg(long, help_heading = "Walk-forward")]
     pub train_window: Option<Duration>,
-    /// Predictive: replay this published model throughout (a name in --models)
-    /// instead of retraining walk-forward: what `scale --model` runs.
+    /// Predictive (and vertical_forecast): replay this published model
+    /// throughout (a name in --models) instead of retraining walk-forward:
+    /// what `scale --model` runs.
     #[arg(long, help_heading = "Walk-forward")]
     pub model: Option<String>,
     /// The model registry for --model: a folder or a Blob Storage URL.

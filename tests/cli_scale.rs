@@ -703,6 +703,8 @@ fn the_vertical_policy_runs_on_a_simulated_scale_set_kept_in_the_state_file() {
     let r = run("1998-06-30T18:40:00Z", &["--dry-run"]);
     assert!([0, 4].contains(&r.code), "{}\n{}", r.stdout, r.stderr);
     assert_eq!(r.json()["target"], "simulated scale set");
+    // The record says how its memory demand converts to GiB.
+    assert_eq!(r.json()["memory_per_unit"], 0.0003);
     assert!(!dir.path().join("mlscaler-state.json").exists());
     // A run keeps the scale set, at the size it decided, in the state file.
     let r = run("1998-06-30T18:40:00Z", &[]);
@@ -753,4 +755,67 @@ fn the_vertical_policy_runs_on_a_simulated_scale_set_kept_in_the_state_file() {
     );
     assert_code(&r, 1);
     assert!(r.stderr.contains("--memory-per-unit"), "{}", r.stderr);
+}
+
+#[test]
+fn the_vertical_policy_with_a_model_plans_for_the_forecast_peak_or_says_why_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    train(dir.path());
+    let file = cli::data("worldcup98_requests_per_minute.csv");
+    let whole = file.to_str().unwrap().to_string();
+    // Half an hour of the sample: too little history for the model's lags.
+    let short: String = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .take(31)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.path().join("short.csv"), short).unwrap();
+    let run = |data: &str, now: &str| {
+        mlscaler(
+            dir.path(),
+            &[
+                "scale",
+                "--policy",
+                "vertical",
+                "--target",
+                "sim",
+                "--model",
+                "count",
+                "--models",
+                "models",
+                "--data",
+                data,
+                "--ladder",
+                "Standard_D2s_v5,Standard_D4s_v5,Standard_D8s_v5,Standard_D16s_v5",
+                "--memory-per-unit",
+                "0.0003",
+                "--now",
+                now,
+                "--dry-run",
+                "--output",
+                "json",
+                "-q",
+            ],
+        )
+    };
+    // With the model's history: the forecast peak over the lead time is
+    // planned for, at the size's memory.
+    let r = run(&whole, "1998-06-30T18:40:00Z");
+    assert!([0, 4].contains(&r.code), "{}\n{}", r.stdout, r.stderr);
+    let rec = r.json();
+    let peak = rec["forecast_peak"].as_f64().expect("a forecast peak");
+    assert!(peak > 1000.0, "{rec}");
+    assert!(rec.get("forecast_error").is_none(), "{rec}");
+    // Without it: no forecast, a decision on the observed memory alone (as
+    // the backtest decides at such a step), and the record says why.
+    let r = run("short.csv", "1998-04-30T21:59:00Z");
+    assert!([0, 4].contains(&r.code), "{}\n{}", r.stdout, r.stderr);
+    let rec = r.json();
+    assert!(rec["forecast_peak"].is_null(), "{rec}");
+    let why = rec["forecast_error"]
+        .as_str()
+        .expect("why there is no forecast");
+    assert!(why.contains("model 'count'"), "{why}");
+    assert!(rec["decision"]["action"].is_string(), "{rec}");
 }

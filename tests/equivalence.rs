@@ -35,14 +35,14 @@
 //! - the vertical policy (`scale --policy vertical --target sim`, the
 //!   backtest's `vertical`): a whole day, 1,440 runs, the evening match's
 //!   memory demand moving a simulated scale set up and down a ladder of VM
-//!   sizes, with runs held while a resize rolls out (checked).
+//!   sizes, with runs held while a resize rolls out (checked);
+//! - `vertical_forecast` with a published model (`backtest --mode vertical
+//!   --model --start`, `scale --policy vertical --model`): the same day, each
+//!   run's forecast peak over the lead time equal to the plan's, and resizes
+//!   up that the forecast asked before the observed memory did (checked).
 //!
 //! Not covered here, and why:
 //! - the oracle: it reads the future, which no `scale` run can;
-//! - `vertical_forecast`: its backtest forecasts walk-forward through the
-//!   node backtest's calibrated peak, while `scale --policy vertical
-//!   --model` takes the published model's raw peak; they are not the same
-//!   forecast, so the decisions may differ where the forecast decides;
 //! - `--mode jobs`: its `scale` policy needs an ARM scale set target and the
 //!   scheduler's live documents (there is no simulated scheduler to drive
 //!   against `--target sim` and join by the state file).
@@ -511,33 +511,49 @@ fn the_sla_band_decides_as_its_backtest_for_a_whole_year() {
     );
 }
 
-#[test]
-fn the_vertical_policy_decides_as_its_backtest_for_a_whole_day() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    slice(d, "1998-06-30 00:00:00", "1998-07-01 00:00:00");
-    // The requests of the evening match as memory demand: 0.0007 GiB per
-    // request a minute moves a scale set from D4s through D64s and back.
-    std::fs::write(
-        d.join("profile.toml"),
-        "data = \"slice.csv\"\n\
-         ladder = \"Standard_D2s_v5,Standard_D4s_v5,Standard_D8s_v5,Standard_D16s_v5,Standard_D32s_v5,Standard_D64s_v5\"\n\
-         memory-per-unit = 0.0007\n\
-         lead-time = \"10m\"\n",
-    )
-    .unwrap();
-    let backtest = [
+/// The ladder both vertical proofs move along.
+const LADDER: &str = "Standard_D2s_v5,Standard_D4s_v5,Standard_D8s_v5,Standard_D16s_v5,Standard_D32s_v5,Standard_D64s_v5";
+
+/// GiB of memory demand per request a minute: moves a scale set on
+/// [`LADDER`] from D4s through D64s and back over the evening match.
+const GIB_PER_REQUEST: f64 = 0.0007;
+
+/// What the `scale` runs of a vertical proof did.
+#[derive(Default)]
+struct VerticalRuns {
+    ups: usize,
+    downs: usize,
+    held: usize,
+    /// Runs whose resize up came from the forecast.
+    forecast_led: usize,
+    /// Runs with a forecast peak.
+    forecast: usize,
+}
+
+/// Run `backtest --mode vertical --policy POLICY` (with `backtest_args`),
+/// then `scale --policy vertical --target sim` (with `scale_args`) once per
+/// plan row from `start` on, and check every run's size, resize and forecast
+/// peak (GiB) against that row.
+fn prove_vertical(
+    d: &Path,
+    policy: &str,
+    backtest_args: &[&str],
+    scale_args: &[&str],
+    start: &str,
+) -> VerticalRuns {
+    let mut backtest = vec![
         "backtest",
         "--config",
         "profile.toml",
         "--mode",
         "vertical",
         "--policy",
-        "vertical",
+        policy,
         "--plan-out",
         "plan.csv",
         "-q",
     ];
+    backtest.extend_from_slice(backtest_args);
     assert_code(&mlscaler(d, &backtest), 0);
     let plan = std::fs::read_to_string(d.join("plan.csv")).unwrap();
     let mut lines = plan.lines();
@@ -545,14 +561,18 @@ fn the_vertical_policy_decides_as_its_backtest_for_a_whole_day() {
         lines.next(),
         Some("timestamp,demand_gib,forecast_gib,size,memory_gib,utilisation,resized,policy")
     );
+    let start = rfc3339(epoch(start));
     let rows: Vec<Vec<String>> = lines
         .map(|l| l.split(',').map(str::to_string).collect())
+        .filter(|r: &Vec<String>| r[0] >= start)
         .collect();
-    assert_eq!(rows.len(), 1440, "one plan row per minute");
-    let mut held = 0;
+    assert_eq!(rows.len(), 1440, "one plan row per minute of the day");
+    let mut args = vec!["--policy", "vertical"];
+    args.extend_from_slice(scale_args);
+    let mut runs = VerticalRuns::default();
     for (i, want) in rows.iter().enumerate() {
         let now = &want[0];
-        let (r, state) = sim_round(d, &["--policy", "vertical"], now);
+        let (r, state) = sim_round(d, &args, now);
         let rec = r.json();
         let decision = &rec["decision"];
         let resized = decision["action"] == "resize";
@@ -569,29 +589,109 @@ fn the_vertical_policy_decides_as_its_backtest_for_a_whole_day() {
             got, wanted,
             "minute {i} ({now}): scale (size, resized) against the backtest's plan row"
         );
+        // The forecast peak: the record's is in the metric's units, the
+        // plan's in GiB (4 decimals).
+        let peak = rec["forecast_peak"].as_f64().map(|f| f * GIB_PER_REQUEST);
+        let planned: Option<f64> = (!want[2].is_empty()).then(|| want[2].parse().unwrap());
+        match (peak, planned) {
+            (None, None) => {}
+            (Some(a), Some(b)) => assert!(
+                (a - b).abs() <= 1e-4_f64.max(1e-6 * b),
+                "minute {i} ({now}): forecast peak {a} GiB live, {b} GiB in the backtest"
+            ),
+            _ => panic!(
+                "minute {i} ({now}): forecast peak {peak:?} GiB live, {planned:?} in the backtest"
+            ),
+        }
+        runs.forecast += usize::from(peak.is_some());
         if rec["outcome"] == "held" {
-            held += 1;
+            runs.held += 1;
+        }
+        let reasons = decision["reasons"].to_string();
+        if resized && reasons.contains("forecast memory utilisation") {
+            runs.forecast_led += 1;
         }
     }
-    // Not a vacuous proof: the size moved both ways, and a run while a
-    // resize rolled out was held, as a busy scale set holds the live one.
-    let sizes: Vec<&str> = rows.iter().map(|r| r[3].as_str()).collect();
     let order = |s: &str| {
         s.trim_start_matches("Standard_D")
             .trim_end_matches("s_v5")
             .parse::<u32>()
             .unwrap()
     };
-    let ups = sizes
+    let sizes: Vec<&str> = rows.iter().map(|r| r[3].as_str()).collect();
+    runs.ups = sizes
         .windows(2)
         .filter(|w| order(w[1]) > order(w[0]))
         .count();
-    let downs = sizes
+    runs.downs = sizes
         .windows(2)
         .filter(|w| order(w[1]) < order(w[0]))
         .count();
+    runs
+}
+
+#[test]
+fn the_vertical_policy_decides_as_its_backtest_for_a_whole_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    slice(d, "1998-06-30 00:00:00", "1998-07-01 00:00:00");
+    // The requests of the evening match as memory demand.
+    std::fs::write(
+        d.join("profile.toml"),
+        format!(
+            "data = \"slice.csv\"\nladder = \"{LADDER}\"\nmemory-per-unit = {GIB_PER_REQUEST}\nlead-time = \"10m\"\n"
+        ),
+    )
+    .unwrap();
+    let runs = prove_vertical(d, "vertical", &[], &[], "1998-06-30 00:00:00");
+    // Not a vacuous proof: the size moved both ways, and a run while a
+    // resize rolled out was held, as a busy scale set holds the live one.
     assert!(
-        ups >= 3 && downs >= 3 && held > 0,
-        "{ups} up, {downs} down, {held} held"
+        runs.ups >= 3 && runs.downs >= 3 && runs.held > 0,
+        "{} up, {} down, {} held",
+        runs.ups,
+        runs.downs,
+        runs.held
+    );
+    assert_eq!(runs.forecast, 0, "no model, no forecast");
+}
+
+#[test]
+fn the_vertical_policy_on_a_published_forecast_decides_as_its_backtest_for_a_whole_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Two weeks of history before the day: the model's lags.
+    slice(d, "1998-06-16 00:00:00", "1998-07-01 00:00:00");
+    std::fs::write(
+        d.join("profile.toml"),
+        format!(
+            "data = \"slice.csv\"\nmodels = \"models\"\nladder = \"{LADDER}\"\nmemory-per-unit = {GIB_PER_REQUEST}\nlead-time = \"10m\"\n"
+        ),
+    )
+    .unwrap();
+    // Trained on the whole bundled trace, as the predictive proof's model.
+    let all = data("worldcup98_requests_per_minute.csv");
+    let all = all.to_str().unwrap();
+    let args = ["train", "--models", "models", "--data", all, "-q"];
+    assert_code(&mlscaler(d, &args), 0);
+    let start = "1998-06-30 00:00:00";
+    let start_arg = rfc3339(epoch(start));
+    let runs = prove_vertical(
+        d,
+        "vertical_forecast",
+        &["--model", "count", "--start", &start_arg],
+        &["--model", "count"],
+        start,
+    );
+    // Not a vacuous proof: every run had a forecast, the forecast moved the
+    // size up before the observed memory did, and the size moved both ways.
+    assert_eq!(runs.forecast, 1440, "every run forecast");
+    assert!(
+        runs.forecast_led > 0 && runs.ups >= 3 && runs.downs >= 3 && runs.held > 0,
+        "{} up ({} on the forecast), {} down, {} held",
+        runs.ups,
+        runs.forecast_led,
+        runs.downs,
+        runs.held
     );
 }

@@ -183,7 +183,7 @@ pub(super) fn load_trace(data: &DataSettings, quiet: bool) -> Result<LoadedTrace
 }
 
 /// The published model of `--model`, if any.
-fn fixed_model(s: &BacktestSettings) -> Result<Option<FixedModel>> {
+pub(super) fn fixed_model(s: &BacktestSettings) -> Result<Option<FixedModel>> {
     let Some(name) = &s.walk_forward.model else {
         return Ok(None);
     };

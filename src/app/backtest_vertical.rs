@@ -2,17 +2,22 @@
 //! a simulated VM scale set that moves along a ladder of VM sizes
 //! ([`crate::core::sim::vertical`]) and report every policy side by side.
 //!
-//! The forecast of `vertical_forecast` comes from the walk-forward machinery
-//! of the node backtest ([`crate::core::sim::backtest::run_backtest`] with the
-//! predictive policy alone, on the same demand): at each step, the peak of
-//! the median forecast over the lead time, from a model trained only on the
-//! data before that step's retrain point. So it is causal, like the rest.
+//! The forecast of `vertical_forecast` comes from the forecasting machinery
+//! of the node backtest ([`crate::core::sim::backtest::forecast_tape`] on
+//! the metric): at each step, the highest forecast at the profile's quantile
+//! over the lead time ([`forecast_peak`], as `scale --policy vertical
+//! --model` takes it) in GiB, from a model trained walk-forward only on the
+//! data before that step's retrain point, or from the published model of
+//! `--model` throughout. So it is causal, like the rest; with `--model` and
+//! `--start` it is what a `scale --target sim` run per step decides
+//! (tests/equivalence.rs).
 
 use super::{exit, ui, write_atomic};
 use crate::core::forecast::series::LoadSeries;
+use crate::core::plan::vertical::forecast_peak;
 use crate::core::plan::{PolicyKind, PoolParams};
 use crate::core::sim::backtest::{
-    capacity_for_p999, run_backtest, BacktestParams, RetrainOutcome, Trace,
+    capacity_for_p999, forecast_tape, BacktestParams, RetrainOutcome, Trace,
 };
 use crate::core::sim::vertical::{
     ladder_memory, memory_per_unit_for_p999, run_vertsim, CheckedVertSim, VertSim, VertSimParams,
@@ -104,6 +109,23 @@ pub fn run(s: &BacktestSettings, quiet: bool) -> Result<(i32, Summary)> {
     }
     let lead_steps = step.steps_ceil(lead_secs).max(1);
     let window_secs = v.memory_window.secs();
+    // `--start`: the first decision at the first step at or after it.
+    let start_step = match s.walk_forward.start {
+        Some(t) if t > trace.start() => {
+            let i = (t - trace.start() + step.secs() - 1) / step.secs();
+            if i as usize >= demand.len() {
+                bail!(
+                    "--start {} is after the last step of the data ({})",
+                    crate::core::time::rfc3339(t),
+                    crate::core::time::rfc3339(
+                        trace.start() + (demand.len() as i64 - 1) * step.secs()
+                    )
+                );
+            }
+            i as usize
+        }
+        _ => 0,
+    };
     let params = VertSimParams {
         ladder: ladder.clone(),
         memory_gib: memory.clone(),
@@ -112,6 +134,7 @@ pub fn run(s: &BacktestSettings, quiet: bool) -> Result<(i32, Summary)> {
         window_steps: step.steps_ceil(window_secs),
         lead_steps,
         score_from_fraction: s.score_from,
+        start_step,
         policies: policies.clone(),
     }
     .check()
@@ -122,7 +145,7 @@ pub fn run(s: &BacktestSettings, quiet: bool) -> Result<(i32, Summary)> {
         .contains(&VerticalPolicy::VerticalForecast)
     {
         let t1 = Instant::now();
-        let (f, info) = forecast(s, &trace, &demand, lead_secs, calendar.as_ref(), quiet)?;
+        let (f, info) = forecast(s, &trace, per_unit, lead_steps, calendar.as_ref(), quiet)?;
         seconds.insert("forecast".into(), t1.elapsed().as_secs_f64());
         (Some(f), Some(info))
     } else {
@@ -287,18 +310,24 @@ fn flapping(ladder: &[String], memory: &[f64], low: f64, high: f64) -> Vec<Strin
         .collect()
 }
 
-/// The causal forecast of the peak memory demand over the lead time at every
-/// step (`None` before the first model), from the node backtest's
-/// walk-forward predictive policy run on the memory demand.
+/// The causal forecast of the peak memory demand (GiB) over the lead time at
+/// every step (`None` where there is none: before the first model, or before
+/// the published model has the history it needs): the metric forecast at
+/// each step from the data up to it, by the models the node backtest's
+/// predictive policy retrains walk-forward, or by the published model of
+/// `--model` throughout, then [`forecast_peak`] over `lead_steps` at the
+/// profile's quantile (as `scale --policy vertical --model` takes it) in
+/// GiB.
 fn forecast(
     s: &BacktestSettings,
     trace: &Trace,
-    demand: &[f64],
-    lead_secs: i64,
+    per_unit: f64,
+    lead_steps: usize,
     calendar: Option<&crate::core::forecast::calendar::Calendar>,
     quiet: bool,
 ) -> Result<(Vec<Option<f64>>, ForecastInfo)> {
     // One row per step (gaps already filled causally), so every step gets its forecast.
+    let demand = trace.demand();
     let series = LoadSeries::new(
         trace.start(),
         trace.step(),
@@ -306,48 +335,66 @@ fn forecast(
         vec![demand.to_vec()],
     )?;
     let regular = Trace::from_series(&series, "demand")?;
-    // The pool only shapes the node counts, not the forecast peak the policy
-    // plans for (which is taken before calibration and the reactive floor).
+    // The pool shapes node counts only, not the forecast, which is all this reads.
     let capacity = capacity_for_p999(demand, 40).map_or(1.0, |c| c.per_node());
+    let lead_secs = lead_steps as i64 * trace.step().secs();
     let mut p = BacktestParams::new(PoolParams {
         capacity_per_node: capacity,
         min_nodes: 1,
         max_nodes: 1000,
         lead_secs,
     });
-    p.allow_lead_below_step = s.profile.pool.round_lead_up;
     p.warmup_secs = s.walk_forward.warmup.secs();
     p.retrain_every_secs = s.walk_forward.retrain_every.secs();
     p.train_window_secs = s.walk_forward.train_window.map(|w| w.secs());
-    p.score_from_fraction = s.score_from;
     p.policies = vec![PolicyKind::Predictive];
-    // Only the forecast peak is used: the quantile and the calibration shape
-    // it; the node-count rules do not.
     p.predictive.quantile = s.profile.predictive.quantile;
-    if s.profile.predictive.calibration.is_none() {
-        p.predictive.calibration = None;
-    }
+    // Only the forecast is read: no calibration or drift signals to track.
+    p.predictive.calibration = None;
+    p.predictive.max_error_ratio = None;
+    p.drift_window_secs = 0;
+    p.model = super::backtest::fixed_model(s)?;
     let checked = p
         .check(trace.step())
+        .context("vertical_forecast: forecaster settings")?;
+    let policy = p
+        .predictive
+        .check(checked.pool())
         .context("vertical_forecast: forecaster settings")?;
     let pb = ui::progress_bar(quiet, demand.len() as u64, "forecasting");
     let mut progress = |done: usize, total: usize| {
         pb.set_length(total as u64);
         pb.set_position(done as u64);
     };
-    let bt = run_backtest(&regular, &checked, calendar, &mut progress)
-        .context("vertical_forecast: walk-forward forecast")?;
+    let q = s.profile.predictive.quantile;
+    let tape = forecast_tape(
+        &regular,
+        &checked,
+        calendar,
+        std::slice::from_ref(&policy),
+        demand.len(),
+        &mut progress,
+    );
     pb.finish_and_clear();
-    let plan = bt
-        .plan(PolicyKind::Predictive)
-        .context("vertical_forecast: no predictive plan")?;
-    let forecast: Vec<Option<f64>> = plan.rows.iter().map(|r| r.forecast).collect();
+    let forecast: Vec<Option<f64>> = (0..demand.len())
+        .map(|i| {
+            let f = tape.forecast(i, q)?;
+            forecast_peak(&f, lead_steps, q).map(|peak| peak * per_unit)
+        })
+        .collect();
     let info = ForecastInfo {
+        model: s
+            .walk_forward
+            .model
+            .as_ref()
+            .map(|name| match &s.walk_forward.model_version {
+                Some(v) => format!("{name}@{v}"),
+                None => name.clone(),
+            }),
         warmup_secs: p.warmup_secs,
         retrain_every_secs: p.retrain_every_secs,
-        retrains: bt.report.retrains.len(),
-        trained: bt
-            .report
+        retrains: tape.retrains.len(),
+        trained: tape
             .retrains
             .iter()
             .filter(|r| matches!(r.outcome, RetrainOutcome::Trained { .. }))

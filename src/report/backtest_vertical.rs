@@ -63,9 +63,13 @@ pub struct LadderSize {
     pub memory_gib: f64,
 }
 
-/// The walk-forward forecaster of vertical_forecast.
+/// The forecaster of vertical_forecast: walk-forward, or a published model.
 #[derive(Debug, Serialize)]
 pub struct ForecastInfo {
+    /// The published model replayed (`--model`), as `name` or `name@version`;
+    /// `None`: retrained walk-forward.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     pub warmup_secs: i64,
     pub retrain_every_secs: i64,
     pub retrains: usize,
@@ -215,12 +219,23 @@ pub fn render_text(s: &Summary) -> String {
         rfc3339(r.scored_to),
         r.scored_steps
     );
-    if let Some(f) = &r.forecast {
-        let _ = writeln!(
-            out,
-            "vertical_forecast: {} of {} retrains produced a model; {:.1}% of the scored steps had a forecast",
-            f.trained, f.retrains, f.scored_with_forecast_pct
-        );
+    match &r.forecast {
+        Some(f) if f.model.is_some() => {
+            let _ = writeln!(
+                out,
+                "vertical_forecast: the published model {}; {:.1}% of the scored steps had a forecast",
+                f.model.as_deref().unwrap_or_default(),
+                f.scored_with_forecast_pct
+            );
+        }
+        Some(f) => {
+            let _ = writeln!(
+                out,
+                "vertical_forecast: {} of {} retrains produced a model; {:.1}% of the scored steps had a forecast",
+                f.trained, f.retrains, f.scored_with_forecast_pct
+            );
+        }
+        None => {}
     }
     for w in &s.warnings {
         let _ = writeln!(out, "warning: {w}");

@@ -137,8 +137,18 @@ pub struct VerticalRecord {
     pub dry_run: bool,
     pub outcome: Outcome,
     pub metric: String,
+    /// The newest value of the metric (with `--target sim`, memory demand in
+    /// the metric's units: times `memory_per_unit` it is GiB).
     pub memory_now: f64,
+    /// GiB per unit of the metric (`--target sim` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_per_unit: Option<f64>,
+    /// The forecast peak of the metric over the lead time (`--model`).
     pub forecast_peak: Option<f64>,
+    /// Why `--model` gave no forecast peak (the run then decides on the
+    /// observed memory alone, as its backtest does at such a step).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast_error: Option<String>,
     pub size_before: String,
     /// The memory of each ladder size (GiB), when given or in the built-in
     /// table; without it a move down is not checked against --memory-high.
@@ -453,6 +463,12 @@ pub fn render_vertical(r: &VerticalRecord) -> String {
         r.forecast_peak
             .map_or(String::new(), |f| format!(", forecast peak {f:.3}"))
     );
+    if let Some(e) = &r.forecast_error {
+        out.push_str(&format!(
+            "  - no forecast: {e}
+"
+        ));
+    }
     for reason in r.decision.reasons() {
         out.push_str(&format!("  - {reason}\n"));
     }

@@ -10,6 +10,11 @@
 //! utilisation is that demand over the memory of the size in effect, and a
 //! resize is in effect one lead time later. A run per step makes the
 //! backtest's decisions (tests/equivalence.rs).
+//!
+//! With `--model`, the forecast the policy plans for is the highest forecast
+//! of the metric at the profile's quantile over the lead time
+//! ([`forecast_peak`]), which `backtest --mode vertical --model` takes at
+//! every step of its replay.
 
 use super::inputs::{self, Lookback};
 use crate::app::source::{self, DataSource};
@@ -17,7 +22,7 @@ use crate::core::forecast::model::ForecastModel;
 use crate::core::group::GroupState;
 use crate::core::group::NodeGroup;
 use crate::core::plan::outcome::{before_write, BeforeWrite, Outcome, Wanted, WriteRules};
-use crate::core::plan::vertical::{plan_vertical, VerticalDecision, VerticalParams};
+use crate::core::plan::vertical::{forecast_peak, plan_vertical, VerticalDecision, VerticalParams};
 use crate::core::sim::vertical::{builtin_memory_gib, fitting_size, ladder_memory, SimScaleSet};
 use crate::core::time::{rfc3339, Step};
 use crate::report::scale::VerticalRecord;
@@ -47,8 +52,15 @@ struct Read {
     metric: String,
     memory_gib: Option<Vec<f64>>,
     params: crate::core::plan::vertical::CheckedVertical,
-    /// The forecast peak of the metric over the model's horizons.
-    forecast_peak: Option<f64>,
+    /// The forecast peak of the metric over the lead time
+    /// ([`forecast_peak`]), or why the model gave none.
+    forecast_peak: Result<f64, String>,
+}
+
+impl Read {
+    fn forecast(&self) -> Option<f64> {
+        self.forecast_peak.as_ref().ok().copied()
+    }
 }
 
 /// Run the vertical policy once: on the scale set `--target` names, or on
@@ -107,16 +119,28 @@ fn read(s: &ScaleSettings, clock: DateTime<Utc>, quiet: bool) -> Result<Read> {
     }
     .check()
     .context("vertical settings")?;
-    // A forecast of the memory metric, when a model is named.
+    // The forecast peak of the memory metric over the lead time, when a
+    // model is named: at the profile's quantile, as the backtest takes it.
+    // A forecast that cannot be made is not an error: the run decides on
+    // the observed memory alone, as its backtest does at such a step.
+    let lead_steps = series.step().steps_ceil(lead_secs(s)).max(1);
     let forecast_peak = match &model {
-        None => None,
-        Some((name, m)) => {
-            let f = m
-                .forecast(&series)
-                .with_context(|| format!("forecasting {metric} with model '{name}'"))?;
-            Some(f.points.iter().copied().fold(f64::NEG_INFINITY, f64::max))
-        }
+        None => Err(String::new()),
+        Some((name, m)) => m
+            .forecast(&series)
+            .map_err(|e| format!("forecasting {metric} with model '{name}': {e}"))
+            .and_then(|f| {
+                forecast_peak(&f, lead_steps, s.profile.predictive.quantile).ok_or_else(|| {
+                    format!(
+                        "the model '{name}' forecasts {} steps, not the {lead_steps} of the lead time, or a value that is not a number",
+                        f.horizon()
+                    )
+                })
+            }),
     };
+    if let (Some(_), Err(e)) = (&model, &forecast_peak) {
+        tracing::warn!("{e}: deciding on the observed memory alone");
+    }
     Ok(Read {
         series,
         now,
@@ -141,7 +165,7 @@ fn run_arm(s: &ScaleSettings, id: crate::arm::VmssId, read: Read) -> Result<(i32
         &read.params,
         &size,
         memory,
-        read.forecast_peak,
+        read.forecast(),
         state.is_idle(),
     );
     let rules = WriteRules {
@@ -198,6 +222,7 @@ fn finish(
     done: Done,
 ) -> Result<(i32, VerticalRecord)> {
     let memory = read.series.column(&read.metric).expect("checked when read");
+    let forecast_peak = read.forecast();
     let record = VerticalRecord {
         mlscaler_version: env!("CARGO_PKG_VERSION"),
         now: rfc3339(read.now),
@@ -205,8 +230,13 @@ fn finish(
         dry_run: s.run.dry_run,
         outcome: done.outcome,
         memory_now: *memory.last().expect("not empty"),
+        memory_per_unit: s.memory_per_unit,
         metric: read.metric,
-        forecast_peak: read.forecast_peak,
+        forecast_peak,
+        forecast_error: match (&s.model, read.forecast_peak) {
+            (Some(_), Err(e)) => Some(e),
+            _ => None,
+        },
         size_before: state.vm_size.clone().unwrap_or_default(),
         ladder_memory_gib: read.memory_gib,
         provisioning_state: state.provisioning_state.clone(),
@@ -225,7 +255,7 @@ fn finish(
 
 /// The simulated path of [`run`] (`--target sim`): the scale set the last
 /// run left in the state file, or a new one at the ladder's size that fits
-/// the first demand read; every step of the data after its newest observed
+/// the newest demand read; every step of the data after its newest observed
 /// one is observed in order, then it decides at the newest step, as the
 /// backtest decides at each. A dry run keeps nothing.
 fn run_sim(
@@ -244,12 +274,7 @@ fn run_sim(
         "--policy vertical --target sim needs the memory of every size on --ladder: give --ladder-memory, or sizes the built-in table knows (e.g. Standard_D4s_v5)",
     )?;
     let step = series.step();
-    let lead_secs = s
-        .profile
-        .pool
-        .lead_time
-        .unwrap_or(crate::settings::profile::PoolProfile::DEFAULT_LEAD)
-        .secs();
+    let lead_secs = lead_secs(s);
     if lead_secs < step.secs() && !s.profile.pool.round_lead_up {
         bail!(
             "--lead-time {} is shorter than the step of the data ({}): a resize would be rolled out before the next datapoint; pass --round-lead-up to count it as one step, or use finer data",
@@ -270,14 +295,18 @@ fn run_sim(
             set.ladder().join(","),
             ladder.join(",")
         ),
+        // A new one at the size that fits the newest demand, as the backtest
+        // starts its set at the demand of its first decision (`--start`).
         None => {
-            let first = demand
-                .iter()
+            let newest = (0..demand.len())
+                .rev()
+                .filter(|&i| series.start() + i as i64 * step.secs() <= now)
+                .map(|i| demand[i])
                 .find(|d| d.is_finite())
-                .context("no memory demand datapoint in the data read")?;
+                .context("no memory demand datapoint at or before the run's time")?;
             SimScaleSet::new(
                 ladder.clone(),
-                fitting_size(&memory_gib, v.memory_high, first * per_unit),
+                fitting_size(&memory_gib, v.memory_high, newest * per_unit),
             )
         }
     };
@@ -306,7 +335,7 @@ fn run_sim(
         &read.params,
         &memory_gib,
         at,
-        read.forecast_peak.map(|f| f * per_unit),
+        read.forecast().map(|f| f * per_unit),
         lead,
     );
     let rules = WriteRules {
@@ -343,6 +372,15 @@ fn run_sim(
         decision,
         done,
     )
+}
+
+/// The lead time: a resize asked now is in effect this long after.
+fn lead_secs(s: &ScaleSettings) -> i64 {
+    s.profile
+        .pool
+        .lead_time
+        .unwrap_or(crate::settings::profile::PoolProfile::DEFAULT_LEAD)
+        .secs()
 }
 
 /// What the round reads before the newest step at `step` (`None`: known

@@ -112,6 +112,26 @@ impl VerticalDecision {
     }
 }
 
+/// The forecast peak the vertical policy plans for, one definition for the
+/// live run and its replay: the highest value of `f` at quantile `q` over
+/// horizons `1..=lead` (the steps until a resize asked now is in effect),
+/// never below zero. `None` when `f` does not reach `lead`, `lead` is 0, or
+/// a value is not a number.
+pub fn forecast_peak(
+    f: &crate::core::forecast::model::Forecast,
+    lead: usize,
+    q: f64,
+) -> Option<f64> {
+    if lead == 0 || lead > f.horizon() || f.quantiles.len() < lead {
+        return None;
+    }
+    let values: Vec<f64> = (1..=lead).map(|h| f.quantile(h, q)).collect();
+    if values.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    Some(values.into_iter().fold(0.0, f64::max))
+}
+
 /// Plan the size from recent memory utilisation (oldest first), an optional
 /// forecast peak over the lead time, and whether the target is idle.
 pub fn plan_vertical(
@@ -223,6 +243,34 @@ pub fn plan_vertical(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_forecast_peak_is_the_highest_value_at_the_quantile_over_the_lead_time() {
+        use crate::core::forecast::model::Forecast;
+        // Horizons 1..=4 at levels 0.1 and 0.9.
+        let f = Forecast {
+            origin: 0,
+            step: crate::core::time::Step::from_secs(60).unwrap(),
+            points: vec![5.0, 9.0, 7.0, 20.0],
+            levels: vec![0.1, 0.9],
+            quantiles: vec![
+                vec![4.0, 6.0],
+                vec![8.0, 12.0],
+                vec![6.0, 8.0],
+                vec![18.0, 30.0],
+            ],
+            peak: None,
+        };
+        assert_eq!(forecast_peak(&f, 3, 0.9), Some(12.0));
+        assert_eq!(forecast_peak(&f, 3, 0.5), Some(10.0));
+        assert_eq!(forecast_peak(&f, 4, 0.1), Some(18.0));
+        // Not reaching the lead time, or no lead time: none.
+        assert_eq!(forecast_peak(&f, 5, 0.5), None);
+        assert_eq!(forecast_peak(&f, 0, 0.5), None);
+        let mut nan = f.clone();
+        nan.quantiles[1][1] = f64::NAN;
+        assert_eq!(forecast_peak(&nan, 3, 0.9), None);
+    }
 
     fn ladder() -> CheckedVertical {
         VerticalParams {

@@ -238,6 +238,8 @@ pub enum VertSimError {
     Lead,
     #[error("the scored part should start inside the trace (0 <= fraction < 1), but the fraction is {0}")]
     ScoreFrom(f64),
+    #[error("the first decision is at step {start}, but the trace has {steps} steps")]
+    StartAfterEnd { start: usize, steps: usize },
     #[error("no policy to run")]
     NoPolicies,
     #[error("the trace has no steps")]
@@ -323,6 +325,10 @@ pub struct VertSimParams {
     pub lead_steps: usize,
     /// Score from this fraction of the trace on.
     pub score_from_fraction: f64,
+    /// The first step the planning policies decide at (`backtest --start`):
+    /// before it the data is history only and the scale set holds at the
+    /// size that fits this step's demand, as a first live run creates it.
+    pub start_step: usize,
     /// Policies, in report order.
     pub policies: Vec<VerticalPolicy>,
 }
@@ -337,6 +343,7 @@ pub struct CheckedVertSim {
     window: usize,
     lead: usize,
     score_from_fraction: f64,
+    start_step: usize,
     policies: Vec<VerticalPolicy>,
 }
 
@@ -380,6 +387,7 @@ impl VertSimParams {
             window: self.window_steps,
             lead: self.lead_steps,
             score_from_fraction: self.score_from_fraction,
+            start_step: self.start_step,
             policies,
         })
     }
@@ -514,7 +522,15 @@ pub fn run_vertsim(
             return Err(VertSimError::Forecast { got, steps: n });
         }
     }
-    let score_from = ((n as f64 * params.score_from_fraction).ceil() as usize).min(n - 1);
+    if params.start_step >= n {
+        return Err(VertSimError::StartAfterEnd {
+            start: params.start_step,
+            steps: n,
+        });
+    }
+    let score_from = ((n as f64 * params.score_from_fraction).ceil() as usize)
+        .max(params.start_step)
+        .min(n - 1);
     let mut runs: Vec<PolicyRun> = params
         .policies
         .iter()
@@ -585,13 +601,26 @@ fn simulate_plan(
     demand: &[f64],
     forecast: Option<&[Option<f64>]>,
 ) -> Vec<SimStep> {
-    let mut set = SimScaleSet::new(params.ladder.clone(), params.fitting_size(demand[0]));
+    let start = params.start_step;
+    let mut set = SimScaleSet::new(params.ladder.clone(), params.fitting_size(demand[start]));
     let lead_secs = params.lead as i64 * step_secs;
     let mut steps = Vec::with_capacity(demand.len());
     for (i, &d) in demand.iter().enumerate() {
         let t = i as i64 * step_secs;
         let seen = set.observe(t, d, &params.memory, params.window);
         let f = forecast.and_then(|f| f[i]).filter(|f| f.is_finite());
+        if i < start {
+            steps.push(SimStep {
+                demand: d,
+                forecast: f,
+                size: set.size,
+                effective: seen.effective,
+                memory: seen.memory,
+                utilisation: seen.utilisation,
+                resized: false,
+            });
+            continue;
+        }
         let decision = set.decide(&params.plan, &params.memory, t, f, lead_secs);
         steps.push(SimStep {
             demand: d,
@@ -790,6 +819,7 @@ mod tests {
             window_steps: window,
             lead_steps: lead,
             score_from_fraction: 0.0,
+            start_step: 0,
             policies: policies.to_vec(),
         }
         .check()
@@ -931,6 +961,25 @@ mod tests {
         assert!(matches!(
             run_vertsim(&p, 60, &demand, None),
             Err(VertSimError::Forecast { got: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn before_the_start_step_the_set_holds_at_the_size_fitting_the_start() {
+        let mut p = params(1, 3, &[VerticalPolicy::Vertical]);
+        p.start_step = 4;
+        // 60 GiB before the start would move a (8 GiB) up at once; the set
+        // starts at the size that fits the start's 20 GiB (c) and holds.
+        let demand = [60.0, 60.0, 60.0, 60.0, 20.0, 20.0, 60.0, 60.0];
+        let r = run(&p, &demand, VerticalPolicy::Vertical);
+        let sizes: Vec<usize> = r.steps.iter().map(|s| s.size).collect();
+        assert_eq!(sizes, vec![2, 2, 2, 2, 2, 2, 3, 3]);
+        assert_eq!(resize_steps(&r), vec![6]);
+        assert_eq!(run_vertsim(&p, 60, &demand, None).unwrap().score_from, 4);
+        p.start_step = 8;
+        assert!(matches!(
+            run_vertsim(&p, 60, &demand, None),
+            Err(VertSimError::StartAfterEnd { start: 8, steps: 8 })
         ));
     }
 
