@@ -344,4 +344,13 @@ fn bad_ladders_and_node_count_settings_get_clear_errors() {
         &["--ladder", E_LADDER, "--memory-per-unit", "0"],
         &["--memory-per-unit", "positive"],
     );
+    // A published model only the forecast policy would read.
+    fails(
+        &["--ladder", E_LADDER, "--policy", "vertical", "--model", "m"],
+        &["--model is read by vertical_forecast only"],
+    );
+    fails(
+        &["--ladder", E_LADDER, "--start", "2030-01-01T00:00:00Z"],
+        &["--start", "after the last step"],
+    );
 }

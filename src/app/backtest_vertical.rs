@@ -86,6 +86,9 @@ pub fn run(s: &BacktestSettings, quiet: bool) -> Result<(i32, Summary)> {
     let mut seconds = BTreeMap::new();
     let (v, replay) = (&s.profile.vertical, &s.vertical);
     let (ladder, memory, warnings) = checked_ladder(s)?;
+    if s.walk_forward.model.is_some() && !policies.contains(&VerticalPolicy::VerticalForecast) {
+        bail!("--model is read by vertical_forecast only: add it to --policy (e.g. --policy vertical,vertical_forecast), or drop --model");
+    }
     let super::backtest::LoadedTrace {
         src,
         metric,
