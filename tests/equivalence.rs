@@ -518,6 +518,20 @@ const LADDER: &str = "Standard_D2s_v5,Standard_D4s_v5,Standard_D8s_v5,Standard_D
 /// [`LADDER`] from D4s through D64s and back over the evening match.
 const GIB_PER_REQUEST: f64 = 0.0007;
 
+/// The slice of the bundled trace from `from` to the end of 30 June 1998
+/// (the evening match), its requests as memory demand, and the profile both
+/// commands of a vertical proof read.
+fn vertical_profile(d: &Path, from: &str) {
+    slice(d, from, "1998-07-01 00:00:00");
+    std::fs::write(
+        d.join("profile.toml"),
+        format!(
+            "data = \"slice.csv\"\nmodels = \"models\"\nladder = \"{LADDER}\"\nmemory-per-unit = {GIB_PER_REQUEST}\nlead-time = \"10m\"\n"
+        ),
+    )
+    .unwrap();
+}
+
 /// What the `scale` runs of a vertical proof did.
 #[derive(Default)]
 struct VerticalRuns {
@@ -634,15 +648,7 @@ fn prove_vertical(
 fn the_vertical_policy_decides_as_its_backtest_for_a_whole_day() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    slice(d, "1998-06-30 00:00:00", "1998-07-01 00:00:00");
-    // The requests of the evening match as memory demand.
-    std::fs::write(
-        d.join("profile.toml"),
-        format!(
-            "data = \"slice.csv\"\nladder = \"{LADDER}\"\nmemory-per-unit = {GIB_PER_REQUEST}\nlead-time = \"10m\"\n"
-        ),
-    )
-    .unwrap();
+    vertical_profile(d, "1998-06-30 00:00:00");
     let runs = prove_vertical(d, "vertical", &[], &[], "1998-06-30 00:00:00");
     // Not a vacuous proof: the size moved both ways, and a run while a
     // resize rolled out was held, as a busy scale set holds the live one.
@@ -661,14 +667,7 @@ fn the_vertical_policy_on_a_published_forecast_decides_as_its_backtest_for_a_who
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Two weeks of history before the day: the model's lags.
-    slice(d, "1998-06-16 00:00:00", "1998-07-01 00:00:00");
-    std::fs::write(
-        d.join("profile.toml"),
-        format!(
-            "data = \"slice.csv\"\nmodels = \"models\"\nladder = \"{LADDER}\"\nmemory-per-unit = {GIB_PER_REQUEST}\nlead-time = \"10m\"\n"
-        ),
-    )
-    .unwrap();
+    vertical_profile(d, "1998-06-16 00:00:00");
     // Trained on the whole bundled trace, as the predictive proof's model.
     let all = data("worldcup98_requests_per_minute.csv");
     let all = all.to_str().unwrap();

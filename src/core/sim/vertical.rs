@@ -609,19 +609,12 @@ fn simulate_plan(
         let t = i as i64 * step_secs;
         let seen = set.observe(t, d, &params.memory, params.window);
         let f = forecast.and_then(|f| f[i]).filter(|f| f.is_finite());
-        if i < start {
-            steps.push(SimStep {
-                demand: d,
-                forecast: f,
-                size: set.size,
-                effective: seen.effective,
-                memory: seen.memory,
-                utilisation: seen.utilisation,
-                resized: false,
-            });
-            continue;
-        }
-        let decision = set.decide(&params.plan, &params.memory, t, f, lead_secs);
+        // Before the start the data is history only: no decision.
+        let resized = i >= start
+            && matches!(
+                set.decide(&params.plan, &params.memory, t, f, lead_secs),
+                VerticalDecision::Resize { .. }
+            );
         steps.push(SimStep {
             demand: d,
             forecast: f,
@@ -629,7 +622,7 @@ fn simulate_plan(
             effective: seen.effective,
             memory: seen.memory,
             utilisation: seen.utilisation,
-            resized: matches!(decision, VerticalDecision::Resize { .. }),
+            resized,
         });
     }
     steps
