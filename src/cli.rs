@@ -433,7 +433,8 @@ pub struct BacktestArgs {
     pub published_profile: bool,
     /// Start the controller at this time (RFC 3339): the data before it is
     /// history only, and the simulated target starts there as `scale --target
-    /// sim` starts, sized for the load, with an empty memory. Default: the first row.
+    /// sim` starts, sized for the load, with an empty memory; scoring starts
+    /// no earlier. Default: the first row.
     #[arg(long, help_heading = "Walk-forward")]
     pub start: Option<String>,
 

@@ -204,6 +204,22 @@ fn target_tracking_scales_out_at_once_and_in_only_after_the_stabilisation_window
 }
 
 #[test]
+fn with_a_start_only_the_steps_from_it_on_are_scored() {
+    let mut p = small_params(PolicyKind::TargetTracking);
+    let demand = [5.0, 5.0, 25.0, 25.0, 8.0, 8.0, 8.0, 31.0, 2.0, 2.0];
+    let all = run_small(&p, &demand);
+    assert_eq!(all.report.scored_steps, 10);
+    // From bucket 4 on: the steps before it are history, the pool holding.
+    p.start = Some(4 * 60);
+    let bt = run_small(&p, &demand);
+    assert_eq!(bt.report.scored_from, 4 * 60);
+    assert_eq!(bt.report.scored_steps, 6);
+    // A later --score-from still wins.
+    p.score_from_fraction = 0.8;
+    assert_eq!(run_small(&p, &demand).report.scored_steps, 2);
+}
+
+#[test]
 fn the_threshold_policy_needs_m_of_n_breaches_and_respects_its_cooldown() {
     // Out at >= 80% for 2 of 3 (+2 nodes), in at <= 30% for 3 of 3 (-1 node),
     // 120 s cooldown. Utilisation: 0.9, 0.5 (one breach: no action), 0.9

@@ -780,7 +780,6 @@ pub fn run_backtest(
             trace: format_duration_secs(n as i64 * params.step.secs()),
         });
     }
-    let score_from = ((n as f64 * params.score_from_fraction).ceil() as usize).min(n - 1);
     let begin = params.start.map_or(0, |t| {
         ((t - trace.start()).max(0) as usize).div_ceil(params.step.secs() as usize)
     });
@@ -790,6 +789,10 @@ pub fn run_backtest(
             end: rfc3339(trace.start() + (n as i64 - 1) * params.step.secs()),
         });
     }
+    // Before the controllers start the pool holds: no policy's doing, not scored.
+    let score_from = ((n as f64 * params.score_from_fraction).ceil() as usize)
+        .max(begin)
+        .min(n - 1);
     let pool = &params.pool;
     let initial = sized_for(pool, trace.demand()[begin]);
     let total = n * params.controls.len();
