@@ -169,36 +169,12 @@ fn backtest_rows(dir: &Path, case: &Case, start: i64, model: bool) -> Vec<Row> {
 /// One `scale` run at `now`: the simulated pool it leaves in the state file
 /// and the demand its decision sized for.
 fn scale_row(dir: &Path, case: &Case, now: &str, model: bool) -> (Row, Vec<String>) {
-    let mut args = vec![
-        "scale",
-        "--config",
-        "profile.toml",
-        "--policy",
-        case.scale,
-        "--target",
-        "sim",
-        "--state",
-        "state.json",
-        "--now",
-        now,
-        "--output",
-        "json",
-        "-q",
-    ];
+    let mut args = vec!["--policy", case.scale];
     if model {
         args.extend(["--model", "count"]);
     }
-    let r = mlscaler(dir, &args);
-    assert!(
-        [0, 4, 5].contains(&r.code),
-        "scale --now {now}: exit {}\n{}\n{}",
-        r.code,
-        r.stdout,
-        r.stderr
-    );
+    let (r, state) = sim_round(dir, &args, now);
     let record = r.json();
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
     let pool = &state["sim_target"];
     let ready = pool["ready"].as_u64().unwrap();
     let pending = pool["pending_total"].as_u64().unwrap();
